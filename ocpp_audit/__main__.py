@@ -1,0 +1,3 @@
+from ocpp_audit.cli import main
+
+main()

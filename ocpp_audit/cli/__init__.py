@@ -1,0 +1,47 @@
+"""The command line: one click group, one module per command, imported only when used.
+
+Commands load lazily so that ``ocpp-audit analyse`` never imports mitmproxy or websockets.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+from ocpp_audit import __version__
+
+# command name -> "module:attribute"
+COMMANDS: dict[str, str] = {
+    "record": "ocpp_audit.cli.record:record",
+    "simulate": "ocpp_audit.cli.simulate:simulate",
+    "analyse": "ocpp_audit.cli.analyse:analyse",
+    "query": "ocpp_audit.cli.query:query",
+    "demo": "ocpp_audit.cli.demo:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        return getattr(importlib.import_module(module_name), attribute)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="ocpp-audit")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Record OCPP 1.6-J traffic between chargers and a backend, and judge it.
+
+    \b
+    Try it:  ocpp-audit demo
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,233 @@
+"""Turning one charger connection's events into capture rows. Shared by every engine.
+
+An engine calls :meth:`ConnectionRecorder.message` for each WebSocket message *before* forwarding it
+(the row goes to the journal first), and ``opened`` / ``refused`` / ``closed`` around the connection.
+The recorder parses each frame with the codec, numbers the events (``seq``), and resolves the
+``action`` of CALLRESULT and CALLERROR rows from the CALL they answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections import OrderedDict
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from ocpp_audit.recorder.frames import Call, CallError, CallResult, Frame, Malformed, parse
+from ocpp_audit.recorder.schema import ClosedBy, Direction, Event
+
+# A peer that never answers must not make the pending-CALL table grow without bound. OCPP-J allows
+# one outstanding CALL per direction; this keeps far more than a conforming peer ever needs.
+MAX_PENDING_CALLS = 256
+
+
+class RowSink(Protocol):
+    """Where rows go: the capture writer (or a list, in unit tests)."""
+
+    def append(self, row: dict[str, object]) -> None: ...
+
+
+def now_us() -> int:
+    """The recorder's clock: microseconds since the Unix epoch, UTC."""
+    return time.time_ns() // 1000
+
+
+def charge_point_id_from_path(path: str) -> str:
+    """The last non-empty segment of the URL path, percent-decoded (query string ignored).
+
+    OCPP-J 1.6 section 3.1.1: the charge point's endpoint URL ends with its identity,
+    e.g. ``ws://csms.example.com/ocpp/CP001``.
+    """
+    segments = [segment for segment in urlsplit(path).path.split("/") if segment]
+    return unquote(segments[-1]) if segments else ""
+
+
+def basic_auth_user(authorization: str | None) -> str | None:
+    """The user name of a Basic ``Authorization`` header; the password is never returned.
+
+    OCPP 1.6 security profile 1 and 2 use HTTP Basic authentication with the charge point id as user.
+    """
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return None
+    return decoded.partition(":")[0]
+
+
+class ConnectionRecorder:
+    """Records the events of one charger connection into a row sink."""
+
+    def __init__(
+        self,
+        sink: RowSink,
+        charge_point_id: str,
+        *,
+        connection_id: str | None = None,
+    ) -> None:
+        self.sink = sink
+        self.charge_point_id = charge_point_id
+        self.connection_id = connection_id or uuid.uuid4().hex
+        self.seq = 0
+        # (direction the CALL travelled, unique id) -> (action, injected)
+        self._pending: OrderedDict[tuple[str, str], tuple[str, bool]] = OrderedDict()
+
+    def _row(self, event: Event, ts: int | None = None, **fields: object) -> dict[str, object]:
+        row: dict[str, object] = {
+            "event": event.value,
+            "ts": now_us() if ts is None else ts,
+            "connection_id": self.connection_id,
+            "charge_point_id": self.charge_point_id,
+            "seq": self.seq,
+            "injected": False,
+        }
+        row.update(fields)
+        self.seq += 1
+        return row
+
+    def _write(self, row: dict[str, object]) -> None:
+        self.sink.append(row)
+
+    def opened(
+        self,
+        *,
+        path: str,
+        subprotocols_offered: list[str] | None,
+        subprotocol: str | None,
+        remote_address: str | None,
+        authorization: str | None = None,
+        tls: bool = False,
+        ts: int | None = None,
+    ) -> None:
+        """The WebSocket connection is set up on both hops."""
+        self._write(
+            self._row(
+                Event.OPEN,
+                ts,
+                path=path,
+                subprotocols_offered=",".join(subprotocols_offered or []) or None,
+                subprotocol=subprotocol,
+                remote_address=remote_address,
+                auth_user=basic_auth_user(authorization),
+                tls=tls,
+            )
+        )
+
+    def refused(
+        self,
+        *,
+        path: str,
+        http_status: int,
+        reason: str,
+        subprotocols_offered: list[str] | None = None,
+        remote_address: str | None = None,
+        authorization: str | None = None,
+        tls: bool = False,
+        ts: int | None = None,
+    ) -> None:
+        """The handshake failed: the backend refused it, or could not be reached (502)."""
+        self._write(
+            self._row(
+                Event.REFUSED,
+                ts,
+                path=path,
+                subprotocols_offered=",".join(subprotocols_offered or []) or None,
+                remote_address=remote_address,
+                auth_user=basic_auth_user(authorization),
+                tls=tls,
+                http_status=http_status,
+                detail=json.dumps({"reason": reason}),
+            )
+        )
+
+    def message(
+        self,
+        direction: Direction,
+        data: str | bytes,
+        *,
+        injected: bool = False,
+        ts: int | None = None,
+    ) -> Frame:
+        """Record one message (call before forwarding it); returns the parsed frame."""
+        frame = parse(data)
+        fields: dict[str, object] = {"direction": direction.value}
+        if isinstance(data, str):
+            fields["raw"] = data
+        else:
+            fields["raw_binary"] = bytes(data)
+        if isinstance(frame, Call):
+            key = (direction.value, frame.unique_id)
+            self._pending[key] = (frame.action, injected)
+            self._pending.move_to_end(key)
+            while len(self._pending) > MAX_PENDING_CALLS:
+                self._pending.popitem(last=False)
+            fields.update(
+                message_type=2,
+                unique_id=frame.unique_id,
+                action=frame.action,
+                payload=frame.payload_json,
+            )
+        elif isinstance(frame, CallResult | CallError):
+            action, injected = self._answered(direction, frame.unique_id, injected)
+            fields.update(
+                message_type=int(frame.message_type),
+                unique_id=frame.unique_id,
+                action=action,
+                payload=frame.payload_json,
+            )
+            if isinstance(frame, CallError):
+                fields.update(
+                    error_code=frame.error_code,
+                    error_description=frame.error_description,
+                )
+        else:
+            assert isinstance(frame, Malformed)
+            action = frame.action
+            if frame.message_type in (3, 4) and frame.unique_id is not None:
+                action, injected = self._answered(direction, frame.unique_id, injected)
+            fields.update(
+                message_type=frame.message_type,
+                unique_id=frame.unique_id,
+                action=action,
+                parse_error=frame.reason,
+            )
+        self._write(self._row(Event.MESSAGE, ts, injected=injected, **fields))
+        return frame
+
+    def _answered(self, direction: Direction, unique_id: str, injected: bool) -> tuple[str | None, bool]:
+        """The action (and injected flag) of the CALL that an answer travelling ``direction`` answers."""
+        opposite = Direction.CS_TO_CP if direction is Direction.CP_TO_CS else Direction.CP_TO_CS
+        pending = self._pending.pop((opposite.value, unique_id), None)
+        if pending is None:
+            return None, injected
+        return pending[0], pending[1] or injected
+
+    def is_pending(self, direction: Direction, unique_id: str) -> bool:
+        return (direction.value, unique_id) in self._pending
+
+    def ping(self, direction: Direction, *, pong: bool = False) -> None:
+        event = Event.PONG if pong else Event.PING
+        self._write(self._row(event, direction=direction.value))
+
+    def closed(self, code: int | None, reason: str | None, closed_by: ClosedBy) -> None:
+        """The connection ended; ``code`` is the close code the closing side sent (1006 if none)."""
+        self._write(
+            self._row(
+                Event.CLOSE,
+                close_code=code,
+                close_reason=reason or None,
+                closed_by=closed_by.value,
+            )
+        )
+
+    def event(self, event: Event, detail: dict[str, object]) -> None:
+        """Any other event of this connection (gap, upload), with its data as JSON."""
+        self._write(self._row(event, detail=json.dumps(detail)))

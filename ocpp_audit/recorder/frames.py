@@ -1,0 +1,281 @@
+"""The OCPP-J codec: one wire message in, one typed value out, with no I/O.
+
+OCPP-J 1.6 section 4 ("RPC framework") defines three message types, each a JSON array:
+
+    CALL        [2, "<UniqueId>", "<Action>", {<payload>}]
+    CALLRESULT  [3, "<UniqueId>", {<payload>}]
+    CALLERROR   [4, "<UniqueId>", "<errorCode>", "<errorDescription>", {<errorDetails>}]
+
+The contract of :func:`parse`: every input, text or bytes, well formed or not, is returned as a
+:class:`Call`, :class:`CallResult`, :class:`CallError` or :class:`Malformed`; it never raises.
+A parsed value keeps the payload text exactly as it crossed the wire (``payload_json``): no key case
+conversion, no number reformatting. ``serialize`` of a parsed value gives back the original text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+__all__ = [
+    "OCPP_ERROR_CODES",
+    "Call",
+    "CallError",
+    "CallResult",
+    "Frame",
+    "Malformed",
+    "MessageType",
+    "parse",
+]
+
+
+class MessageType(IntEnum):
+    """OCPP-J 1.6 section 4.1.3: "The message type number ... to identify the type of message"."""
+
+    CALL = 2
+    CALLRESULT = 3
+    CALLERROR = 4
+
+
+# OCPP-J 1.6 section 4.2.3, table "Valid Error Codes".
+OCPP_ERROR_CODES = frozenset(
+    {
+        "NotImplemented",
+        "NotSupported",
+        "InternalError",
+        "ProtocolError",
+        "SecurityError",
+        "FormationViolation",
+        "PropertyConstraintViolation",
+        "OccurenceConstraintViolation",  # sic: the spec's spelling
+        "TypeConstraintViolation",
+        "GenericError",
+    }
+)
+
+_decoder = json.JSONDecoder()
+_WHITESPACE = " \t\n\r"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A request: ``[2, unique_id, action, payload]``."""
+
+    unique_id: str
+    action: str
+    payload: dict[str, Any]
+    payload_json: str = field(default="", compare=False)
+    raw: str | None = field(default=None, compare=False, repr=False)
+
+    message_type = MessageType.CALL
+
+    @classmethod
+    def create(cls, unique_id: str, action: str, payload: dict[str, Any]) -> Call:
+        """A new CALL to send; ``payload_json`` is its compact JSON form."""
+        return cls(unique_id, action, payload, _dumps(payload))
+
+    def serialize(self) -> str:
+        if self.raw is not None:
+            return self.raw
+        body = self.payload_json or _dumps(self.payload)
+        return f"[2,{_dumps(self.unique_id)},{_dumps(self.action)},{body}]"
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """A successful answer: ``[3, unique_id, payload]``."""
+
+    unique_id: str
+    payload: dict[str, Any]
+    payload_json: str = field(default="", compare=False)
+    raw: str | None = field(default=None, compare=False, repr=False)
+
+    message_type = MessageType.CALLRESULT
+
+    @classmethod
+    def create(cls, unique_id: str, payload: dict[str, Any]) -> CallResult:
+        return cls(unique_id, payload, _dumps(payload))
+
+    def serialize(self) -> str:
+        if self.raw is not None:
+            return self.raw
+        return f"[3,{_dumps(self.unique_id)},{self.payload_json or _dumps(self.payload)}]"
+
+
+@dataclass(frozen=True, slots=True)
+class CallError:
+    """An error answer: ``[4, unique_id, error_code, error_description, error_details]``."""
+
+    unique_id: str
+    error_code: str
+    error_description: str
+    error_details: dict[str, Any]
+    payload_json: str = field(default="", compare=False)
+    raw: str | None = field(default=None, compare=False, repr=False)
+
+    message_type = MessageType.CALLERROR
+
+    @classmethod
+    def create(
+        cls,
+        unique_id: str,
+        error_code: str,
+        error_description: str = "",
+        error_details: dict[str, Any] | None = None,
+    ) -> CallError:
+        details = error_details or {}
+        return cls(unique_id, error_code, error_description, details, _dumps(details))
+
+    def serialize(self) -> str:
+        if self.raw is not None:
+            return self.raw
+        details = self.payload_json or _dumps(self.error_details)
+        return (
+            f"[4,{_dumps(self.unique_id)},{_dumps(self.error_code)},"
+            f"{_dumps(self.error_description)},{details}]"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A frame that is not valid OCPP-J, with the reason. Data for the analyser, not an error.
+
+    ``message_type`` and ``unique_id`` are filled in when they could still be read, so that an
+    answer with, say, a bad payload can still be paired with its CALL.
+    """
+
+    raw: str | bytes
+    reason: str
+    message_type: int | None = None
+    unique_id: str | None = None
+    action: str | None = None
+
+    def serialize(self) -> str | bytes:
+        return self.raw
+
+
+Frame = Call | CallResult | CallError | Malformed
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _skip_ws(text: str, index: int) -> int:
+    while index < len(text) and text[index] in _WHITESPACE:
+        index += 1
+    return index
+
+
+def _split_array(text: str) -> list[tuple[Any, str]] | str:
+    """Split a top-level JSON array into (value, exact source text) pairs, or return a reason.
+
+    Uses the standard library's decoder element by element, so each element's source text is
+    kept byte for byte (``raw_decode`` reports where each value ends).
+    """
+    index = _skip_ws(text, 0)
+    if index >= len(text):
+        return "empty frame"
+    if text[index] != "[":
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            return f"invalid JSON: {exc}"
+        return "not a JSON array"
+    index = _skip_ws(text, index + 1)
+    elements: list[tuple[Any, str]] = []
+    if index < len(text) and text[index] == "]":
+        index = _skip_ws(text, index + 1)
+        return elements if index == len(text) else "invalid JSON: extra data after the array"
+    while True:
+        try:
+            value, end = _decoder.raw_decode(text, index)
+        except ValueError as exc:
+            return f"invalid JSON: {exc}"
+        except RecursionError:
+            return "invalid JSON: nested too deeply"
+        elements.append((value, text[index:end]))
+        index = _skip_ws(text, end)
+        if index >= len(text):
+            return "invalid JSON: unterminated array"
+        if text[index] == ",":
+            index = _skip_ws(text, index + 1)
+            continue
+        if text[index] == "]":
+            index = _skip_ws(text, index + 1)
+            if index != len(text):
+                return "invalid JSON: extra data after the array"
+            return elements
+        return f"invalid JSON: expected ',' or ']' at char {index}"
+
+
+def parse(data: str | bytes) -> Frame:
+    """Parse one WebSocket message. Never raises; anything not OCPP-J is :class:`Malformed`.
+
+    OCPP-J 1.6 section 4.1.1: "The message is formatted as a JSON array"; binary WebSocket frames
+    are not part of OCPP-J, so a ``bytes`` input is malformed (after trying it as UTF-8 text).
+    """
+    try:
+        return _parse(data)
+    except Exception as exc:  # the contract: a parser bug still yields data, not a crash
+        return Malformed(data, f"unparseable: {type(exc).__name__}: {exc}")
+
+
+def _parse(data: str | bytes) -> Frame:
+    if isinstance(data, bytes | bytearray | memoryview):
+        raw_bytes = bytes(data)
+        try:
+            raw_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Malformed(raw_bytes, f"binary frame, not UTF-8: {exc.reason} at byte {exc.start}")
+        return Malformed(raw_bytes, "binary frame: OCPP-J uses text frames")
+    text = data
+    split = _split_array(text)
+    if isinstance(split, str):
+        return Malformed(text, split)
+    if not split:
+        return Malformed(text, "empty array")
+    message_type, _ = split[0]
+    if type(message_type) is not int or message_type not in (2, 3, 4):
+        return Malformed(text, f"unknown message type {split[0][1]}")
+    unique_id = split[1][0] if len(split) > 1 and isinstance(split[1][0], str) else None
+
+    def malformed(reason: str, action: str | None = None) -> Malformed:
+        return Malformed(text, reason, message_type, unique_id, action)
+
+    if len(split) < 2:
+        return malformed("missing unique id")
+    if unique_id is None:
+        return malformed(f"unique id is not a string: {split[1][1]}")
+
+    if message_type == MessageType.CALL:
+        action = split[2][0] if len(split) > 2 and isinstance(split[2][0], str) else None
+        if len(split) != 4:
+            return malformed(f"CALL has {len(split)} elements, expected 4", action)
+        if action is None:
+            return malformed(f"action is not a string: {split[2][1]}")
+        payload, payload_json = split[3]
+        if not isinstance(payload, dict):
+            return malformed("CALL payload is not a JSON object", action)
+        return Call(unique_id, action, payload, payload_json, text)
+
+    if message_type == MessageType.CALLRESULT:
+        if len(split) != 3:
+            return malformed(f"CALLRESULT has {len(split)} elements, expected 3")
+        payload, payload_json = split[2]
+        if not isinstance(payload, dict):
+            return malformed("CALLRESULT payload is not a JSON object")
+        return CallResult(unique_id, payload, payload_json, text)
+
+    if len(split) != 5:
+        return malformed(f"CALLERROR has {len(split)} elements, expected 5")
+    (error_code, code_json), (description, description_json), (details, details_json) = split[2:]
+    if not isinstance(error_code, str):
+        return malformed(f"errorCode is not a string: {code_json}")
+    if not isinstance(description, str):
+        return malformed(f"errorDescription is not a string: {description_json}")
+    if not isinstance(details, dict):
+        return malformed("errorDetails is not a JSON object")
+    return CallError(unique_id, error_code, description, details, details_json, text)

@@ -1,0 +1,31 @@
+"""The options every recording engine takes, so `record --engine relay|mitmproxy` behave alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+# Frames up to 16 MiB pass; a larger one closes the connection with 1009 (RFC 6455 7.4.1:
+# "1009 indicates that an endpoint is terminating the connection because it has received a message
+# that is too big for it to process").
+DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class RecordOptions:
+    capture_dir: Path
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0  # 0: let the OS choose; the engine reports the bound port
+    upstream: str | None = None  # ws:// or wss:// URL of the backend; None with standalone
+    standalone: bool = False  # answer chargers with the built-in central system
+    engine: Literal["relay", "mitmproxy"] = "relay"
+    tls_cert: Path | None = None  # serve wss to chargers
+    tls_key: Path | None = None
+    upstream_ca: Path | None = None  # CA bundle to verify a wss upstream
+    insecure_upstream: bool = False  # do not verify the upstream certificate (explicit opt-in)
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    rotate_seconds: float = 300.0  # seal the journal into a Parquet part at least this often
+    rotate_bytes: int = 64 * 1024 * 1024  # ... or when the journal grows past this size
+    on_write_error: Literal["continue", "close"] = "continue"
+    open_timeout: float = 10.0  # how long to wait for the backend's handshake answer

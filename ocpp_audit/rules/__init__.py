@@ -1,0 +1,1 @@
+"""The acceptance rules: one SQL file each, with a TOML header. Data, not code."""
