@@ -202,7 +202,9 @@ class ConnectionRecorder:
         self._write(self._row(Event.MESSAGE, ts, injected=injected, **fields))
         return frame
 
-    def _answered(self, direction: Direction, unique_id: str, injected: bool) -> tuple[str | None, bool]:
+    def _answered(
+        self, direction: Direction, unique_id: str, injected: bool
+    ) -> tuple[str | None, bool]:
         """The action (and injected flag) of the CALL that an answer travelling ``direction`` answers."""
         opposite = Direction.CS_TO_CP if direction is Direction.CP_TO_CS else Direction.CP_TO_CS
         pending = self._pending.pop((opposite.value, unique_id), None)

@@ -229,7 +229,9 @@ def _parse(data: str | bytes) -> Frame:
         try:
             raw_bytes.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return Malformed(raw_bytes, f"binary frame, not UTF-8: {exc.reason} at byte {exc.start}")
+            return Malformed(
+                raw_bytes, f"binary frame, not UTF-8: {exc.reason} at byte {exc.start}"
+            )
         return Malformed(raw_bytes, "binary frame: OCPP-J uses text frames")
     text = data
     split = _split_array(text)

@@ -39,7 +39,9 @@ class Event(StrEnum):
     PONG = "pong"
     REFUSED = "refused"  # the handshake failed: the backend refused it or could not be reached
     GAP = "gap"  # frames forwarded but not recorded (write failure); count in ``detail``
-    UPLOAD = "upload"  # a file arrived on a built-in endpoint (diagnostics); name and size in ``detail``
+    UPLOAD = (
+        "upload"  # a file arrived on a built-in endpoint (diagnostics); name and size in ``detail``
+    )
 
 
 class Direction(StrEnum):
@@ -65,7 +67,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("ts", pa.timestamp("us", tz="UTC"), "recorder's clock when the event happened (UTC)"),
     Column("connection_id", pa.string(), "one WebSocket connection of one charger, unique"),
     Column("charge_point_id", pa.string(), "last non-empty path segment of the URL, decoded"),
-    Column("direction", pa.string(), "cp_to_cs (charger to backend) or cs_to_cp; null on open/close"),
+    Column(
+        "direction", pa.string(), "cp_to_cs (charger to backend) or cs_to_cp; null on open/close"
+    ),
     Column("seq", pa.int64(), "order of the event within its connection, from 0"),
     Column("raw", pa.string(), "the text frame exactly as received"),
     Column("raw_binary", pa.binary(), "a binary frame exactly as received (raw is null then)"),
