@@ -1,0 +1,110 @@
+"""The recorder service: the capture writer, the built-in central system when standalone, an engine.
+
+    async with RecorderService(options) as service:
+        ...  # chargers connect to service.url
+
+Entering starts the writer (sealing any journal a crash left), the built-in central system on
+127.0.0.1 port 0 when ``options.standalone`` (it becomes the upstream), then the engine. Leaving
+stops them in reverse order and closes the writer, which seals the journal into Parquet parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from ocpp_audit.recorder.engines import create_engine
+from ocpp_audit.recorder.options import RecordOptions
+from ocpp_audit.recorder.writer import CaptureWriter
+
+if TYPE_CHECKING:
+    from ocpp_audit.recorder.central_system import CentralSystem, CentralSystemConfig
+    from ocpp_audit.recorder.mitm_engine import MitmEngine
+    from ocpp_audit.recorder.relay import RelayEngine
+
+logger = logging.getLogger(__name__)
+
+
+class RecorderService:
+    """Writer + (built-in central system if standalone) + engine, started and stopped together."""
+
+    def __init__(
+        self,
+        options: RecordOptions,
+        central_system_config: CentralSystemConfig | None = None,
+    ) -> None:
+        if not options.standalone and not options.upstream:
+            raise ValueError("give an upstream URL, or run standalone")
+        self.options = options
+        self.central_system_config = central_system_config
+        self.central_system: CentralSystem | None = None
+        self.writer: CaptureWriter | None = None
+        self.engine: RelayEngine | MitmEngine | None = None
+        self.recovered: list[Path] = []  # parts sealed at start from a journal a crash left
+        self.upstream: str | None = options.upstream
+        self.url = ""
+        self._stopped = False
+
+    async def __aenter__(self) -> RecorderService:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._stop()
+
+    async def _start(self) -> None:
+        options = self.options
+        self.writer = CaptureWriter(
+            options.capture_dir,
+            rotate_seconds=options.rotate_seconds,
+            rotate_bytes=options.rotate_bytes,
+            on_write_error=options.on_write_error,
+        )
+        # Sealing a crash's journal may take a while; keep the loop free meanwhile.
+        self.recovered = await asyncio.to_thread(self.writer.start)
+        if self.recovered:
+            logger.info("sealed %d part(s) left by an earlier run", len(self.recovered))
+        if options.standalone:
+            from ocpp_audit.recorder.central_system import CentralSystem
+
+            self.central_system = CentralSystem(self.central_system_config)
+            await self.central_system.start("127.0.0.1", 0)
+            self.upstream = self.central_system.url
+            options = dataclasses.replace(options, upstream=self.upstream)
+        self.engine = create_engine(options, self.writer)
+        await self.engine.start()
+        scheme = "wss" if options.tls_cert else "ws"
+        host = options.listen_host or "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        self.url = f"{scheme}://{host}:{self.engine.port}"
+
+    async def _stop(self) -> None:
+        """Engine, then central system, then the writer; each step runs even if one before fails."""
+        if self._stopped:
+            return
+        self._stopped = True
+        engine, central_system, writer = self.engine, self.central_system, self.writer
+        try:
+            if engine is not None:
+                await engine.stop()
+        finally:
+            try:
+                if central_system is not None:
+                    await central_system.stop()
+            finally:
+                if writer is not None:
+                    await asyncio.to_thread(writer.close)
