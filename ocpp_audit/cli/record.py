@@ -1,0 +1,201 @@
+"""``ocpp-audit record``: put the recorder between chargers and a backend, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import click
+
+if TYPE_CHECKING:
+    from ocpp_audit.recorder.central_system import CentralSystemConfig
+    from ocpp_audit.recorder.options import RecordOptions
+
+DEFAULT_LISTEN = "127.0.0.1:9000"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9000`` for IPv6, ``:9000`` for every interface) -> (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"expected HOST:PORT, got {value!r}", param_hint="--listen")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+@click.command()
+@click.option(
+    "--listen",
+    default=DEFAULT_LISTEN,
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where chargers connect (port 0: any free port).",
+)
+@click.option(
+    "--upstream",
+    metavar="URL",
+    help="The backend (ws:// or wss://); the charger's path is appended to its path.",
+)
+@click.option(
+    "--capture",
+    "capture_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Capture folder (Parquet parts under frames/).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["relay", "mitmproxy"]),
+    default="relay",
+    show_default=True,
+    help="Recording engine.",
+)
+@click.option(
+    "--standalone",
+    is_flag=True,
+    help="No backend: answer chargers with the built-in central system.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Certificate (PEM) to serve wss:// to chargers.",
+)
+@click.option(
+    "--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Its key (PEM)."
+)
+@click.option(
+    "--upstream-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA bundle (PEM) to verify a wss:// backend with.",
+)
+@click.option(
+    "--insecure-upstream",
+    is_flag=True,
+    help="Do not verify the wss:// backend's certificate.",
+)
+@click.option(
+    "--rotate-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seal the journal into a Parquet part at least this often.",
+)
+@click.option(
+    "--rotate-mb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=64.0,
+    show_default=True,
+    help="... or when the journal grows past this many MiB.",
+)
+@click.option(
+    "--on-write-error",
+    type=click.Choice(["continue", "close"]),
+    default="continue",
+    show_default=True,
+    help="When the disk fails: keep forwarding unrecorded (a gap row marks the hole), "
+    "or close the charger's connection (1011).",
+)
+@click.option(
+    "--boot-status",
+    type=click.Choice(["Accepted", "Pending", "Rejected"]),
+    default="Accepted",
+    show_default=True,
+    help="Standalone: the BootNotification answer.",
+)
+@click.option(
+    "--heartbeat-interval",
+    type=click.IntRange(min=1),
+    default=60,
+    show_default=True,
+    help="Standalone: the heartbeat interval (s) given at boot.",
+)
+def record(
+    listen: str,
+    upstream: str | None,
+    capture_dir: Path,
+    engine: str,
+    standalone: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    upstream_ca: Path | None,
+    insecure_upstream: bool,
+    rotate_seconds: float,
+    rotate_mb: float,
+    on_write_error: str,
+    boot_status: str,
+    heartbeat_interval: int,
+) -> None:
+    """Record every OCPP-J frame between chargers and a backend into a capture folder.
+
+    Chargers connect to the recorder instead of the backend; each connection is relayed with the
+    same path, subprotocol and credentials, and every frame is journalled before it is forwarded.
+    SIGINT or SIGTERM closes the chargers with 1001 (going away) and seals the capture.
+
+    \b
+    Example:
+      ocpp-audit record --listen 0.0.0.0:9000 --upstream ws://csms.example.com:9000 \\
+          --capture captures/site-a
+      ocpp-audit record --standalone --listen 127.0.0.1:9000 --capture captures/lab
+    """
+    if not upstream and not standalone:
+        raise click.UsageError("give --upstream URL, or --standalone to answer chargers ourselves")
+    if upstream and standalone:
+        raise click.UsageError("--upstream and --standalone exclude each other")
+    if upstream and urlsplit(upstream).scheme not in ("ws", "wss"):
+        raise click.BadParameter(
+            f"expected a ws:// or wss:// URL, got {upstream!r}", param_hint="--upstream"
+        )
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    host, port = parse_listen(listen)
+
+    from ocpp_audit.recorder.central_system import CentralSystemConfig
+    from ocpp_audit.recorder.options import RecordOptions
+
+    options = RecordOptions(
+        capture_dir=capture_dir,
+        listen_host=host,
+        listen_port=port,
+        upstream=upstream,
+        standalone=standalone,
+        engine=engine,  # type: ignore[arg-type]
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        upstream_ca=upstream_ca,
+        insecure_upstream=insecure_upstream,
+        rotate_seconds=rotate_seconds,
+        rotate_bytes=max(1, int(rotate_mb * 1024 * 1024)),
+        on_write_error=on_write_error,  # type: ignore[arg-type]
+    )
+    config = (
+        CentralSystemConfig(boot_status=boot_status, heartbeat_interval=heartbeat_interval)
+        if standalone
+        else None
+    )
+    try:
+        asyncio.run(_run(options, config))
+    except OSError as exc:
+        raise click.ClickException(f"cannot record: {exc}") from exc
+
+
+async def _run(options: RecordOptions, config: CentralSystemConfig | None) -> None:
+    from ocpp_audit.recorder.service import RecorderService
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    async with RecorderService(options, config) as service:
+        backend = "built-in central system" if service.central_system else service.upstream
+        click.echo(
+            f"Recording on {service.url} -> {backend}; capture in {service.options.capture_dir}"
+        )
+        await stopping.wait()
+        click.echo("Stopping: closing chargers (1001) and sealing the capture ...", err=True)
+    parts = len(service.writer.parts) if service.writer is not None else 0
+    click.echo(
+        f"Capture sealed in {service.options.capture_dir} ({parts} part(s) written)", err=True
+    )
