@@ -57,6 +57,12 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # How long stop() waits for closing handshakes before it drops the remaining connections.
 STOP_TIMEOUT = 5.0
 
+# The ocpp library raises some errors with their OCPP 2.0 names; OCPP-J 1.6 section 4.2.3 lists
+# "FormationViolation" and (sic) "OccurenceConstraintViolation".
+_OCPP16_ERROR_CODES = {
+    "FormatViolation": "FormationViolation",
+    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+}
 # OCPP 1.6 section 7.2 AuthorizationStatus.
 AUTHORIZATION_STATUSES = frozenset({"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"})
 # OCPP 1.6 section 7.40 RegistrationStatus.
@@ -201,8 +207,11 @@ class _ChargePointSession(ocpp.v16.ChargePoint):
             except OCPPError as error:
                 # Schema validation failed, or no handler: NotImplemented for an OCPP 1.6 action,
                 # NotSupported for an unknown one (the library's choice of code).
-                logger.info("%s: %s answered with %s", self.id, frame.action, error.code)
-                await self._send(msg.create_call_error(error).to_json())
+                code = _OCPP16_ERROR_CODES.get(error.code, error.code)
+                logger.info("%s: %s answered with %s", self.id, frame.action, code)
+                answer = msg.create_call_error(error)
+                answer.error_code = code
+                await self._send(answer.to_json())
             finally:
                 self.central_system._handled(entry)
         elif isinstance(frame, frames.CallResult | frames.CallError):
