@@ -1,0 +1,358 @@
+"""A mitmproxy addon that records OCPP-J WebSocket traffic into the same capture as the relay engine.
+
+Used by :class:`ocpp_audit.recorder.mitm_engine.MitmEngine` (which hands it the capture writer), or
+directly with mitmproxy's own tools, in which case it opens and closes its own writer::
+
+    mitmdump -s ocpp_audit/recorder/mitm_addon.py --set capture_dir=captures/site-a \\
+        --set connection_strategy=lazy --mode reverse:http://csms.example.com:9000
+
+Per charger connection it feeds one :class:`ConnectionRecorder`: an ``open`` row when the WebSocket
+is up on both hops, one ``message`` row per message (written in the ``websocket_message`` hook, which
+mitmproxy runs before it forwards the message), a ``close`` row at the end, and a ``refused`` row
+when the handshake fails (the backend's own status, such as 401, passes through unchanged; a backend
+that cannot be reached gives the charger 502 when ``connection_strategy=lazy``).
+
+Two mitmproxy defaults do not suit chargers, and the addon changes both:
+
+- mitmproxy keeps every message of a flow in ``flow.websocket.messages`` for as long as the
+  connection lives; a charger stays connected for months. After each write the list is trimmed to
+  the latest message (other addons may still read ``messages[-1]`` in the same hook).
+- mitmproxy cuts a TCP connection that has been idle for 600 s (hard-coded ``TCP_TIMEOUT`` in
+  mitmproxy 11, the ``tcp_timeout`` option from 12.2.1). A charger that sends one Heartbeat an hour
+  would be cut and reconnect, which the capture would show as a fake outage. ``ocpp_idle_timeout``
+  (0: no cut-off, the default) replaces it.
+
+Failure policy, as for the relay: with ``capture_on_write_error=continue`` a row the writer cannot
+write is counted (``CaptureWriter.unrecorded``) and traffic flows on; with ``close`` the writer
+raises :class:`CaptureWriteError`, the message is not forwarded and the connection is killed, so
+nothing crosses the recorder unrecorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from mitmproxy import ctx, exceptions, http
+from mitmproxy.connection import Client
+from mitmproxy.proxy import server as mitm_server
+
+from ocpp_audit.recorder.connection import ConnectionRecorder, RowSink, charge_point_id_from_path
+from ocpp_audit.recorder.schema import ClosedBy, Direction
+from ocpp_audit.recorder.writer import CaptureWriteError, CaptureWriter
+
+if TYPE_CHECKING:
+    from mitmproxy.addonmanager import Loader
+
+logger = logging.getLogger(__name__)
+
+# "No cut-off", as a number mitmproxy's watchdog can sleep on: ten years.
+NO_IDLE_TIMEOUT_S = 10 * 365 * 24 * 3600
+
+# RFC 6455 7.1.5: "If _The WebSocket Connection is Closed_ and no Close control frame was received
+# by the endpoint ... _The WebSocket Connection Close Code_ is considered to be 1006."
+ABNORMAL_CLOSURE = 1006
+
+_ORIGINAL_PATH = "ocpp_audit.path"  # flow.metadata key: the charger's path before rewriting
+
+
+def is_websocket_upgrade(flow: http.HTTPFlow) -> bool:
+    """The charger asked for a WebSocket (RFC 6455 4.1: ``Upgrade: websocket``)."""
+    return flow.request.headers.get("upgrade", "").lower() == "websocket"
+
+
+def _subprotocols(value: str | None) -> list[str]:
+    return [token.strip() for token in (value or "").split(",") if token.strip()]
+
+
+def _format_address(address: tuple | None) -> str | None:
+    if not address:
+        return None
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class OcppCapture:
+    """Records every OCPP-J WebSocket connection through mitmproxy into a capture.
+
+    ``writer``: where rows go (a ``CaptureWriter``); when None, the addon opens one on
+    ``capture_dir`` in ``running`` and closes it in ``done``.
+    """
+
+    def __init__(self, writer: RowSink | None = None) -> None:
+        self.writer: RowSink | None = writer
+        self._owns_writer = writer is None
+        self.recorders: dict[
+            str, ConnectionRecorder
+        ] = {}  # flow.id -> recorder of a live WebSocket
+        self.flows: dict[str, http.HTTPFlow] = {}  # flow.id -> the live WebSocket flow
+        self._closed_by_recorder: set[str] = set()
+        self._original_tcp_timeout: int | None = None
+
+    # -- options ---------------------------------------------------------------------------------
+
+    def load(self, loader: Loader) -> None:
+        loader.add_option(
+            "capture_dir",
+            Optional[str],  # noqa: UP045 - mitmproxy's option types are typing objects
+            None,
+            "Capture folder: parts go to <capture_dir>/frames/date=YYYY-MM-DD/. Required when the "
+            "addon runs inside mitmdump/mitmproxy.",
+        )
+        loader.add_option(
+            "capture_rotate_seconds",
+            int,
+            300,
+            "Seal the capture journal into a Parquet part at least this often (seconds).",
+        )
+        loader.add_option(
+            "capture_rotate_bytes",
+            int,
+            64 * 1024 * 1024,
+            "Seal the capture journal into a Parquet part when it grows past this many bytes.",
+        )
+        loader.add_option(
+            "capture_on_write_error",
+            str,
+            "continue",
+            "When a row cannot be written: continue (count it, keep forwarding) or close (kill the "
+            "charger's connection rather than forward a frame unrecorded).",
+            choices=("continue", "close"),
+        )
+        loader.add_option(
+            "ocpp_upstream_path",
+            str,
+            "",
+            "Path prepended to the charger's request path on the way upstream (mitmproxy's reverse "
+            "mode takes no path): '/base' sends /ocpp/CP1 to /base/ocpp/CP1.",
+        )
+        loader.add_option(
+            "ocpp_idle_timeout",
+            int,
+            0,
+            "Seconds of silence after which a connection is cut; 0 means never. Replaces mitmproxy's "
+            "600 s default, which would cut chargers that heartbeat rarely.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "capture_rotate_seconds" in updated and ctx.options.capture_rotate_seconds <= 0:
+            raise exceptions.OptionsError("capture_rotate_seconds must be positive")
+        if "capture_rotate_bytes" in updated and ctx.options.capture_rotate_bytes <= 0:
+            raise exceptions.OptionsError("capture_rotate_bytes must be positive")
+        if "capture_dir" in updated and ctx.options.capture_dir:
+            path = Path(ctx.options.capture_dir)
+            if path.exists() and not path.is_dir():
+                raise exceptions.OptionsError(f"capture_dir is not a folder: {path}")
+        if "ocpp_upstream_path" in updated:
+            prefix = ctx.options.ocpp_upstream_path
+            if prefix and (not prefix.startswith("/") or "?" in prefix or "#" in prefix):
+                raise exceptions.OptionsError(
+                    f"ocpp_upstream_path must be a path starting with '/': {prefix!r}"
+                )
+        if "ocpp_idle_timeout" in updated:
+            if ctx.options.ocpp_idle_timeout < 0:
+                raise exceptions.OptionsError("ocpp_idle_timeout must be 0 (never) or positive")
+            self._apply_idle_timeout(ctx.options.ocpp_idle_timeout or NO_IDLE_TIMEOUT_S)
+
+    def _apply_idle_timeout(self, seconds: int) -> None:
+        """Set mitmproxy's TCP idle cut-off for connections accepted from now on."""
+        if "tcp_timeout" in ctx.options:  # mitmproxy >= 12.2.1
+            if ctx.options.tcp_timeout != seconds:
+                ctx.options.update(tcp_timeout=seconds)
+        else:  # mitmproxy 11: a module constant, read when a connection is accepted
+            if self._original_tcp_timeout is None:
+                self._original_tcp_timeout = mitm_server.TCP_TIMEOUT
+            mitm_server.TCP_TIMEOUT = seconds
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def running(self) -> None:
+        if self.writer is not None:
+            return
+        if not ctx.options.capture_dir:
+            logger.error("ocpp-audit: set capture_dir (--set capture_dir=DIR) to record")
+            return
+        writer = CaptureWriter(
+            Path(ctx.options.capture_dir),
+            rotate_seconds=float(ctx.options.capture_rotate_seconds),
+            rotate_bytes=ctx.options.capture_rotate_bytes,
+            on_write_error=ctx.options.capture_on_write_error,
+        )
+        recovered = writer.start()
+        if recovered:
+            logger.info("sealed %d journal(s) left by an earlier run", len(recovered))
+        self.writer = writer
+        self._owns_writer = True
+
+    def done(self) -> None:
+        # The process is going away: connections still open end without a close frame.
+        for flow_id in list(self.recorders):
+            self._record_close(flow_id, ABNORMAL_CLOSURE, "recorder stopped", ClosedBy.RECORDER)
+        if self._original_tcp_timeout is not None:
+            mitm_server.TCP_TIMEOUT = self._original_tcp_timeout
+            self._original_tcp_timeout = None
+        if self._owns_writer and self.writer is not None:
+            close = getattr(self.writer, "close", None)
+            if close is not None:
+                close()
+            self.writer = None
+
+    # -- HTTP: the handshake ---------------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        flow.metadata[_ORIGINAL_PATH] = flow.request.path
+        prefix = ctx.options.ocpp_upstream_path.rstrip("/")
+        if prefix:
+            flow.request.path = prefix + flow.request.path
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        # A WebSocket that is going ahead has flow.websocket set before this hook.
+        if flow.websocket is None and is_websocket_upgrade(flow) and flow.response is not None:
+            self._record_refused(flow, flow.response.status_code, flow.response.reason)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        reason = flow.error.msg if flow.error else "error"
+        if flow.id in self.recorders:
+            code = (flow.websocket.close_code if flow.websocket else None) or ABNORMAL_CLOSURE
+            self._record_close(flow.id, code, reason, self._closed_by(flow))
+        elif flow.websocket is None and is_websocket_upgrade(flow):
+            # No answer from the backend: mitmproxy answers the charger 502 Bad Gateway itself.
+            status = flow.response.status_code if flow.response is not None else 502
+            self._record_refused(flow, status, reason)
+
+    # -- WebSocket -------------------------------------------------------------------------------
+
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        if self.writer is None:
+            return
+        path = flow.metadata.get(_ORIGINAL_PATH, flow.request.path)
+        recorder = ConnectionRecorder(self.writer, charge_point_id_from_path(path))
+        self.recorders[flow.id] = recorder
+        self.flows[flow.id] = flow
+        chosen = flow.response.headers.get("sec-websocket-protocol") if flow.response else None
+        self._write(
+            flow,
+            lambda: recorder.opened(
+                path=path,
+                subprotocols_offered=_subprotocols(
+                    ",".join(flow.request.headers.get_all("sec-websocket-protocol"))
+                ),
+                subprotocol=chosen or None,
+                remote_address=_format_address(flow.client_conn.peername),
+                authorization=flow.request.headers.get("authorization"),
+                tls=flow.client_conn.tls_established,
+            ),
+        )
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        assert flow.websocket is not None
+        message = flow.websocket.messages[-1]
+        recorder = self.recorders.get(flow.id)
+        if recorder is None:
+            if flow.id in self._closed_by_recorder:
+                # The recorder closed this connection: nothing more is forwarded (see mitm_engine).
+                message.drop()
+            return
+        direction = Direction.CP_TO_CS if message.from_client else Direction.CS_TO_CP
+        data: str | bytes = message.content
+        if message.is_text:
+            # wsproto checked it is UTF-8 (RFC 6455 8.1); only another addon's edit could break
+            # that, and then the bytes are kept as they are.
+            with contextlib.suppress(UnicodeDecodeError):
+                data = message.content.decode("utf-8")
+        ts = int(message.timestamp * 1_000_000)
+        if self._write(
+            flow, lambda: recorder.message(direction, data, injected=message.injected, ts=ts)
+        ):
+            # mitmproxy keeps every message of a flow until it ends; keep only the latest.
+            del flow.websocket.messages[:-1]
+        else:
+            message.drop()  # not recorded, so not forwarded ("close" write-error policy)
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        assert flow.websocket is not None
+        self._record_close(
+            flow.id,
+            flow.websocket.close_code or ABNORMAL_CLOSURE,
+            flow.websocket.close_reason,
+            self._closed_by(flow),
+        )
+        self._closed_by_recorder.discard(flow.id)
+        del flow.websocket.messages[:]
+
+    def client_disconnected(self, client: Client) -> None:
+        # A connection torn down without websocket_end (e.g. killed): still write its close row.
+        for flow_id, flow in list(self.flows.items()):
+            if flow.client_conn.id == client.id:
+                self._record_close(
+                    flow_id, ABNORMAL_CLOSURE, "connection lost", self._closed_by(flow)
+                )
+                self._closed_by_recorder.discard(flow_id)
+
+    # -- used by the engine ----------------------------------------------------------------------
+
+    def live_flows(self) -> list[http.HTTPFlow]:
+        """The WebSocket flows that are open now."""
+        return list(self.flows.values())
+
+    def closing_by_recorder(self, flow: http.HTTPFlow, code: int, reason: str) -> None:
+        """Record that the recorder itself is closing ``flow`` (with ``code``); later frames drop."""
+        self._closed_by_recorder.add(flow.id)
+        self._record_close(flow.id, code, reason, ClosedBy.RECORDER)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _closed_by(flow: http.HTTPFlow) -> ClosedBy:
+        closed_by_client = flow.websocket.closed_by_client if flow.websocket else None
+        if closed_by_client is None:
+            return ClosedBy.RECORDER
+        return ClosedBy.CHARGER if closed_by_client else ClosedBy.BACKEND
+
+    def _record_close(
+        self, flow_id: str, code: int, reason: str | None, closed_by: ClosedBy
+    ) -> None:
+        recorder = self.recorders.pop(flow_id, None)
+        flow = self.flows.pop(flow_id, None)
+        if recorder is not None and flow is not None:
+            self._write(flow, lambda: recorder.closed(code, reason, closed_by), kill=False)
+
+    def _record_refused(self, flow: http.HTTPFlow, status: int, reason: str) -> None:
+        if self.writer is None:
+            return
+        path = flow.metadata.get(_ORIGINAL_PATH, flow.request.path)
+        recorder = ConnectionRecorder(self.writer, charge_point_id_from_path(path))
+        self._write(
+            flow,
+            lambda: recorder.refused(
+                path=path,
+                http_status=status,
+                reason=reason,
+                subprotocols_offered=_subprotocols(
+                    ",".join(flow.request.headers.get_all("sec-websocket-protocol"))
+                ),
+                remote_address=_format_address(flow.client_conn.peername),
+                authorization=flow.request.headers.get("authorization"),
+                tls=flow.client_conn.tls_established,
+            ),
+            kill=False,
+        )
+
+    def _write(
+        self, flow: http.HTTPFlow, write: Callable[[], object], *, kill: bool = True
+    ) -> bool:
+        """Run one recorder write; on a write error that the policy makes fatal, kill the flow."""
+        try:
+            write()
+        except CaptureWriteError as exc:
+            logger.error("capture write failed, closing the charger's connection: %s", exc)
+            if kill and flow.killable:
+                flow.kill()
+            return False
+        return True
+
+
+addons = [OcppCapture()]
