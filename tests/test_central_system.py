@@ -10,8 +10,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import ocpp.v16
 import pytest
 from ocpp.messages import get_validator
+from ocpp.routing import on
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -115,9 +119,8 @@ async def test_every_answered_action_gets_a_schema_valid_answer(
 ) -> None:
     answer = await charger.result(action, payload)
     assert_valid_answer(action, answer)
-    for key in ("currentTime",):
-        if key in answer:
-            assert ISO_UTC.match(answer[key]), answer[key]
+    if "currentTime" in answer:
+        assert ISO_UTC.match(answer["currentTime"]), answer["currentTime"]
 
 
 async def test_data_transfer_is_unknown_vendor(charger: RawCharger) -> None:
@@ -323,6 +326,16 @@ async def test_calls_to_one_charger_go_one_at_a_time(
     assert (await first, await second) == ({"status": "Accepted"}, {"status": "Rejected"})
 
 
+async def test_call_with_a_malformed_answer_fails_at_once(
+    cs: CentralSystem, charger: RawCharger
+) -> None:
+    task = asyncio.create_task(cs.call("CP1", "ClearCache", {}, timeout=timeout(5)))
+    frame = await charger.receive()
+    await charger.connection.send(json.dumps([3, frame.unique_id, "Accepted"]))
+    with pytest.raises(ValueError, match="malformed answer"):
+        await task
+
+
 async def test_call_to_a_charger_not_connected_fails_at_once(cs: CentralSystem) -> None:
     with pytest.raises(LookupError, match="CP-NONE"):
         await cs.call("CP-NONE", "ClearCache", {})
@@ -445,3 +458,40 @@ async def test_stop_closes_chargers_promptly() -> None:
             await charger.connection.recv()
         assert charger.connection.close_code == 1001
     assert cs.connected() == []
+
+
+class LibraryCharger(ocpp.v16.ChargePoint):
+    """A charger written with the ocpp library, as the simulator may be."""
+
+    @on(Action.change_availability)
+    def on_change_availability(
+        self, connector_id: int, type: str
+    ) -> call_result.ChangeAvailability:
+        self.availability = (connector_id, type)
+        return call_result.ChangeAvailability(status="Accepted")
+
+
+async def test_a_charger_built_on_the_ocpp_library_talks_both_ways(cs: CentralSystem) -> None:
+    async with connect(cs.url + "/LIB-1", subprotocols=["ocpp1.6"]) as connection:
+        charger = LibraryCharger("LIB-1", connection, response_timeout=timeout(5))
+        serving = asyncio.create_task(charger.start())
+        try:
+            # The library client validates our answers against the OCPP 1.6 schemas.
+            boot = await charger.call(
+                call.BootNotification(charge_point_model="M", charge_point_vendor="V")
+            )
+            assert boot.status == "Accepted"
+            start = await charger.call(
+                call.StartTransaction(connector_id=1, id_tag="T", meter_start=0, timestamp=NOW)
+            )
+            assert start.id_tag_info["status"] == "Accepted"
+            answer = await cs.call(
+                "LIB-1",
+                "ChangeAvailability",
+                {"connectorId": 1, "type": "Inoperative"},
+                timeout=timeout(5),
+            )
+            assert answer == {"status": "Accepted"}
+            assert charger.availability == (1, "Inoperative")
+        finally:
+            serving.cancel()

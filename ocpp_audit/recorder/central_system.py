@@ -225,7 +225,10 @@ class _ChargePointSession(ocpp.v16.ChargePoint):
         else:
             assert isinstance(frame, frames.Malformed)
             logger.warning("%s: malformed frame (%s)", self.id, frame.reason)
-            if frame.message_type == frames.MessageType.CALL and frame.unique_id is not None:
+            future = self._pending.get(frame.unique_id) if frame.unique_id is not None else None
+            if frame.message_type in (3, 4) and future is not None and not future.done():
+                future.set_exception(ValueError(f"{self.id}: malformed answer: {frame.reason}"))
+            elif frame.message_type == frames.MessageType.CALL and frame.unique_id is not None:
                 # OCPP-J 1.6 section 4.2.3: "FormationViolation: Payload for Action is
                 # syntactically incorrect or not conform the PDU structure for Action".
                 error = frames.CallError.create(frame.unique_id, "FormationViolation", frame.reason)
@@ -553,7 +556,7 @@ class CentralSystem:
         "Inoperative"}``). Raises :class:`CallErrorReceived` on a CALLERROR, ``TimeoutError``
         when no answer comes within ``timeout`` (waiting for an earlier CALL included),
         ``LookupError`` if the charger is not connected, ``ConnectionError`` if it disconnects
-        before answering.
+        before answering, ``ValueError`` if its answer is not valid OCPP-J.
         """
         session = self._sessions.get(charge_point_id)
         if session is None:
