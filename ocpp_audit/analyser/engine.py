@@ -1,0 +1,294 @@
+"""Run rules over a capture and fold their findings into one verdict per charger and rule.
+
+A rule returns one row per finding (``charge_point_id``, ``check``, ``verdict``, ``detail``,
+``evidence``). Folding, per charger and rule: any ``fail`` makes it FAIL; else any ``pass`` makes it
+PASS; else NOT_OBSERVED (the capture shows nothing either way, as for a Reset the backend never sent).
+``note`` findings ride along as notes. Findings stay in DuckDB until folded; only a bounded number per
+charger and rule comes into Python for the report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ocpp_audit.analyser.capture import open_capture
+from ocpp_audit.analyser.rules import Rule, RuleError, apply_params, load_rules, select_rules
+
+logger = logging.getLogger(__name__)
+
+PASS = "PASS"
+FAIL = "FAIL"
+NOT_OBSERVED = "NOT_OBSERVED"
+FINDING_VERDICTS = ("pass", "fail", "not_observed", "note")
+REQUIRED_COLUMNS = ("charge_point_id", "check", "verdict", "detail", "evidence")
+
+# Findings and evidence kept per charger and rule in the report; the capture holds the rest.
+MAX_FINDINGS = 100
+MAX_EVIDENCE = 20
+FORMAT_VERSION = 1
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Which findings a capped report keeps first: the ones that decide the verdict.
+_VERDICT_RANK = "CASE verdict WHEN 'fail' THEN 0 WHEN 'note' THEN 1 WHEN 'pass' THEN 2 ELSE 3 END"
+
+
+@dataclass
+class Finding:
+    check: str | None
+    verdict: str  # pass | fail | not_observed | note
+    detail: str | None
+    evidence: list[dict[str, str | None]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "check": self.check,
+            "verdict": self.verdict,
+            "detail": self.detail,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass
+class RuleResult:
+    rule: Rule
+    verdict: str  # PASS | FAIL | NOT_OBSERVED
+    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "function": self.rule.function,
+            "rule": self.rule.id,
+            "title": self.rule.title,
+            "verdict": self.verdict,
+            "notes": self.notes,
+            "findings": [finding.to_dict() for finding in self.findings],
+        }
+
+    def details(self, verdict: str) -> list[str]:
+        """The distinct details of the findings with this (lower-case) verdict."""
+        seen: dict[str, None] = {}
+        for finding in self.findings:
+            if finding.verdict == verdict and finding.detail:
+                seen.setdefault(finding.detail, None)
+        return list(seen)
+
+
+@dataclass
+class ChargerReport:
+    charge_point_id: str
+    results: list[RuleResult]
+
+    @property
+    def functions(self) -> list[RuleResult]:
+        return [r for r in self.results if r.rule.function is not None]
+
+    @property
+    def checks(self) -> list[RuleResult]:
+        return [r for r in self.results if r.rule.function is None]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "charge_point_id": self.charge_point_id,
+            "functions": [r.to_dict() for r in self.functions],
+            "checks": [r.to_dict() for r in self.checks],
+        }
+
+
+@dataclass
+class Report:
+    chargers: list[ChargerReport]
+    rules: list[Rule]
+    elapsed_s: float = 0.0
+    rule_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_status(self) -> int:
+        """1 if any rule of severity error FAILs for any charger, else 0."""
+        failed = any(
+            r.verdict == FAIL and r.rule.severity == "error"
+            for charger in self.chargers
+            for r in charger.results
+        )
+        return 1 if failed else 0
+
+    def verdicts(self) -> dict[tuple[str, str], str]:
+        """(charge_point_id, rule id) -> verdict, for baselines."""
+        return {
+            (charger.charge_point_id, r.rule.id): r.verdict
+            for charger in self.chargers
+            for r in charger.results
+        }
+
+    def to_dict(self) -> dict[str, object]:
+        """The versioned JSON document (format_version 1)."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "chargers": [charger.to_dict() for charger in self.chargers],
+        }
+
+
+def fold(verdicts: Sequence[str]) -> str:
+    """Any fail -> FAIL, else any pass -> PASS, else NOT_OBSERVED (notes do not count)."""
+    if "fail" in verdicts:
+        return FAIL
+    if "pass" in verdicts:
+        return PASS
+    return NOT_OBSERVED
+
+
+def _rule_error(rule: Rule, problem: str) -> RuleError:
+    return RuleError(f"{rule.path}: {problem}")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def run_rule(
+    con: duckdb.DuckDBPyConnection, rule: Rule, charge_point_ids: Sequence[str]
+) -> dict[str, RuleResult]:
+    """Run one rule and fold its findings per charger; raises RuleError naming the rule's file."""
+    params = rule.bound_params()
+    try:
+        relation = con.sql(rule.sql, params=params)
+        columns = [name.lower() for name in relation.columns]
+    except duckdb.Error as error:
+        raise _rule_error(rule, f"SQL failed: {_first_line(error)}") from None
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise _rule_error(rule, f"result lacks columns {', '.join(missing)}")
+
+    wrapped = (
+        "SELECT CAST(charge_point_id AS VARCHAR) AS charge_point_id,"
+        ' CAST("check" AS VARCHAR) AS "check", CAST(verdict AS VARCHAR) AS verdict,'
+        " CAST(detail AS VARCHAR) AS detail,"
+        " CAST(evidence AS STRUCT(ts TIMESTAMPTZ, unique_id VARCHAR)[]) AS evidence"
+        f" FROM (\n{rule.sql}\n) AS finding"
+    )
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE rule_findings AS {wrapped}", params)
+        bad = con.execute(
+            "SELECT DISTINCT verdict FROM rule_findings WHERE verdict IS NULL"
+            f" OR verdict NOT IN {FINDING_VERDICTS!r} LIMIT 3"
+        ).fetchall()
+        if bad:
+            shown = ", ".join(repr(v) for (v,) in bad)
+            raise _rule_error(rule, f"verdict {shown} is not one of {', '.join(FINDING_VERDICTS)}")
+        counts = con.execute(
+            "SELECT charge_point_id, list(DISTINCT verdict), count(*)"
+            " FROM rule_findings GROUP BY charge_point_id"
+        ).fetchall()
+        rows = con.execute(
+            f"""SELECT charge_point_id, "check", verdict, detail,
+                   [{{'ts': strftime(e.ts, '{_TS_FORMAT}'), 'unique_id': e.unique_id}}
+                    for e in coalesce(evidence, [])[1:{MAX_EVIDENCE}]]
+               FROM rule_findings
+               QUALIFY row_number() OVER (
+                   PARTITION BY charge_point_id ORDER BY {_VERDICT_RANK}) <= {MAX_FINDINGS}
+               ORDER BY charge_point_id, {_VERDICT_RANK}"""
+        ).fetchall()
+    except duckdb.Error as error:
+        raise _rule_error(rule, f"SQL failed: {_first_line(error)}") from None
+    finally:
+        con.execute("DROP TABLE IF EXISTS rule_findings")
+
+    judged = set(charge_point_ids)
+    results: dict[str, RuleResult] = {}
+    for charge_point_id, verdicts, count in counts:
+        if charge_point_id not in judged:
+            logger.warning(
+                "%s: %d findings for %r, which is not a judged charger; ignored",
+                rule.path.name,
+                count,
+                charge_point_id,
+            )
+            continue
+        results[charge_point_id] = RuleResult(rule, fold(verdicts))
+    for charge_point_id, check, verdict, detail, evidence in rows:
+        result = results.get(charge_point_id)
+        if result is None:
+            continue
+        result.findings.append(Finding(check, verdict, detail, list(evidence)))
+        if verdict == "note":
+            result.notes.append(detail if detail is not None else (check or "note"))
+    for charge_point_id, _verdicts, count in counts:
+        result = results.get(charge_point_id)
+        if result is not None and count > MAX_FINDINGS:
+            result.notes.append(
+                f"{count - MAX_FINDINGS} more findings not shown; query the capture for all"
+            )
+    for charge_point_id in charge_point_ids:
+        results.setdefault(charge_point_id, RuleResult(rule, NOT_OBSERVED))
+    return results
+
+
+def judged_chargers(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every charge_point_id in the (filtered) frames view, sorted."""
+    rows = con.execute(
+        "SELECT DISTINCT charge_point_id FROM frames WHERE charge_point_id IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return [charge_point_id for (charge_point_id,) in rows]
+
+
+def run_rules(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> Report:
+    """Judge every charger in ``con``'s frames view with ``rules`` (already selected and typed)."""
+    started = time.perf_counter()
+    charge_point_ids = judged_chargers(con)
+    by_charger: dict[str, list[RuleResult]] = {cp: [] for cp in charge_point_ids}
+    rule_seconds: dict[str, float] = {}
+    for rule in rules:
+        rule_started = time.perf_counter()
+        results = run_rule(con, rule, charge_point_ids)
+        rule_seconds[rule.id] = time.perf_counter() - rule_started
+        logger.info("rule %s: %.3f s", rule.id, rule_seconds[rule.id])
+        for charge_point_id in charge_point_ids:
+            by_charger[charge_point_id].append(results[charge_point_id])
+    return Report(
+        chargers=[ChargerReport(cp, by_charger[cp]) for cp in charge_point_ids],
+        rules=list(rules),
+        elapsed_s=time.perf_counter() - started,
+        rule_seconds=rule_seconds,
+    )
+
+
+def analyse(
+    paths: Sequence[Path],
+    *,
+    rule_dirs: Sequence[Path] | None = None,
+    select: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    params: Mapping[str, object] | None = None,
+    chargers: Sequence[str] = (),
+    since: str | dt.datetime | dt.date | None = None,
+    until: str | dt.datetime | dt.date | None = None,
+) -> Report:
+    """Judge a capture with the rules; the report holds one verdict per charger and rule.
+
+    Raises CaptureError (unreadable capture), RuleError (broken rule file, failing rule SQL),
+    ParamError (unknown rule id or param, badly typed param) and ValueError (bad since/until),
+    each naming what is at fault.
+
+    Example::
+
+        report = analyse([Path("captures/demo")], params={"max_gap_s": 45})
+        print(report.exit_status)
+    """
+    rules = select_rules(load_rules(rule_dirs), select, exclude)
+    apply_params(rules, params or {})
+    view_params: dict[str, object] = {}
+    for rule in rules:
+        view_params.update(rule.params)
+    con = open_capture(paths, chargers=chargers, since=since, until=until, view_params=view_params)
+    try:
+        return run_rules(con, rules)
+    finally:
+        con.close()

@@ -1,0 +1,134 @@
+"""``ocpp-audit analyse``: judge a capture against the acceptance rules."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ocpp_audit.analyser.baseline import BaselineError, compare, load_baseline
+from ocpp_audit.analyser.baseline import write_baseline as store_baseline
+from ocpp_audit.analyser.capture import CaptureError, parse_time
+from ocpp_audit.analyser.engine import analyse as run_analysis
+from ocpp_audit.analyser.report import FORMATS, render
+from ocpp_audit.analyser.rules import ParamError, RuleError, parse_param_assignments
+from ocpp_audit.cli.output import InputError, emit, output_options
+
+
+def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_time(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+    return value
+
+
+@click.command()
+@click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--charger", "chargers", multiple=True, metavar="ID", help="Judge only this charger.")
+@click.option("--since", callback=_check_time, metavar="T", help="From T (ISO 8601, inclusive).")
+@click.option(
+    "--until",
+    callback=_check_time,
+    metavar="T",
+    help="Up to T (exclusive; a date: that whole day).",
+)
+@click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Rules from DIR instead of the built-in ones (repeatable).",
+)
+@click.option("--select", multiple=True, metavar="ID", help="Run only this rule (repeatable).")
+@click.option("--exclude", multiple=True, metavar="ID", help="Skip this rule (repeatable).")
+@click.option(
+    "--param",
+    "param_assignments",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a rule parameter, typed like its default (repeatable).",
+)
+@output_options(FORMATS, "table")
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Compare verdicts with a stored JSON report; exit 1 on any change.",
+)
+@click.option(
+    "--write-baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Store this run's report as a baseline.",
+)
+def analyse(
+    captures: tuple[Path, ...],
+    chargers: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    rule_dirs: tuple[Path, ...],
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    param_assignments: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    baseline: Path | None,
+    write_baseline: Path | None,
+) -> None:
+    """Judge each charger in CAPTURE against the acceptance rules.
+
+    CAPTURE is a capture folder or Parquet file (several may be given). One verdict per charger and
+    rule: PASS, FAIL or NOT OBSERVED (the capture shows nothing either way).
+
+    Exit status: 0 when nothing FAILs, 1 when a rule of severity error FAILs (with --baseline:
+    when any verdict changed), 2 on usage or input errors.
+
+    \b
+    Example:
+        ocpp-audit analyse captures/demo --format markdown --output report.md
+        ocpp-audit analyse captures/demo --charger CP001 --param max_gap_s=45
+        ocpp-audit analyse captures/demo --write-baseline baseline.json
+        ocpp-audit analyse captures/demo --baseline baseline.json
+    """
+    try:
+        overrides = parse_param_assignments(param_assignments)
+        report = run_analysis(
+            list(captures),
+            rule_dirs=list(rule_dirs) or None,
+            select=select,
+            exclude=exclude,
+            params=overrides,
+            chargers=chargers,
+            since=since,
+            until=until,
+        )
+    except ParamError as error:
+        raise click.UsageError(str(error)) from None
+    except (CaptureError, RuleError) as error:
+        raise InputError(str(error)) from None
+
+    emit(render(report, fmt), output)
+
+    status = report.exit_status
+    if baseline is not None:
+        try:
+            changes = compare(report, load_baseline(baseline))
+        except BaselineError as error:
+            raise InputError(str(error)) from None
+        if changes:
+            click.echo(f"{len(changes)} verdicts changed from {baseline}:", err=True)
+            for change in changes:
+                click.echo(f"  {change}", err=True)
+        else:
+            click.echo(f"Verdicts unchanged from {baseline}.", err=True)
+        status = 1 if changes else 0
+    if write_baseline is not None:
+        try:
+            store_baseline(report, write_baseline)
+        except OSError as error:
+            raise InputError(f"{write_baseline}: cannot write: {error.strerror or error}") from None
+    sys.exit(status)
