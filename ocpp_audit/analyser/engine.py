@@ -19,7 +19,14 @@ from pathlib import Path
 import duckdb
 
 from ocpp_audit.analyser.capture import open_capture
-from ocpp_audit.analyser.rules import Rule, RuleError, apply_params, load_rules, select_rules
+from ocpp_audit.analyser.rules import (
+    Rule,
+    RuleError,
+    apply_params,
+    coerce_param,
+    load_rules,
+    select_rules,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -260,6 +267,13 @@ def run_rules(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> Report:
     )
 
 
+def _view_param_defaults() -> dict[str, object]:
+    """The views' own parameters (such as ``late_after_s``), also settable with --param."""
+    from ocpp_audit.analyser import views
+
+    return dict(getattr(views, "DEFAULT_PARAMS", {}))
+
+
 def analyse(
     paths: Sequence[Path],
     *,
@@ -283,10 +297,21 @@ def analyse(
         print(report.exit_status)
     """
     rules = select_rules(load_rules(rule_dirs), select, exclude)
-    apply_params(rules, params or {})
-    view_params: dict[str, object] = {}
-    for rule in rules:
-        view_params.update(rule.params)
+    overrides = dict(params or {})
+    view_defaults = _view_param_defaults()
+    view_params = {
+        name: coerce_param(name, view_defaults[name], value)
+        for name, value in overrides.items()
+        if name in view_defaults
+    }
+    apply_params(
+        rules,
+        {
+            name: value
+            for name, value in overrides.items()
+            if name not in view_defaults or any(name in rule.defaults for rule in rules)
+        },
+    )
     con = open_capture(paths, chargers=chargers, since=since, until=until, view_params=view_params)
     try:
         return run_rules(con, rules)
