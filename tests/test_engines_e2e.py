@@ -276,15 +276,15 @@ async def test_stopping_the_recorder_closes_chargers_with_1001(recorder_plain):
     assert (closed["close_code"], closed["closed_by"]) == (1001, "recorder")
 
 
-async def test_an_idle_charger_is_not_cut_off(recording, plain_backend, engine_name):
+async def test_an_idle_charger_is_not_cut_off(recording, plain_backend, engine_name, monkeypatch):
     fields: dict[str, Any] = {"upstream": plain_backend.url}
     idle = 3.0
     if engine_name == "mitmproxy":
-        # mitmproxy 11 cuts a connection idle for 600 s; the engine lifts that. Shorten mitmproxy's
-        # own clock so the test would see the cut-off if the engine did not lift it.
-        from ocpp_audit.recorder import mitm_engine
+        # mitmproxy 11 cuts a connection idle for TCP_TIMEOUT (600 s), read at accept time. Shorten
+        # it to 1 s: the engine must lift it, else this charger is cut during its silence.
+        from mitmproxy.proxy import server as mitm_server
 
-        fields.update(getattr(mitm_engine, "TEST_IDLE_OPTIONS", {}))
+        monkeypatch.setattr(mitm_server, "TCP_TIMEOUT", 1)
     async with recording(**fields) as service:
         async with charger_connect(service.url + "/CP010") as charger:  # no pings at all
             upstream = await plain_backend.wait_connection()
