@@ -136,12 +136,19 @@ class OcppCapture:
             "Seconds of silence after which a connection is cut; 0 means never. Replaces mitmproxy's "
             "600 s default, which would cut chargers that heartbeat rarely.",
         )
+        # configure() sees only options that are set; the default must hold from the start too.
+        self._apply_idle_timeout(ctx.options.ocpp_idle_timeout or NO_IDLE_TIMEOUT_S)
 
     def configure(self, updated: set[str]) -> None:
         if "capture_rotate_seconds" in updated and ctx.options.capture_rotate_seconds <= 0:
             raise exceptions.OptionsError("capture_rotate_seconds must be positive")
         if "capture_rotate_bytes" in updated and ctx.options.capture_rotate_bytes <= 0:
             raise exceptions.OptionsError("capture_rotate_bytes must be positive")
+        if "capture_on_write_error" in updated and ctx.options.capture_on_write_error not in (
+            "continue",
+            "close",
+        ):
+            raise exceptions.OptionsError("capture_on_write_error must be continue or close")
         if "capture_dir" in updated and ctx.options.capture_dir:
             path = Path(ctx.options.capture_dir)
             if path.exists() and not path.is_dir():
