@@ -555,3 +555,29 @@ def test_a_failing_seal_keeps_the_journal_for_the_next_start(
     assert len(writer.start()) == 1
     writer.close()
     assert [row["seq"] for row in read_capture(capture)] == [0]
+
+
+def test_a_seal_that_failed_is_retried_at_the_next_rotation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capture = tmp_path / "capture"
+    real = writer_module._write_parts
+    disk_full = True
+
+    def flaky(*args: object, **kwargs: object) -> list[Path]:
+        if disk_full:
+            raise OSError(errno.ENOSPC, "injected")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module, "_write_parts", flaky)
+    with CaptureWriter(capture) as writer:
+        writer.append(message_row(0, T0))
+        writer.rotate()
+        assert writer.wait_sealed(timeout(5))
+        assert parts_in(capture) == []
+        disk_full = False
+        writer.append(message_row(1, T0 + 1))
+        writer.rotate()
+        assert writer.wait_sealed(timeout(5))
+        assert [row["seq"] for row in read_capture(capture)] == [0, 1]
+        assert not list((capture / "journal").glob("*.journal"))[1:]  # only the open one

@@ -356,6 +356,7 @@ class CaptureWriter:
         self._burst_logged_at = 0.0
         self._needs_newline = False  # a failed write may have left part of a line
         self._seal_queue: queue.Queue[_Journal | None] = queue.Queue()
+        self._unsealed: list[_Journal] = []  # sealing failed; retried (sealer thread only)
         self._sealer: threading.Thread | None = None
         self._timer: threading.Thread | None = None
         self._stop = threading.Event()
@@ -531,6 +532,8 @@ class CaptureWriter:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             path = self.journal_dir / f"{stem}{JOURNAL_SUFFIX}"
             os.rename(temporary, path)
+            if self.fsync:
+                _fsync_dir(self.journal_dir)  # the journal's name survives a power cut too
         except BaseException:
             os.close(fd)
             temporary.unlink(missing_ok=True)
@@ -541,26 +544,41 @@ class CaptureWriter:
         while True:
             journal = self._seal_queue.get()
             try:
+                # Journals that failed to seal (disk full) are retried first, oldest first.
+                for failed in list(self._unsealed):
+                    if self._seal(failed, retry=True):
+                        self._unsealed.remove(failed)
                 if journal is None:
+                    for failed in self._unsealed:
+                        os.close(failed.fd)  # releases the lock: the next start() seals it
+                        logger.error(
+                            "capture %s: %s could not be sealed; the next start seals it",
+                            self.capture_dir,
+                            failed.path.name,
+                        )
+                    self._unsealed.clear()
                     return
-                self._seal(journal)
+                if not self._seal(journal):
+                    self._unsealed.append(journal)
             finally:
                 self._seal_queue.task_done()
 
-    def _seal(self, journal: _Journal) -> None:
+    def _seal(self, journal: _Journal, *, retry: bool = False) -> bool:
+        """Seal a journal of this writer; on failure it stays (and stays locked) for a retry."""
         started = time.monotonic()
         try:
             parts, rows, torn = _seal_file(journal.path, self.frames_dir)
-        except Exception:
-            # The journal stays; the next start() (of any recorder on this folder) seals it.
-            logger.exception(
-                "capture %s: sealing %s failed; it stays and is sealed at the next start",
-                self.capture_dir,
-                journal.path.name,
-            )
-            return
-        finally:
-            os.close(journal.fd)  # releases the lock
+        except Exception as error:
+            if retry:
+                logger.debug("sealing %s failed again: %s", journal.path.name, error)
+            else:
+                logger.exception(
+                    "capture %s: sealing %s failed; retried at the next rotation",
+                    self.capture_dir,
+                    journal.path.name,
+                )
+            return False
+        os.close(journal.fd)  # releases the lock; the file is gone
         self.torn_lines += torn
         self.parts.extend(parts)
         logger.info(
@@ -570,6 +588,7 @@ class CaptureWriter:
             len(parts),
             time.monotonic() - started,
         )
+        return True
 
     def wait_sealed(self, timeout: float | None = None) -> bool:
         """Wait until every journal handed to the sealer is sealed; False on timeout."""
