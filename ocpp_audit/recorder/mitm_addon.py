@@ -36,11 +36,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+import wsproto.events
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.connection import Client
 from mitmproxy.proxy import server as mitm_server
+from mitmproxy.proxy.layer import Layer
+from mitmproxy.proxy.layers.websocket import WebsocketLayer, WebSocketMessageInjected
+from mitmproxy.websocket import WebSocketMessage
+from wsproto import ConnectionState
+from wsproto.frame_protocol import Opcode
 
 from ocpp_audit.recorder.connection import ConnectionRecorder, RowSink, charge_point_id_from_path
+from ocpp_audit.recorder.options import DEFAULT_MAX_FRAME_BYTES
 from ocpp_audit.recorder.schema import ClosedBy, Direction
 from ocpp_audit.recorder.writer import CaptureWriteError, CaptureWriter
 
@@ -55,6 +62,7 @@ NO_IDLE_TIMEOUT_S = 10 * 365 * 24 * 3600
 # RFC 6455 7.1.5: "If _The WebSocket Connection is Closed_ and no Close control frame was received
 # by the endpoint ... _The WebSocket Connection Close Code_ is considered to be 1006."
 ABNORMAL_CLOSURE = 1006
+MESSAGE_TOO_BIG = 1009
 
 _ORIGINAL_PATH = "ocpp_audit.path"  # flow.metadata key: the charger's path before rewriting
 
@@ -136,6 +144,13 @@ class OcppCapture:
             "Seconds of silence after which a connection is cut; 0 means never. Replaces mitmproxy's "
             "600 s default, which would cut chargers that heartbeat rarely.",
         )
+        loader.add_option(
+            "ocpp_max_frame_bytes",
+            int,
+            DEFAULT_MAX_FRAME_BYTES,
+            "A message larger than this is not forwarded; the connection closes with 1009 (message "
+            "too big) on both sides. 0: no limit.",
+        )
         # configure() sees only options that are set; the default must hold from the start too.
         self._apply_idle_timeout(ctx.options.ocpp_idle_timeout or NO_IDLE_TIMEOUT_S)
 
@@ -159,6 +174,8 @@ class OcppCapture:
                 raise exceptions.OptionsError(
                     f"ocpp_upstream_path must be a path starting with '/': {prefix!r}"
                 )
+        if "ocpp_max_frame_bytes" in updated and ctx.options.ocpp_max_frame_bytes < 0:
+            raise exceptions.OptionsError("ocpp_max_frame_bytes must be 0 (no limit) or positive")
         if "ocpp_idle_timeout" in updated:
             if ctx.options.ocpp_idle_timeout < 0:
                 raise exceptions.OptionsError("ocpp_idle_timeout must be 0 (never) or positive")
@@ -263,6 +280,14 @@ class OcppCapture:
                 # The recorder closed this connection: nothing more is forwarded (see mitm_engine).
                 message.drop()
             return
+        limit = ctx.options.ocpp_max_frame_bytes
+        if limit and len(message.content) > limit:
+            # RFC 6455 7.4.1: "1009 indicates that an endpoint is terminating the connection
+            # because it has received a message that is too big for it to process."
+            message.drop()
+            if not self.close(flow, MESSAGE_TOO_BIG, "message too big") and flow.killable:
+                flow.kill()
+            return
         direction = Direction.CP_TO_CS if message.from_client else Direction.CS_TO_CP
         data: str | bytes = message.content
         if message.is_text:
@@ -305,10 +330,29 @@ class OcppCapture:
         """The WebSocket flows that are open now."""
         return list(self.flows.values())
 
-    def closing_by_recorder(self, flow: http.HTTPFlow, code: int, reason: str) -> None:
-        """Record that the recorder itself is closing ``flow`` (with ``code``); later frames drop."""
+    def close(self, flow: http.HTTPFlow, code: int, reason: str) -> bool:
+        """Close both hops of a live WebSocket with ``code``; False if it is not open any more.
+
+        mitmproxy has no API to close a WebSocket. We queue a Close on the WebSocket layer's
+        charger-side protocol state and wake the layer with an injected (empty) message: the layer
+        handles the Close as one from the charger, sending the close frame to both peers (through
+        TLS when there is TLS) and closing both connections; the empty message that woke it is
+        dropped here, unforwarded. The close row is written first, ``closed_by`` = recorder.
+        """
+        proxyserver = ctx.master.addons.get("proxyserver")
+        handler = proxyserver.connections.get(flow.client_conn.id) if proxyserver else None
+        layer = find_websocket_layer(handler.layer, flow) if handler is not None else None
+        if layer is None or layer.client_ws.state is not ConnectionState.OPEN:
+            return False
         self._closed_by_recorder.add(flow.id)
         self._record_close(flow.id, code, reason, ClosedBy.RECORDER)
+        layer.client_ws._events.append(wsproto.events.CloseConnection(code=code, reason=reason))
+        wake = WebSocketMessage(Opcode.TEXT, True, b"", injected=True)
+        try:
+            proxyserver.inject_event(WebSocketMessageInjected(flow, wake))
+        except ValueError:
+            logger.debug("connection of %s is already gone", flow.id)
+        return True
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -360,6 +404,26 @@ class OcppCapture:
                 flow.kill()
             return False
         return True
+
+
+def find_websocket_layer(root: Layer, flow: http.HTTPFlow) -> WebsocketLayer | None:
+    """The WebsocketLayer relaying ``flow``, searched through one connection's layer tree."""
+    stack: list[object] = [root]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or not isinstance(node, Layer):
+            continue
+        seen.add(id(node))
+        if isinstance(node, WebsocketLayer) and node.flow is flow:
+            return node
+        for name in ("layer", "child_layer"):
+            stack.append(getattr(node, name, None))
+        for name in ("streams", "connections"):
+            children = getattr(node, name, None)
+            if isinstance(children, dict):
+                stack.extend(children.values())
+    return None
 
 
 addons = [OcppCapture()]

@@ -35,15 +35,9 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-import wsproto.events
-from mitmproxy import http, options
+from mitmproxy import options
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
-from mitmproxy.proxy.layer import Layer
-from mitmproxy.proxy.layers.websocket import WebsocketLayer, WebSocketMessageInjected
-from mitmproxy.websocket import WebSocketMessage
-from wsproto import ConnectionState
-from wsproto.frame_protocol import Opcode
 
 from ocpp_audit.recorder.mitm_addon import OcppCapture
 from ocpp_audit.recorder.options import RecordOptions
@@ -122,7 +116,7 @@ class MitmEngine:
             "connection_strategy": "lazy",
             "ocpp_upstream_path": upstream_path,
             "ssl_insecure": self.options.insecure_upstream,
-            "keep_host_header": False,
+            "ocpp_max_frame_bytes": self.options.max_frame_bytes,
         }
         if self.options.upstream_ca is not None:
             updates["ssl_verify_upstream_trusted_ca"] = str(self.options.upstream_ca)
@@ -174,7 +168,7 @@ class MitmEngine:
             if ps is not None and self._running_event.is_set():
                 await ps.servers.update([])  # stop accepting chargers
                 for flow in self.addon.live_flows():
-                    self._close_flow(ps, flow, GOING_AWAY, STOP_REASON)
+                    self.addon.close(flow, GOING_AWAY, STOP_REASON)
                 await self._wait_for_connections(ps, CLOSE_GRACE_S)
                 for handler in list(ps.connections.values()):
                     for io in list(handler.transports.values()):
@@ -200,28 +194,6 @@ class MitmEngine:
         while ps.connections and loop.time() < deadline:
             await asyncio.sleep(0.02)
 
-    def _close_flow(
-        self, ps: proxyserver.Proxyserver, flow: http.HTTPFlow, code: int, reason: str
-    ) -> None:
-        """Close both hops of a live WebSocket with ``code``, through mitmproxy's own layer.
-
-        mitmproxy has no API to close a WebSocket. We queue a Close on the layer's charger-side
-        protocol state and wake the layer with an injected event: the layer then handles it as a
-        Close from the charger, sending the close frame to both peers (through TLS when there is
-        TLS), and the injected empty message that woke it is dropped by the addon, unforwarded.
-        """
-        handler = ps.connections.get(flow.client_conn.id)
-        layer = _find_websocket_layer(handler.layer, flow) if handler is not None else None
-        if layer is None or layer.client_ws.state is not ConnectionState.OPEN:
-            return
-        self.addon.closing_by_recorder(flow, code, reason)
-        layer.client_ws._events.append(wsproto.events.CloseConnection(code=code, reason=reason))
-        wake = WebSocketMessage(Opcode.TEXT, True, b"", injected=True)
-        try:
-            ps.inject_event(WebSocketMessageInjected(flow, wake))
-        except ValueError:
-            logger.debug("connection of %s already gone", flow.id)
-
 
 class _RunningSignal:
     """Sets an event in mitmproxy's ``running`` hook: the servers are set up (or failed)."""
@@ -231,23 +203,3 @@ class _RunningSignal:
 
     def running(self) -> None:
         self.event.set()
-
-
-def _find_websocket_layer(root: Layer, flow: http.HTTPFlow) -> WebsocketLayer | None:
-    """The WebsocketLayer relaying ``flow``, searched through one connection's layer tree."""
-    stack: list[object] = [root]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if id(node) in seen or not isinstance(node, Layer):
-            continue
-        seen.add(id(node))
-        if isinstance(node, WebsocketLayer) and node.flow is flow:
-            return node
-        for name in ("layer", "child_layer"):
-            stack.append(getattr(node, name, None))
-        for name in ("streams", "connections"):
-            children = getattr(node, name, None)
-            if isinstance(children, dict):
-                stack.extend(children.values())
-    return None
