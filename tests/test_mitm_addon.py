@@ -247,10 +247,26 @@ def test_write_error_under_close_policy_drops_and_kills(addon: OcppCapture, sink
     assert flow.error is not None and flow.error.msg == "Connection killed."
 
 
+def test_a_frame_over_the_limit_is_not_forwarded(addon: OcppCapture, sink: ListSink) -> None:
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, ocpp_max_frame_bytes=64)
+        flow = charger_flow()
+        addon.websocket_start(flow)
+        fits = receive(addon, flow, '[2,"1","Heartbeat",{}]', from_client=True)
+        too_big = receive(
+            addon, flow, '[2,"2","DataTransfer",{"data":"' + "x" * 64 + '"}]', from_client=True
+        )
+    assert not fits.dropped and too_big.dropped
+    assert [row["event"] for row in sink.rows] == ["open", "message"]  # the big one is not recorded
+    # no live proxy to send a 1009 through here, so the flow is killed instead
+    assert flow.error is not None and flow.error.msg == "Connection killed."
+
+
 @pytest.mark.parametrize(
     ("option", "value"),
     [
         ("ocpp_idle_timeout", -1),
+        ("ocpp_max_frame_bytes", -1),
         ("capture_rotate_seconds", 0),
         ("capture_rotate_bytes", -5),
         ("ocpp_upstream_path", "base"),

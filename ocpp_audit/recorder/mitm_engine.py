@@ -16,9 +16,9 @@ What maps to what:
   ``insecure_upstream`` -> ``ssl_insecure``. Upstream certificates are verified by default.
 
 ``stop()`` stops listening, then closes each charger with 1001 (going away) and its backend
-connection with the same close frame, by queueing the close on mitmproxy's own WebSocket layer so
-that it goes through the TLS layer like any frame; connections that do not go within a grace period
-are cut. mitmproxy keeps its state in process-wide globals (``mitmproxy.ctx``), so one MitmEngine
+connection with the same close frame (``OcppCapture.close``: the close is queued on mitmproxy's own
+WebSocket layer, so it goes through the TLS layer like any frame); connections that are not gone
+within a grace period are cut (1006 for the peer). mitmproxy keeps its state in process-wide globals (``mitmproxy.ctx``), so one MitmEngine
 runs per process at a time; a second ``start()`` while one runs raises ``RuntimeError``. After
 ``stop()`` the next engine starts cleanly.
 """
