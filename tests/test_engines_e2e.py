@@ -330,3 +330,38 @@ async def test_a_16_mib_frame_passes(recorder_plain):
         await charger.send(frame)
         received = await upstream.wait_received(1, seconds=20)
     assert received[0] == frame
+
+
+async def test_simulated_charger_session_with_an_offline_gap(recorder_cs):
+    """Simulator -> recorder -> built-in central system; counted from both ends."""
+    from ocpp_audit.simulator.charger import SimulatedCharger
+
+    service = recorder_cs
+    central_system = service.central_system
+    assert central_system is not None
+    charger = SimulatedCharger("SIM1", service.url, connectors=1)
+    async with asyncio.timeout(timeout(30)):
+        await charger.start()
+        await charger.plug_in(1)
+        await charger.swipe("TAG1", 1)
+        await charger.lose_network()
+        await charger.unplug(1)  # stops the transaction while offline: queued
+        await charger.restore_network()
+        await charger.wait_ready(timeout(10))
+        await charger.stop()
+    calls_received = central_system.mark()  # CALLs the central system received, in all
+    rows = await stop_and_read(service)
+    message_rows = [row for row in rows if row["event"] == "message"]
+    charger_calls = [row for row in message_rows if row["direction"] == "cp_to_cs"]
+    charger_calls = [row for row in charger_calls if row["message_type"] == 2]
+    assert len(charger_calls) == calls_received
+    answered = {row["unique_id"] for row in message_rows if row["direction"] == "cs_to_cp"}
+    assert {row["unique_id"] for row in charger_calls} <= answered
+    actions = [row["action"] for row in charger_calls]
+    assert actions[0] == "BootNotification"
+    assert {"StartTransaction", "StopTransaction", "StatusNotification"} <= set(actions)
+    assert actions.index("StopTransaction") > actions.index("StartTransaction")
+    connections = {row["connection_id"] for row in rows}
+    assert len(connections) == 2  # the offline gap: two connections
+    assert sum(row["event"] == "open" for row in rows) == 2
+    assert sum(row["event"] == "close" for row in rows) == 2
