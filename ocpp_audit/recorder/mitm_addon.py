@@ -194,6 +194,13 @@ class OcppCapture:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def running(self) -> None:
+        strategy = getattr(ctx.options, "connection_strategy", "lazy")  # proxyserver's option
+        if strategy != "lazy":
+            logger.warning(
+                "connection_strategy is %r: a charger whose backend cannot be reached is dropped "
+                "instead of answered 502; set connection_strategy=lazy",
+                strategy,
+            )
         if self.writer is not None:
             return
         if not ctx.options.capture_dir:
