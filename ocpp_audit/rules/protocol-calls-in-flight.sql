@@ -1,0 +1,42 @@
+/*+++
+id = "protocol-calls-in-flight"
+title = "One CALL in flight per direction"
+criterion = """Neither side sends a CALL while a CALL it sent before on the same connection is still
+unanswered, and no unique id is reused while its CALL is in flight."""
+severity = "warning"   # many backends cope with it, but the spec says SHOULD NOT
+references = ["OCPP-J 1.6 section 4.1.1 Synchronicity"]
++++*/
+-- OCPP-J 1.6 section 4.1.1: "A Charge Point or Central System SHOULD NOT send a CALL message to the
+-- other party unless all the CALL messages it sent before have been responded to or have timed out."
+WITH sent AS (
+    SELECT *,
+           max(coalesce(answer_seq, call_seq)) OVER (
+               PARTITION BY connection_id, direction ORDER BY call_seq
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS busy_until_seq,
+           lag(unique_id) OVER (PARTITION BY connection_id, direction ORDER BY call_seq)
+               AS previous_unique_id,
+           lag(action) OVER (PARTITION BY connection_id, direction ORDER BY call_seq)
+               AS previous_action,
+           lag(call_ts) OVER (PARTITION BY connection_id, direction ORDER BY call_seq)
+               AS previous_ts
+    FROM calls
+    WHERE NOT orphan_answer
+)
+SELECT charge_point_id,
+       CASE direction WHEN 'cp_to_cs' THEN 'charger CALLs' ELSE 'backend CALLs' END AS "check",
+       'fail' AS verdict,
+       CASE WHEN duplicate_id
+            THEN format('{} re-sent unique id {} while its CALL was unanswered', action,
+                        unique_id)
+            ELSE format('{} sent while an earlier CALL ({}) was unanswered', action,
+                        previous_action) END AS detail,
+       [{'ts': previous_ts, 'unique_id': previous_unique_id},
+        {'ts': call_ts, 'unique_id': unique_id}] AS evidence
+FROM sent
+WHERE duplicate_id OR busy_until_seq > call_seq
+UNION ALL
+SELECT charge_point_id,
+       CASE direction WHEN 'cp_to_cs' THEN 'charger CALLs' ELSE 'backend CALLs' END,
+       'pass', format('{} CALLs, one at a time', count(*)), NULL
+FROM sent
+GROUP BY charge_point_id, direction
