@@ -126,6 +126,14 @@ def check_part(path: Path) -> None:
             )
 
 
+def error_line(error: Exception) -> str:
+    """A DuckDB (or other) error in one line: its message and hints, without the SQL excerpt."""
+    text = str(error).split("\n\nLINE ", 1)[0].strip()
+    return (
+        " ".join(line.strip() for line in text.splitlines() if line.strip()) or type(error).__name__
+    )
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -216,8 +224,7 @@ def open_capture(
         con.execute("DESCRIBE frames").fetchall()
     except duckdb.Error as error:
         con.close()
-        first_line = str(error).splitlines()[0]
         where = paths[0] if len(paths) == 1 else ", ".join(str(p) for p in paths)
-        raise CaptureError(f"{where}: {first_line}") from None
+        raise CaptureError(f"{where}: {error_line(error)}") from None
     _create_views(con, view_params)
     return con

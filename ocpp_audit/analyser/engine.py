@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from ocpp_audit.analyser.capture import open_capture
+from ocpp_audit.analyser.capture import error_line, open_capture
 from ocpp_audit.analyser.rules import (
     Rule,
     RuleError,
@@ -155,11 +155,6 @@ def _rule_error(rule: Rule, problem: str) -> RuleError:
     return RuleError(f"{rule.path}: {problem}")
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def run_rule(
     con: duckdb.DuckDBPyConnection, rule: Rule, charge_point_ids: Sequence[str]
 ) -> dict[str, RuleResult]:
@@ -169,7 +164,7 @@ def run_rule(
         relation = con.sql(rule.sql, params=params)
         columns = [name.lower() for name in relation.columns]
     except duckdb.Error as error:
-        raise _rule_error(rule, f"SQL failed: {_first_line(error)}") from None
+        raise _rule_error(rule, f"SQL failed: {error_line(error)}") from None
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
         raise _rule_error(rule, f"result lacks columns {', '.join(missing)}")
@@ -204,7 +199,7 @@ def run_rule(
                ORDER BY charge_point_id, {_VERDICT_RANK}"""
         ).fetchall()
     except duckdb.Error as error:
-        raise _rule_error(rule, f"SQL failed: {_first_line(error)}") from None
+        raise _rule_error(rule, f"SQL failed: {error_line(error)}") from None
     finally:
         con.execute("DROP TABLE IF EXISTS rule_findings")
 

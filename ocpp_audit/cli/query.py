@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import duckdb
 
-from ocpp_audit.analyser.capture import CaptureError, open_capture
+from ocpp_audit.analyser.capture import CaptureError, error_line, open_capture
 from ocpp_audit.cli.output import InputError, emit, output_options
 from ocpp_audit.recorder import schema
 
@@ -185,7 +185,7 @@ def query(
         try:
             relation = con.sql(sql)
         except duckdb.Error as error:
-            raise InputError(f"SQL failed: {str(error).splitlines()[0]}") from None
+            raise InputError(f"SQL failed: {error_line(error)}") from None
         if relation is None:
             return
         columns = list(relation.columns)
@@ -197,7 +197,7 @@ def query(
             else:
                 emit(_table_text(columns, relation), output)
         except duckdb.Error as error:
-            raise InputError(f"SQL failed: {str(error).splitlines()[0]}") from None
+            raise InputError(f"SQL failed: {error_line(error)}") from None
     finally:
         con.close()
 
@@ -208,4 +208,4 @@ def _open(captures: Sequence[Path], database: str | Path = ":memory:") -> duckdb
     except CaptureError as error:
         raise InputError(str(error)) from None
     except duckdb.Error as error:
-        raise InputError(f"{database}: {str(error).splitlines()[0]}") from None
+        raise InputError(f"{database}: {error_line(error)}") from None
