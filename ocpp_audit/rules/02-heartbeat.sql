@@ -9,7 +9,7 @@ function = 2
 severity = "error"
 references = ["OCPP 1.6 section 4.6 Heartbeat", "OCPP 1.6 section 5.17 TriggerMessage", "OCTT TC_002"]
 [params]
-tolerance_s = 10         # slack on top of the interval the backend set
+heartbeat_tolerance_s = 10         # slack on top of the interval the backend set
 max_interval_s = 3600    # the platform's ceiling: a heartbeat at least every hour
 trigger_timeout_s = 30   # a triggered Heartbeat must follow within this
 +++*/
@@ -37,7 +37,7 @@ gaps AS (
     SELECT b.*,
            (epoch_us(b.ts) - epoch_us(b.previous_ts)) / 1e6 AS gap_s,
            least(greatest(coalesce(at_start.interval_s, at_end.interval_s),
-                          coalesce(at_end.interval_s, at_start.interval_s)) + $tolerance_s,
+                          coalesce(at_end.interval_s, at_start.interval_s)) + $heartbeat_tolerance_s,
                  $max_interval_s) AS allowed_s,
            greatest(coalesce(at_start.interval_s, at_end.interval_s),
                     coalesce(at_end.interval_s, at_start.interval_s)) AS interval_s
@@ -50,7 +50,7 @@ gaps AS (
 silent AS (   -- connections that stayed up longer than allowed without a single Heartbeat
     SELECT c.charge_point_id, c.connection_id, c.opened_at,
            (epoch_us(c.closed_at) - epoch_us(c.opened_at)) / 1e6 AS connected_s,
-           least(coalesce(i.interval_s + $tolerance_s, $max_interval_s), $max_interval_s)
+           least(coalesce(i.interval_s + $heartbeat_tolerance_s, $max_interval_s), $max_interval_s)
                AS allowed_s
     FROM connections c
     ASOF LEFT JOIN intervals i ON i.charge_point_id = c.charge_point_id AND c.closed_at >= i.ts

@@ -9,7 +9,7 @@ function = 3
 severity = "error"
 references = ["OCPP 1.6 section 5.2 Change Availability", "OCPP 1.6 section 4.9 Status Notification", "OCTT TC_013", "OCTT TC_014"]
 [params]
-status_timeout_s = 60   # the StatusNotification must follow the accepted request within this
+availability_timeout_s = 60   # the StatusNotification must follow the accepted request within this
 +++*/
 -- OCPP 1.6 section 5.2: "When an availability change requested with a ChangeAvailability.req PDU has
 -- happened, the Charge Point SHALL inform Central System of its new availability status with a
@@ -32,7 +32,7 @@ judged AS (
               AND (r.connector_id = 0 OR s.connector_id = r.connector_id)
               AND s.status = r.expected
               AND s.ts >= r.call_ts
-              AND (epoch_us(s.ts) - epoch_us(r.call_ts)) / 1e6 <= $status_timeout_s) AS shown,
+              AND (epoch_us(s.ts) - epoch_us(r.call_ts)) / 1e6 <= $availability_timeout_s) AS shown,
            (SELECT arg_max(s.status, s.ts)
             FROM status_notifications s
             WHERE s.charge_point_id = r.charge_point_id
@@ -72,7 +72,7 @@ SELECT charge_point_id,
             WHEN status_before = expected
                 THEN format('connector {} was already {}', connector_id, expected)
             ELSE format('{} accepted, but no StatusNotification {} for connector {} within {} s',
-                        type, expected, connector_id, $status_timeout_s)
+                        type, expected, connector_id, $availability_timeout_s)
        END AS detail,
        list_filter([{'ts': call_ts, 'unique_id': unique_id}, shown], lambda e: e.ts IS NOT NULL)
            AS evidence

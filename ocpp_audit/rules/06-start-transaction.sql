@@ -10,7 +10,7 @@ severity = "error"
 references = ["OCPP 1.6 section 5.11 Remote Start Transaction", "OCPP 1.6 section 4.1 Authorize", "OCPP 1.6 section 4.10 Start Transaction", "OCTT TC_010", "OCTT TC_011"]
 [params]
 start_timeout_s = 60    # StartTransaction within this after RemoteStartTransaction or Authorize
-status_timeout_s = 30   # Charging (or SuspendedEV/EVSE) within this after StartTransaction
+charging_timeout_s = 30   # Charging (or SuspendedEV/EVSE) within this after StartTransaction
 +++*/
 WITH remote AS (
     SELECT r.*, t.transaction_id, t.start_ts, t.start_unique_id, t.connector_id AS tx_connector,
@@ -72,7 +72,7 @@ with_status AS (
               AND n.connector_id = s.tx_connector
               AND n.status IN ('Charging', 'SuspendedEV', 'SuspendedEVSE')
               AND n.ts >= s.call_ts
-              AND (epoch_us(n.ts) - epoch_us(s.start_ts)) / 1e6 <= $status_timeout_s) AS charging
+              AND (epoch_us(n.ts) - epoch_us(s.start_ts)) / 1e6 <= $charging_timeout_s) AS charging
     FROM started s
 )
 SELECT charge_point_id,
@@ -104,7 +104,7 @@ SELECT charge_point_id,
                THEN 'StartTransaction answered without a transactionId'
            WHEN charging IS NULL
                THEN format('transaction {}: no StatusNotification Charging on connector {} '
-                           || 'within {} s', transaction_id, tx_connector, $status_timeout_s)
+                           || 'within {} s', transaction_id, tx_connector, $charging_timeout_s)
            ELSE format('{} {} -> StartTransaction (transaction {}) -> {} on connector {}',
                        CASE kind WHEN 'remote' THEN 'RemoteStartTransaction'
                             ELSE 'Authorize' END, id_tag, transaction_id, 'Charging',

@@ -11,7 +11,7 @@ severity = "error"
 references = ["OCPP 1.6 section 5.12 Remote Stop Transaction", "OCPP 1.6 section 4.10 Stop Transaction", "OCPP 1.6 section 7.41 Reason", "OCTT TC_012", "OCTT TC_068"]
 [params]
 stop_timeout_s = 60     # StopTransaction within this after RemoteStopTransaction
-status_timeout_s = 30   # Finishing or Available within this after StopTransaction
+finishing_timeout_s = 30   # Finishing or Available within this after StopTransaction
 +++*/
 WITH remote AS (
     SELECT r.*, t.stop_ts, t.stop_unique_id, t.connector_id AS tx_connector
@@ -37,7 +37,7 @@ stops AS (   -- every StopTransaction delivered live, with the status that follo
               AND n.connector_id = t.connector_id
               AND n.status IN ('Finishing', 'Available')
               AND n.ts >= t.stop_ts - INTERVAL 10 SECOND
-              AND (epoch_us(n.ts) - epoch_us(t.stop_ts)) / 1e6 <= $status_timeout_s)
+              AND (epoch_us(n.ts) - epoch_us(t.stop_ts)) / 1e6 <= $finishing_timeout_s)
                AS finished
     FROM transactions t
     WHERE t.stop_ts IS NOT NULL AND NOT t.stop_late
@@ -80,7 +80,7 @@ SELECT charge_point_id,
        CASE WHEN finished IS NULL
             THEN format('transaction {} stopped ({}), but no StatusNotification Finishing or '
                         || 'Available on connector {} within {} s', transaction_id, stop_reason,
-                        connector_id, $status_timeout_s)
+                        connector_id, $finishing_timeout_s)
             ELSE format('transaction {} stopped ({}) -> StatusNotification on connector {}',
                         transaction_id, stop_reason, connector_id) END,
        list_filter([{'ts': stop_ts, 'unique_id': stop_unique_id}, finished],

@@ -11,7 +11,7 @@ severity = "error"
 references = ["OCPP 1.6 section 4.7 Meter Values", "OCPP 1.6 section 7.31 SampledValue", "OCPP 1.6 section 9.1.17 MeterValueSampleInterval", "OCTT TC_034"]
 [params]
 max_gap_s = 30        # the platform's ceiling between samples while Charging
-tolerance_s = 5       # slack on top of the configured MeterValueSampleInterval
+sample_tolerance_s = 5       # slack on top of the configured MeterValueSampleInterval
 +++*/
 WITH tx AS (
     SELECT *
@@ -29,8 +29,10 @@ per_tx AS (
            coalesce(bool_or(s.context = 'Transaction.Begin'), false) AS has_begin,
            coalesce(bool_or(s.context = 'Transaction.End' OR s.source = 'StopTransaction'), false)
                AS has_end,
-           list(DISTINCT s.measurand) FILTER (WHERE s.measurand IS NOT NULL) AS measurands,
-           count(s.timestamp) AS sample_count
+           list(DISTINCT s.measurand) FILTER (WHERE s.context = 'Sample.Periodic')
+               AS measurands,
+           count(s.timestamp) AS sample_count,
+           count(s.timestamp) FILTER (WHERE s.context = 'Sample.Periodic') AS periodic_count
     FROM tx t
     LEFT JOIN samples s
         ON s.charge_point_id = t.charge_point_id AND s.transaction_id = t.transaction_id
@@ -95,7 +97,7 @@ SELECT charge_point_id, 'measurands',
        CASE WHEN len(missing) = 0
             THEN format('transaction {}: Voltage, Current.Import and Power.Active.Import present',
                         transaction_id)
-            ELSE format('transaction {}: {} missing (got {})', transaction_id,
+            ELSE format('transaction {}: {} missing in periodic samples (got {})', transaction_id,
                         array_to_string(missing, ', '), array_to_string(list_sort(measurands), ', '))
        END,
        [{'ts': start_ts, 'unique_id': start_unique_id}]
@@ -103,7 +105,7 @@ FROM (SELECT *,
              list_filter(['Voltage', 'Current.Import', 'Power.Active.Import'],
                          lambda m: NOT list_contains(coalesce(measurands, []), m)) AS missing
       FROM per_tx
-      WHERE sample_count > 0)
+      WHERE periodic_count > 0)
 UNION ALL
 SELECT charge_point_id, 'samples received', 'fail',
        format('transaction {} lasted {:.0f} s without any meter value', transaction_id,
@@ -126,7 +128,7 @@ SELECT charge_point_id, 'configured interval', 'fail',
               transaction_id, gap_s, interval_s),
        [{'ts': previous_ts, 'unique_id': previous_unique_id}, {'ts': ts, 'unique_id': unique_id}]
 FROM judged
-WHERE interval_s IS NOT NULL AND gap_s > interval_s + $tolerance_s
+WHERE interval_s IS NOT NULL AND gap_s > interval_s + $sample_tolerance_s
 UNION ALL
 SELECT charge_point_id, 'interval while Charging', 'pass',
        format('transaction {}: largest gap while Charging {:.0f} s{}', transaction_id, max(gap_s),

@@ -9,7 +9,7 @@ severity = "error"
 references = ["OCPP 1.6 section 5.14 Reset", "OCTT TC_004", "OCTT TC_005"]
 [params]
 boot_timeout_s = 300     # BootNotification within this after the Reset
-status_timeout_s = 60    # a StatusNotification within this after that BootNotification
+reset_status_timeout_s = 60    # a StatusNotification within this after that BootNotification
 +++*/
 -- OCPP 1.6 section 5.14: "After receipt of a Reset.req, the Charge Point SHALL send a Reset.conf ...
 -- and then reboot itself"; after a reboot it sends BootNotification (section 4.2).
@@ -29,7 +29,7 @@ judged AS (
            (SELECT arg_min({'ts': n.ts, 'unique_id': n.unique_id}, n.ts)
             FROM status_notifications n
             WHERE n.charge_point_id = r.charge_point_id AND n.ts >= r.boot_ts
-              AND (epoch_us(n.ts) - epoch_us(r.boot_ts)) / 1e6 <= $status_timeout_s)
+              AND (epoch_us(n.ts) - epoch_us(r.boot_ts)) / 1e6 <= $reset_status_timeout_s)
                AS back_status
     FROM resets r
 )
@@ -56,7 +56,7 @@ SELECT charge_point_id,
             WHEN back_status IS NULL
                 THEN format('back online after {:.0f} s, but no StatusNotification within {} s '
                             || 'of the BootNotification',
-                            (epoch_us(boot_ts) - epoch_us(call_ts)) / 1e6, $status_timeout_s)
+                            (epoch_us(boot_ts) - epoch_us(call_ts)) / 1e6, $reset_status_timeout_s)
             ELSE format('{} reset: back online, BootNotification after {:.0f} s, '
                         || 'StatusNotification after {:.1f} s', type,
                         (epoch_us(boot_ts) - epoch_us(call_ts)) / 1e6,

@@ -86,8 +86,8 @@ SELECT charge_point_id,
                WHEN received < expected * $min_coverage
                    THEN format(', meter values incomplete ({} of {} expected)', received,
                                expected::BIGINT)
-               ELSE format(', meter values received ({} of {} expected)', received,
-                           expected::BIGINT) END AS detail,
+               ELSE format(', meter values received ({} samples in the gap, {} expected)',
+                           received, expected::BIGINT) END AS detail,
        list_filter([{'ts': start_ts, 'unique_id': start_unique_id},
                     {'ts': stop_ts, 'unique_id': stop_unique_id}],
                    lambda e: e.ts IS NOT NULL) AS evidence

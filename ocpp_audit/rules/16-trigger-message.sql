@@ -7,7 +7,7 @@ function = 16
 severity = "error"
 references = ["OCPP 1.6 section 5.17 Trigger Message", "OCTT TC_054"]
 [params]
-status_timeout_s = 30   # the StatusNotification must follow within this
+trigger_status_timeout_s = 30   # the StatusNotification must follow within this
 +++*/
 -- OCPP 1.6 section 5.17: "the Charge Point SHALL first send the TriggerMessage response, before
 -- sending the requested message."
@@ -20,7 +20,7 @@ WITH triggers AS (
               AND (TRY_CAST(json_extract_string(c.payload, '$.connectorId') AS INTEGER) IS NULL
                    OR n.connector_id
                       = TRY_CAST(json_extract_string(c.payload, '$.connectorId') AS INTEGER))
-              AND (epoch_us(n.ts) - epoch_us(c.call_ts)) / 1e6 <= $status_timeout_s)
+              AND (epoch_us(n.ts) - epoch_us(c.call_ts)) / 1e6 <= $trigger_status_timeout_s)
                AS notification
     FROM calls c
     WHERE c.action = 'TriggerMessage' AND c.direction = 'cs_to_cp' AND NOT c.orphan_answer
@@ -36,7 +36,7 @@ SELECT charge_point_id, 'TriggerMessage(StatusNotification)' AS "check",
                 THEN 'TriggerMessage(StatusNotification) answered '
                      || coalesce(status, 'without a status')
             WHEN notification IS NULL
-                THEN format('accepted, but no StatusNotification within {} s', $status_timeout_s)
+                THEN format('accepted, but no StatusNotification within {} s', $trigger_status_timeout_s)
             ELSE format('accepted, StatusNotification received after {:.1f} s',
                         (epoch_us(notification.ts) - epoch_us(call_ts)) / 1e6)
        END AS detail,
