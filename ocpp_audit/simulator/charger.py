@@ -111,6 +111,8 @@ class Connector:
     meter_updated: float = 0.0  # loop time of the last energy update
     meter_task: asyncio.Task[None] | None = None
     timeout_task: asyncio.Task[None] | None = None
+    # one start or stop at a time per connector, as the charger's firmware would do
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass
@@ -816,6 +818,11 @@ class SimulatedCharger:
 
     async def _start_transaction(self, connector: Connector, id_tag: str) -> None:
         """StartTransaction (OCPP 1.6 section 4.10), then Charging and a Transaction.Begin sample."""
+        async with connector.lock:
+            if connector.transaction is None:
+                await self._start_transaction_locked(connector, id_tag)
+
+    async def _start_transaction_locked(self, connector: Connector, id_tag: str) -> None:
         _cancel(connector.timeout_task)
         connector.authorized_id_tag = None
         self._advance_meter(connector)
@@ -865,6 +872,12 @@ class SimulatedCharger:
         send_status: bool = True,
     ) -> None:
         """StopTransaction with transactionData (OCPP 1.6 section 4.10 and 6.50)."""
+        async with connector.lock:
+            await self._stop_transaction_locked(connector, reason, id_tag, send_status)
+
+    async def _stop_transaction_locked(
+        self, connector: Connector, reason: str, id_tag: str | None, send_status: bool
+    ) -> None:
         transaction = connector.transaction
         if transaction is None:
             return
