@@ -211,7 +211,8 @@ _CONNECTIONS = View(
     SELECT charge_point_id, connection_id, opened_at, closed_at, close_ts IS NOT NULL AS closed,
            close_code, close_reason, closed_by, messages, path, subprotocol, remote_address,
            auth_user, tls, offline_from,
-           greatest({_seconds("opened_at", "offline_from")}, 0) AS offline_s
+           CASE WHEN offline_from IS NOT NULL
+                THEN greatest({_seconds("opened_at", "offline_from")}, 0) END AS offline_s
     FROM ordered
     """,
 )
