@@ -169,8 +169,11 @@ class SimulatedCharger:
         self.auth = auth
         self.timing = timing or ChargerTiming()
         self.firmware_version = firmware_version
-        self.serial_number = f"SIM-{charge_point_id}"
-        self.iccid = "8931" + f"{zlib.crc32(charge_point_id.encode()) * 7919 % 10**15:015d}"
+        # CiString25 fields: derived from the id, short whatever the id's length
+        digest = zlib.crc32(charge_point_id.encode())
+        self.serial_number = f"SIM-{digest:08X}"
+        self.meter_serial_number = f"MTR-{digest:08X}"
+        self.iccid = "8931" + f"{digest * 7919 % 10**15:015d}"
         self.config = ConfigurationStore(
             connectors=connectors,
             heartbeat_interval=self.timing.heartbeat_interval,
@@ -504,7 +507,7 @@ class SimulatedCharger:
                 ),
                 iccid=self.iccid if self.profile.send_serial_and_iccid else None,
                 meter_type="SimMeter 3P",
-                meter_serial_number=f"M-{self.charge_point_id}",
+                meter_serial_number=self.meter_serial_number,
             )
             result = await self._call(payload, early=True)
             if result is None:
@@ -606,9 +609,7 @@ class SimulatedCharger:
                 return call_task.result()
             except OCPPError as exc:
                 self.stats.call_errors += 1
-                logger.warning(
-                    "%s: %s answered with CALLERROR %s", self.charge_point_id, action, exc
-                )
+                logger.warning("%s: %s failed: %r", self.charge_point_id, action, exc)
             except TimeoutError:
                 self.stats.call_timeouts += 1
                 logger.warning("%s: %s not answered in time", self.charge_point_id, action)
