@@ -8,6 +8,7 @@ shows in what the central system received.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -125,7 +126,7 @@ async def test_every_profile_completes_the_scenario_and_shows_its_fault(central_
     assert "iccid" not in calls("no-serial", "BootNotification")[0]
     assert facts["rejects-change-configuration"]["change HeartbeatInterval"] == "Rejected"
     hb_gaps = {
-        name: [b - a for a, b in zip(beats, beats[1:], strict=False)]
+        name: [b - a for a, b in itertools.pairwise(beats)]
         for name in ("good", "slow-heartbeat")
         for beats in [[e.received_at for e in cs.received(f"CP-{name}", "Heartbeat")]]
     }
