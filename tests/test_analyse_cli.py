@@ -212,3 +212,10 @@ def test_packaged_rules_run_on_a_capture(
         for entry in charger["functions"] + charger["checks"]
     }
     assert seen == rule_ids
+
+
+def test_memory_limit(capture: Path, rules_dir: Path) -> None:
+    assert run(capture, "--rules", rules_dir, "--memory-limit", "64MB").exit_code == 1
+    result = run(capture, "--rules", rules_dir, "--memory-limit", "lots")
+    assert result.exit_code == 2
+    assert "memory limit 'lots'" in result.stderr

@@ -342,7 +342,11 @@ def test_findings_are_capped(tmp_path: Path) -> None:
     result = report.chargers[0].checks[0]
     assert result.verdict == FAIL
     assert len(result.findings) == 100
-    assert result.notes == ["150 more findings not shown; query the capture for all"]
+    assert result.omitted_findings == 150
+    assert result.to_dict()["notes"] == ["150 more findings not shown; query the capture for all"]
+    table = render(report, "table").splitlines()
+    assert table[5].endswith("finding 0")
+    assert table[9].endswith("150 more findings not shown; query the capture for all")
 
 
 # --- capture filters and checks -----------------------------------------------------------------
@@ -508,3 +512,18 @@ def test_baseline_round_trip(tmp_path: Path, rules_dir: Path) -> None:
     lenient = analyse([capture], rule_dirs=[rules_dir], params={"max_gap_s": 500})
     changes = compare(lenient, stored)
     assert [str(c) for c in changes] == ["CP2 heartbeat: FAIL -> PASS"]
+
+
+def test_connection_settings(tmp_path: Path) -> None:
+    con = open_capture([three_chargers(tmp_path)], memory_limit="100MB")
+    settings = dict(
+        con.execute(
+            "SELECT name, value FROM duckdb_settings()"
+            " WHERE name IN ('enable_progress_bar', 'temp_directory', 'TimeZone', 'memory_limit')"
+        ).fetchall()
+    )
+    con.close()
+    assert settings["enable_progress_bar"] == "false"  # no bar drawn into our output
+    assert settings["TimeZone"] == "UTC"
+    assert "ocpp-audit-" in settings["temp_directory"]  # spills go to the system temp folder
+    assert settings["memory_limit"].startswith(("95", "100"))  # 100MB, shown in MiB

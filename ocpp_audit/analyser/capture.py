@@ -10,7 +10,10 @@ view reads the parts where they lie, and every other view and rule is SQL over i
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,8 @@ import pyarrow.parquet as pq
 from ocpp_audit.recorder import schema
 
 logger = logging.getLogger(__name__)
+
+_spill_ids = itertools.count()
 
 _DUCKDB_TYPES: dict[pa.DataType, str] = {
     pa.string(): "VARCHAR",
@@ -190,6 +195,20 @@ def frames_sql(
     return f"SELECT {columns}, {date_expr} AS date FROM {source}{where}"
 
 
+def _configure(
+    con: duckdb.DuckDBPyConnection, *, in_memory: bool, memory_limit: str | None
+) -> None:
+    con.execute("SET TimeZone = 'UTC'")
+    # DuckDB draws a progress bar on long queries; it would land in the middle of our output.
+    con.execute("SET enable_progress_bar = false")
+    if in_memory:
+        # Spill to the system's temporary folder rather than a .tmp folder in the current one.
+        spill = Path(tempfile.gettempdir()) / f"ocpp-audit-{os.getpid()}-{next(_spill_ids)}"
+        con.execute(f"SET temp_directory = {_quote(str(spill))}")
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+
+
 def _create_views(con: duckdb.DuckDBPyConnection, params: Mapping[str, object] | None) -> None:
     from ocpp_audit.analyser import views
 
@@ -204,12 +223,15 @@ def open_capture(
     until: str | dt.datetime | dt.date | None = None,
     view_params: Mapping[str, object] | None = None,
     database: str | Path = ":memory:",
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the ``frames`` view over the capture, and the analyst views.
 
     ``database`` may name a DuckDB file: the views are then stored in it, over the parts' absolute
-    paths, for the DuckDB CLI or a BI tool. Raises CaptureError naming the file at fault, and
-    ValueError for a since/until that is not ISO 8601.
+    paths, for the DuckDB CLI or a BI tool. ``memory_limit`` (DuckDB's, such as "1GB") caps the
+    memory DuckDB uses; beyond it, joins, sorts and windows spill to a temporary folder, which
+    DuckDB removes when the connection closes. Raises CaptureError naming the file at fault, and
+    ValueError for a since/until that is not ISO 8601 or a bad memory limit.
     """
     parts = find_parts(paths)
     for part in parts:
@@ -218,7 +240,11 @@ def open_capture(
     logger.debug("frames view over %d parts", len(parts))
     con = duckdb.connect(str(database))
     try:
-        con.execute("SET TimeZone = 'UTC'")
+        _configure(con, in_memory=str(database) == ":memory:", memory_limit=memory_limit)
+    except duckdb.Error as error:
+        con.close()
+        raise ValueError(f"memory limit {memory_limit!r}: {error_line(error)}") from None
+    try:
         con.execute(f"CREATE OR REPLACE VIEW frames AS {sql}")
         # Bind now: a part whose columns DuckDB cannot read fails here, with DuckDB's own words.
         con.execute("DESCRIBE frames").fetchall()

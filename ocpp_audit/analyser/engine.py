@@ -68,14 +68,22 @@ class RuleResult:
     verdict: str  # PASS | FAIL | NOT_OBSERVED
     notes: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    omitted_findings: int = 0  # beyond MAX_FINDINGS, left in the capture
+
+    @property
+    def omitted_note(self) -> str | None:
+        if not self.omitted_findings:
+            return None
+        return f"{self.omitted_findings} more findings not shown; query the capture for all"
 
     def to_dict(self) -> dict[str, object]:
+        omitted = [self.omitted_note] if self.omitted_note else []
         return {
             "function": self.rule.function,
             "rule": self.rule.id,
             "title": self.rule.title,
             "verdict": self.verdict,
-            "notes": self.notes,
+            "notes": [*self.notes, *omitted],
             "findings": [finding.to_dict() for finding in self.findings],
         }
 
@@ -225,9 +233,7 @@ def run_rule(
     for charge_point_id, _verdicts, count in counts:
         result = results.get(charge_point_id)
         if result is not None and count > MAX_FINDINGS:
-            result.notes.append(
-                f"{count - MAX_FINDINGS} more findings not shown; query the capture for all"
-            )
+            result.omitted_findings = count - MAX_FINDINGS
     for charge_point_id in charge_point_ids:
         results.setdefault(charge_point_id, RuleResult(rule, NOT_OBSERVED))
     return results
@@ -279,12 +285,14 @@ def analyse(
     chargers: Sequence[str] = (),
     since: str | dt.datetime | dt.date | None = None,
     until: str | dt.datetime | dt.date | None = None,
+    memory_limit: str | None = None,
 ) -> Report:
     """Judge a capture with the rules; the report holds one verdict per charger and rule.
 
     Raises CaptureError (unreadable capture), RuleError (broken rule file, failing rule SQL),
-    ParamError (unknown rule id or param, badly typed param) and ValueError (bad since/until),
-    each naming what is at fault.
+    ParamError (unknown rule id or param, badly typed param) and ValueError (bad since/until or
+    memory limit), each naming what is at fault. ``memory_limit`` caps DuckDB's memory (see
+    ``open_capture``).
 
     Example::
 
@@ -307,7 +315,14 @@ def analyse(
             if name not in view_defaults or any(name in rule.defaults for rule in rules)
         },
     )
-    con = open_capture(paths, chargers=chargers, since=since, until=until, view_params=view_params)
+    con = open_capture(
+        paths,
+        chargers=chargers,
+        since=since,
+        until=until,
+        view_params=view_params,
+        memory_limit=memory_limit,
+    )
     try:
         return run_rules(con, rules)
     finally:

@@ -18,7 +18,8 @@ from ocpp_audit.analyser.engine import FAIL, NOT_OBSERVED, PASS, ChargerReport, 
 FORMATS = ("table", "json", "junit", "markdown")
 
 _RESULT_WORDS = {PASS: "PASS", FAIL: "FAIL", NOT_OBSERVED: "NOT OBSERVED"}
-_NOTES_WIDTH = 60
+_NOTES_WIDTH = 56
+_TITLE_WIDTH = 40
 
 
 def render(report: Report, fmt: str) -> str:
@@ -43,6 +44,8 @@ def result_notes(result: RuleResult, limit: int = 3) -> list[str]:
         lines.extend(details[:limit])
         if len(details) > limit:
             lines.append(f"... and {len(details) - limit} more")
+    if result.omitted_note:
+        lines.append(result.omitted_note)
     return lines
 
 
@@ -70,22 +73,23 @@ def _result_word(result: RuleResult) -> str:
 def render_table(report: Report) -> str:
     if not report.chargers:
         return "No chargers in the capture: nothing judged.\n"
-    blocks = [_table_for(charger) for charger in report.chargers]
-    return "\n".join(blocks)
+    return "\n\n".join(_table_for(charger).rstrip("\n") for charger in report.chargers) + "\n"
 
 
 def _table_for(charger: ChargerReport) -> str:
-    rows: list[tuple[str, str, str, list[str]]] = []
+    rows: list[tuple[str, list[str], str, list[str]]] = []
     for result in [*charger.functions, *charger.checks]:
-        name = result.rule.title if result.rule.function is not None else f"  {result.rule.title}"
+        indent = "" if result.rule.function is not None else "  "
+        names = textwrap.wrap(result.rule.title, _TITLE_WIDTH, subsequent_indent="  ") or [""]
         notes: list[str] = []
         for note in result_notes(result):
             notes.extend(textwrap.wrap(note, _NOTES_WIDTH) or [""])
-        rows.append((_number(result), name, _result_word(result), notes))
+        rows.append((_number(result), [indent + n for n in names], _result_word(result), notes))
     headers = ("#", "Function", "Result", "Notes")
     widths = [
-        max([len(headers[i])] + [len(row[i]) for row in rows])  # type: ignore[arg-type]
-        for i in range(3)
+        max([len(headers[0])] + [len(row[0]) for row in rows]),
+        max([len(headers[1])] + [len(name) for row in rows for name in row[1]]),
+        max([len(headers[2])] + [len(row[2]) for row in rows]),
     ]
 
     def line(cells: tuple[str, str, str, str]) -> str:
@@ -102,12 +106,20 @@ def _table_for(charger: ChargerReport) -> str:
     out.append(line(headers))
     out.append(line((*("-" * w for w in widths), "-" * len(headers[3]))))  # type: ignore[arg-type]
     first_check = len(charger.functions)
-    for index, (number, name, word, notes) in enumerate(rows):
+    for index, (number, names, word, notes) in enumerate(rows):
         if index == first_check:
             out.append(line(("", "Protocol checks", "", "")))
-        out.append(line((number, name, word, notes[0] if notes else "")))
-        for extra in notes[1:]:
-            out.append(line(("", "", "", extra)))
+        for offset in range(max(len(names), len(notes))):
+            out.append(
+                line(
+                    (
+                        number if offset == 0 else "",
+                        names[offset] if offset < len(names) else "",
+                        word if offset == 0 else "",
+                        notes[offset] if offset < len(notes) else "",
+                    )
+                )
+            )
     return "\n".join(out) + "\n"
 
 

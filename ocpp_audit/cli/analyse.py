@@ -52,6 +52,11 @@ def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -
     metavar="NAME=VALUE",
     help="Override a rule parameter, typed like its default (repeatable).",
 )
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="Cap DuckDB's memory (such as 2GB); beyond it DuckDB spills to a temporary folder.",
+)
 @output_options(FORMATS, "table")
 @click.option(
     "--baseline",
@@ -74,6 +79,7 @@ def analyse(
     select: tuple[str, ...],
     exclude: tuple[str, ...],
     param_assignments: tuple[str, ...],
+    memory_limit: str | None,
     fmt: str,
     output: Path | None,
     baseline: Path | None,
@@ -105,8 +111,9 @@ def analyse(
             chargers=chargers,
             since=since,
             until=until,
+            memory_limit=memory_limit,
         )
-    except ParamError as error:
+    except (ParamError, ValueError) as error:
         raise click.UsageError(str(error)) from None
     except (CaptureError, RuleError) as error:
         raise InputError(str(error)) from None

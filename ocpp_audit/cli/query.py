@@ -140,11 +140,17 @@ def views_text() -> str:
     metavar="FILE",
     help="Write a DuckDB database FILE with the views defined over the capture.",
 )
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="Cap DuckDB's memory (such as 2GB); beyond it DuckDB spills to a temporary folder.",
+)
 @output_options(QUERY_FORMATS, "table")
 def query(
     args: tuple[str, ...],
     list_views: bool,
     duckdb_file: Path | None,
+    memory_limit: str | None,
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -180,7 +186,7 @@ def query(
     if len(args) < 2:
         raise click.UsageError('give CAPTURE and "SQL" (or --views, or --duckdb FILE)')
     captures, sql = [Path(a) for a in args[:-1]], args[-1]
-    con = _open(captures)
+    con = _open(captures, memory_limit=memory_limit)
     try:
         try:
             relation = con.sql(sql)
@@ -202,9 +208,13 @@ def query(
         con.close()
 
 
-def _open(captures: Sequence[Path], database: str | Path = ":memory:") -> duckdb.DuckDBPyConnection:
+def _open(
+    captures: Sequence[Path], database: str | Path = ":memory:", memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     try:
-        return open_capture(captures, database=database)
+        return open_capture(captures, database=database, memory_limit=memory_limit)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
     except CaptureError as error:
         raise InputError(str(error)) from None
     except duckdb.Error as error:
