@@ -84,7 +84,8 @@ class ScenarioTiming:
     connector_id: int = 1
     heartbeat_interval: int = 2  # set with ChangeConfiguration (function 5)
     meter_value_sample_interval: int = 1  # set with ChangeConfiguration (functions 5, 8)
-    charge_seconds: float = 2.5  # charging time of the remote and local sessions
+    charge_seconds: float = 8.0  # remote session: long enough for a sparse sampler to show
+    local_charge_seconds: float = 2.0  # local session
     offline_seconds: float = 3.5  # network loss during a transaction (function 14)
     step_timeout: float = 10.0  # how long to wait for each expected message
     reboot_timeout: float = 20.0  # from Reset / firmware install to BootNotification
@@ -309,7 +310,7 @@ async def _remote_stop(ctx: ScenarioContext) -> None:
 async def _local_start(ctx: ScenarioContext) -> None:
     """6: Authorize -> (Accepted) StartTransaction and statuses."""
     ctx.facts["local_transaction_id"] = await ctx.start_local(
-        charge_seconds=ctx.timing.charge_seconds
+        charge_seconds=ctx.timing.local_charge_seconds
     )
 
 
