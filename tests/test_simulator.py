@@ -14,6 +14,7 @@ import functools
 import http.server
 import itertools
 import json
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -521,3 +522,28 @@ async def test_profiles_have_narrow_documented_faults():
     for name, profile in PROFILES.items():
         if name not in ("good", "malformed-frame"):
             assert len(profile.fails) == 1, name
+
+
+async def test_simulate_command_runs_a_fleet_and_sums_it_up(central_system):
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ocpp_audit",
+        "simulate",
+        "--target",
+        central_system.url + "/ocpp",
+        "--count",
+        "3",
+        "--id-prefix",
+        "FLEET",
+        "--duration",
+        "1.5",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout(20))
+    assert process.returncode == 0, stderr.decode()
+    lines = stdout.decode().splitlines()
+    assert [line.split()[0] for line in lines] == ["FLEET001", "FLEET002", "FLEET003"]
+    assert all("boots=1" in line for line in lines)
+    assert sorted(central_system.charge_points) == ["FLEET001", "FLEET002", "FLEET003"]
