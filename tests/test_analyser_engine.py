@@ -19,7 +19,7 @@ import pytest
 from ocpp_audit.analyser import capture as capture_module
 from ocpp_audit.analyser.baseline import compare, load_baseline, write_baseline
 from ocpp_audit.analyser.capture import CaptureError, open_capture, parse_time
-from ocpp_audit.analyser.engine import FAIL, NOT_OBSERVED, PASS, analyse, fold
+from ocpp_audit.analyser.engine import FAIL, NOT_OBSERVED, PASS, analyse, fold, materialize_views
 from ocpp_audit.analyser.report import render
 from ocpp_audit.analyser.rules import (
     ParamError,
@@ -527,3 +527,38 @@ def test_connection_settings(tmp_path: Path) -> None:
     assert settings["TimeZone"] == "UTC"
     assert "ocpp-audit-" in settings["temp_directory"]  # spills go to the system temp folder
     assert settings["memory_limit"].startswith(("95", "100"))  # 100MB, shown in MiB
+
+
+def test_materialized_views_give_the_same_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ocpp_audit.analyser import views
+
+    if not load_rules():
+        pytest.skip("no packaged rules yet")
+    monkeypatch.setattr(capture_module, "_create_views", views.create_views)
+    capture = three_chargers(tmp_path)
+    computed_once = analyse([capture])
+    computed_per_rule = analyse([capture], materialize=())
+    assert computed_once.to_dict() == computed_per_rule.to_dict()
+    con = open_capture([capture])
+    materialize_views(con, ["calls", "no_such_view"])
+    assert con.execute("SELECT count(*) FROM materialized_calls").fetchone() == (9,)
+    assert con.execute("SELECT count(*) FROM calls").fetchone() == (9,)
+    con.close()
+
+
+def test_findings_in_a_stable_order(tmp_path: Path) -> None:
+    """Deciding findings first (fail, note, pass), then by the time of their first evidence."""
+    sql = """
+    SELECT 'CP1' AS charge_point_id, c AS "check", v AS verdict, d AS detail,
+           [{'ts': TIMESTAMPTZ '2024-05-01 10:00:00+00' + to_seconds(s), 'unique_id': d}] AS evidence
+    FROM (VALUES ('p', 'pass', 'p1', 2), ('f', 'fail', 'f3', 3), ('f', 'fail', 'f1', 1),
+                 ('n', 'note', 'n5', 5)) AS t(c, v, d, s)
+    ORDER BY random()
+    """
+    write_rule(tmp_path / "rules", "protocol-order.sql", header("order") + sql)
+    report = analyse([three_chargers(tmp_path)], rule_dirs=[tmp_path / "rules"])
+    result = report.chargers[0].checks[0]
+    assert [f.detail for f in result.findings] == ["f1", "f3", "n5", "p1"]
+    assert result.findings[0].evidence == [{"ts": "2024-05-01T10:00:01.000000Z", "unique_id": "f1"}]
