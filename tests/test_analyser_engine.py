@@ -541,6 +541,16 @@ def test_materialized_views_give_the_same_report(
     computed_once = analyse([capture])
     computed_per_rule = analyse([capture], materialize=())
     assert computed_once.to_dict() == computed_per_rule.to_dict()
+    # The heading of the table and markdown reports names the charger from its BootNotification.
+    assert computed_once.chargers[0].identity == {
+        "Manufacturer": "ACME",
+        "Model": "Wallbox 22",
+        "Serial number": "SN-0001",
+        "Firmware version": "1.0.0",
+    }
+    assert computed_once.chargers[2].identity == {}  # CP3 never booted
+    assert "- Manufacturer: ACME" in render(computed_once, "markdown")
+    assert "Manufacturer: ACME  Model: Wallbox 22" in render(computed_once, "table")
     con = open_capture([capture])
     materialize_views(con, ["calls", "no_such_view"])
     assert con.execute("SELECT count(*) FROM materialized_calls").fetchone() == (9,)

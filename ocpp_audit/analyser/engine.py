@@ -104,6 +104,9 @@ class RuleResult:
 class ChargerReport:
     charge_point_id: str
     results: list[RuleResult]
+    # From its BootNotifications, for the report's heading (as the reference report's
+    # "Manufacturer Name / Model / Firmware Version"): label -> value. Not in the JSON document.
+    identity: dict[str, str] = field(default_factory=dict)
 
     @property
     def functions(self) -> list[RuleResult]:
@@ -274,6 +277,34 @@ def judged_chargers(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [charge_point_id for (charge_point_id,) in rows]
 
 
+_IDENTITY_SQL = """
+SELECT charge_point_id,
+       last(vendor ORDER BY ts) FILTER (WHERE vendor IS NOT NULL),
+       last(model ORDER BY ts) FILTER (WHERE model IS NOT NULL),
+       last(serial_number ORDER BY ts) FILTER (WHERE serial_number IS NOT NULL),
+       string_agg(DISTINCT firmware_version, ' / ' ORDER BY firmware_version)
+FROM boots GROUP BY charge_point_id
+"""
+_IDENTITY_LABELS = ("Manufacturer", "Model", "Serial number", "Firmware version")
+
+
+def charger_identities(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    """charge_point_id -> vendor, model, serial number and firmware versions from the boots view."""
+    try:
+        rows = con.execute(_IDENTITY_SQL).fetchall()
+    except duckdb.Error as error:  # no boots view (custom views): the heading goes without
+        logger.debug("no charger identities: %s", error_line(error))
+        return {}
+    return {
+        row[0]: {
+            label: str(value)
+            for label, value in zip(_IDENTITY_LABELS, row[1:], strict=True)
+            if value is not None
+        }
+        for row in rows
+    }
+
+
 def run_rules(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> Report:
     """Judge every charger in ``con``'s frames view with ``rules`` (already selected and typed)."""
     started = time.perf_counter()
@@ -287,8 +318,11 @@ def run_rules(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> Report:
         logger.info("rule %s: %.3f s", rule.id, rule_seconds[rule.id])
         for charge_point_id in charge_point_ids:
             by_charger[charge_point_id].append(results[charge_point_id])
+    identities = charger_identities(con)
     return Report(
-        chargers=[ChargerReport(cp, by_charger[cp]) for cp in charge_point_ids],
+        chargers=[
+            ChargerReport(cp, by_charger[cp], identities.get(cp, {})) for cp in charge_point_ids
+        ],
         rules=list(rules),
         elapsed_s=time.perf_counter() - started,
         rule_seconds=rule_seconds,

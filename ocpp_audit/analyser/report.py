@@ -102,7 +102,10 @@ def _table_for(charger: ChargerReport) -> str:
             ]
         ).rstrip()
 
-    out = [f"Charger {charger.charge_point_id}  ({_summary(charger)})", ""]
+    out = [f"Charger {charger.charge_point_id}  ({_summary(charger)})"]
+    if charger.identity:
+        out.append("  ".join(f"{label}: {value}" for label, value in charger.identity.items()))
+    out.append("")
     out.append(line(headers))
     out.append(line((*("-" * w for w in widths), "-" * len(headers[3]))))  # type: ignore[arg-type]
     first_check = len(charger.functions)
@@ -138,6 +141,10 @@ def render_markdown(report: Report) -> str:
     for charger in report.chargers:
         out.append(f"## Charger {charger.charge_point_id}")
         out.append("")
+        for label, value in charger.identity.items():
+            out.append(f"- {label}: {_md_cell(value)}")
+        if charger.identity:
+            out.append("")
         out.append(_summary(charger))
         out.append("")
         out.append("| # | Function | Acceptance Criteria | Result |")
