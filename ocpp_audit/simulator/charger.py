@@ -599,6 +599,8 @@ class SimulatedCharger:
                 return await self._requeue(payload, queue, from_queue)
             self.stats.calls_sent += 1
             call_task = asyncio.ensure_future(link.call(payload, suppress=False))
+            # if this coroutine is cancelled (stop, a stopped meter), the answer is not awaited
+            call_task.add_done_callback(_retrieve)
             await asyncio.wait({call_task, recv_task}, return_when=asyncio.FIRST_COMPLETED)
             if not call_task.done():
                 call_task.cancel()
@@ -1050,6 +1052,11 @@ class SimulatedCharger:
 def _cancel(task: asyncio.Task[Any] | None) -> None:
     if task is not None and not task.done() and task is not asyncio.current_task():
         task.cancel()
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _next_version(current: str, location: str) -> str:
