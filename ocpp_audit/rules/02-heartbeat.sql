@@ -9,7 +9,8 @@ function = 2
 severity = "error"
 references = ["OCPP 1.6 section 4.6 Heartbeat", "OCPP 1.6 section 5.17 TriggerMessage", "OCTT TC_002"]
 [params]
-heartbeat_tolerance_s = 10         # slack on top of the interval the backend set
+heartbeat_tolerance_s = 2          # fixed slack on top of the interval the backend set
+heartbeat_tolerance_ratio = 0.2    # plus this share of the interval (network and timer jitter)
 max_interval_s = 3600    # the platform's ceiling: a heartbeat at least every hour
 trigger_timeout_s = 30   # a triggered Heartbeat must follow within this
 +++*/
@@ -37,8 +38,9 @@ gaps AS (
     SELECT b.*,
            (epoch_us(b.ts) - epoch_us(b.previous_ts)) / 1e6 AS gap_s,
            least(greatest(coalesce(at_start.interval_s, at_end.interval_s),
-                          coalesce(at_end.interval_s, at_start.interval_s)) + $heartbeat_tolerance_s,
-                 $max_interval_s) AS allowed_s,
+                          coalesce(at_end.interval_s, at_start.interval_s))
+                     * (1 + $heartbeat_tolerance_ratio) + $heartbeat_tolerance_s,
+                 $max_interval_s + $heartbeat_tolerance_s) AS allowed_s,
            greatest(coalesce(at_start.interval_s, at_end.interval_s),
                     coalesce(at_end.interval_s, at_start.interval_s)) AS interval_s
     FROM (SELECT * FROM beats WHERE previous_ts IS NOT NULL) b
@@ -50,8 +52,8 @@ gaps AS (
 silent AS (   -- connections that stayed up longer than allowed without a single Heartbeat
     SELECT c.charge_point_id, c.connection_id, c.opened_at,
            (epoch_us(c.closed_at) - epoch_us(c.opened_at)) / 1e6 AS connected_s,
-           least(coalesce(i.interval_s + $heartbeat_tolerance_s, $max_interval_s), $max_interval_s)
-               AS allowed_s
+           least(coalesce(i.interval_s * (1 + $heartbeat_tolerance_ratio), $max_interval_s),
+                 $max_interval_s) + $heartbeat_tolerance_s AS allowed_s
     FROM connections c
     ASOF LEFT JOIN intervals i ON i.charge_point_id = c.charge_point_id AND c.closed_at >= i.ts
     WHERE NOT EXISTS (SELECT 1 FROM beats b WHERE b.connection_id = c.connection_id)
@@ -64,7 +66,7 @@ triggers AS (
     ASOF LEFT JOIN beats h ON h.charge_point_id = t.charge_point_id AND h.ts >= t.call_ts
 )
 SELECT charge_point_id, 'cadence' AS "check", 'fail' AS verdict,
-       format('heartbeats {:.0f} s apart while connected (allowed {} s{})', gap_s, allowed_s,
+       format('heartbeats {:.0f} s apart while connected (allowed {:.0f} s{})', gap_s, allowed_s,
               CASE WHEN interval_s IS NULL THEN ', no interval set by the backend'
                    ELSE format(', interval {} s', interval_s) END) AS detail,
        [{'ts': previous_ts, 'unique_id': previous_unique_id},
@@ -80,7 +82,7 @@ FROM gaps
 GROUP BY charge_point_id
 UNION ALL
 SELECT charge_point_id, 'heartbeats received', 'fail',
-       format('no Heartbeat in {:.0f} s connected (allowed {} s)', connected_s, allowed_s),
+       format('no Heartbeat in {:.0f} s connected (allowed {:.0f} s)', connected_s, allowed_s),
        NULL
 FROM silent
 WHERE connected_s > allowed_s

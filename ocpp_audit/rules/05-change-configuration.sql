@@ -8,7 +8,8 @@ function = 5
 severity = "error"
 references = ["OCPP 1.6 section 5.3 Change Configuration", "OCTT TC_021"]
 [params]
-heartbeat_tolerance_s = 10   # slack when comparing the new HeartbeatInterval with the cadence that follows
+heartbeat_tolerance_s = 2          # fixed slack when comparing the new HeartbeatInterval ...
+heartbeat_tolerance_ratio = 0.2    # ... plus this share of it, with the cadence that follows
 +++*/
 -- OCPP 1.6 section 5.3: the Charge Point answers Accepted, Rejected, RebootRequired or
 -- NotSupported. RebootRequired is an acceptance that takes effect after a reboot.
@@ -45,7 +46,8 @@ SELECT charge_point_id, 'HeartbeatInterval in cadence', 'note',
        CASE WHEN gap_s IS NULL
                 THEN format('HeartbeatInterval set to {} s; no two heartbeats after it to compare',
                             value)
-            WHEN gap_s <= TRY_CAST(value AS DOUBLE) + $heartbeat_tolerance_s
+            WHEN gap_s <= TRY_CAST(value AS DOUBLE) * (1 + $heartbeat_tolerance_ratio)
+                          + $heartbeat_tolerance_s
                 THEN format('HeartbeatInterval set to {} s shows in the cadence '
                             || '(next heartbeats {:.0f} s apart)', value, gap_s)
             ELSE format('HeartbeatInterval set to {} s does not show in the cadence '

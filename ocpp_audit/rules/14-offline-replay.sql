@@ -38,9 +38,30 @@ affected AS (   -- transactions running during a gap, by the charger's clock
      AND (t.stop_timestamp IS NULL OR t.stop_timestamp > g.offline_from)
      AND t.transaction_id IS NOT NULL
 ),
+-- The charger's own cadence while online: a charger that samples more sparsely than configured
+-- fails function 8 for that, and is judged here only on whether it replayed what it sampled.
+periodic AS (
+    SELECT charge_point_id, transaction_id, timestamp,
+           lag(timestamp) OVER (PARTITION BY charge_point_id, transaction_id ORDER BY timestamp)
+               AS previous_timestamp
+    FROM (SELECT DISTINCT charge_point_id, transaction_id, timestamp
+          FROM meter_samples
+          WHERE context IN ('Sample.Periodic', 'Transaction.Begin') AND timestamp IS NOT NULL
+            AND transaction_id IS NOT NULL)
+),
+cadence AS (
+    SELECT charge_point_id,
+           median((epoch_us(timestamp) - epoch_us(previous_timestamp)) / 1e6) AS observed_s
+    FROM periodic
+    WHERE previous_timestamp IS NOT NULL
+    GROUP BY charge_point_id
+),
 with_interval AS (
-    SELECT a.*, coalesce(i.interval_s, $sample_interval_s) AS interval_s
+    SELECT a.*,
+           greatest(coalesce(i.interval_s, $sample_interval_s), coalesce(c.observed_s, 0))
+               AS interval_s
     FROM affected a
+    LEFT JOIN cadence c ON c.charge_point_id = a.charge_point_id
     ASOF LEFT JOIN sample_intervals i
         ON i.charge_point_id = a.charge_point_id AND a.offline_from >= i.ts
 ),
