@@ -572,3 +572,27 @@ def test_findings_in_a_stable_order(tmp_path: Path) -> None:
     result = report.chargers[0].checks[0]
     assert [f.detail for f in result.findings] == ["f1", "f3", "n5", "p1"]
     assert result.findings[0].evidence == [{"ts": "2024-05-01T10:00:01.000000Z", "unique_id": "f1"}]
+
+
+def test_view_params_reach_the_views(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A view parameter comes from a rule declaring it, and a --param override beats that."""
+    seen: list[object] = []
+
+    def recording_views(con: duckdb.DuckDBPyConnection, params: object = None) -> None:
+        seen.append(params)
+        standin_views(con)
+
+    monkeypatch.setattr(capture_module, "_create_views", recording_views)
+    monkeypatch.setattr(
+        "ocpp_audit.analyser.engine._view_param_defaults", lambda: {"late_after_s": 60.0}
+    )
+    folder = tmp_path / "rules"
+    write_rule(
+        folder, "14-x.sql", header("x", function=14, params="late_after_s = 90.0") + BOOT_SQL
+    )
+    capture = three_chargers(tmp_path)
+    analyse([capture], rule_dirs=[folder])
+    analyse([capture], rule_dirs=[folder], params={"late_after_s": "120"})
+    write_rule(tmp_path / "other", "01-y.sql", header("y", function=1) + BOOT_SQL)
+    analyse([capture], rule_dirs=[tmp_path / "other"], params={"late_after_s": "30"})
+    assert seen == [{"late_after_s": 90.0}, {"late_after_s": 120.0}, {"late_after_s": 30.0}]

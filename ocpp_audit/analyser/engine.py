@@ -364,11 +364,14 @@ def analyse(
     rules = select_rules(load_rules(rule_dirs), select, exclude)
     overrides = dict(params or {})
     view_defaults = _view_param_defaults()
-    view_params = {
-        name: coerce_param(name, view_defaults[name], value)
-        for name, value in overrides.items()
-        if name in view_defaults
-    }
+    # A view parameter (late_after_s) may also be declared by a rule that depends on it; the rule's
+    # value then reaches the view, and a --param override reaches both.
+    view_params: dict[str, object] = {}
+    for rule in rules:
+        view_params.update({k: v for k, v in rule.defaults.items() if k in view_defaults})
+    for name, value in overrides.items():
+        if name in view_defaults:
+            view_params[name] = coerce_param(name, view_defaults[name], value)
     apply_params(
         rules,
         {

@@ -105,7 +105,7 @@ def _table_text(columns: Sequence[str], relation: duckdb.DuckDBPyRelation) -> st
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
-    footer = f"({len(rows)} rows)"
+    footer = f"({len(rows)} row{'' if len(rows) == 1 else 's'})"
     if more:
         footer = f"(first {MAX_TABLE_ROWS} rows shown; use --format csv or json for all)"
     lines.append(footer)
