@@ -219,3 +219,16 @@ def test_memory_limit(capture: Path, rules_dir: Path) -> None:
     result = run(capture, "--rules", rules_dir, "--memory-limit", "lots")
     assert result.exit_code == 2
     assert "memory limit 'lots'" in result.stderr
+
+
+def test_analyser_needs_no_proxy_or_websocket_library() -> None:
+    """DESIGN.md: the analyser imports only the codec and schema from the recorder."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ocpp_audit.cli.analyse, ocpp_audit.cli.query, ocpp_audit.analyser.views\n"
+        "loaded = {'mitmproxy', 'websockets'} & {m.split('.')[0] for m in sys.modules}\n"
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
