@@ -121,3 +121,11 @@ def test_usage(capture: Path) -> None:
     assert run(capture, "--views", "--duckdb", "x.duckdb").exit_code == 2
     help_text = CliRunner().invoke(main, ["query", "--help"]).stdout
     assert "ocpp-audit query captures/" in help_text
+
+
+def test_table_stops_but_csv_streams_every_row(capture: Path) -> None:
+    table = run(capture, "SELECT i FROM range(1500) AS r(i)").stdout.splitlines()
+    assert len(table) == 2 + 1000 + 1
+    assert table[-1].startswith("(first 1000 rows shown")
+    rows = run(capture, "SELECT i FROM range(25000) AS r(i)", "-f", "csv").stdout.splitlines()
+    assert len(rows) == 1 + 25000 and rows[-1] == "24999"
