@@ -358,7 +358,7 @@ def analyse(
 
     Example::
 
-        report = analyse([Path("captures/demo")], params={"max_gap_s": 45})
+        report = analyse([Path("captures/lab-faults")], params={"max_gap_s": 45})
         print(report.exit_status)
     """
     rules = select_rules(load_rules(rule_dirs), select, exclude)

@@ -95,10 +95,10 @@ def analyse(
 
     \b
     Example:
-        ocpp-audit analyse captures/demo --format markdown --output report.md
-        ocpp-audit analyse captures/demo --charger CP001 --param max_gap_s=45
-        ocpp-audit analyse captures/demo --write-baseline baseline.json
-        ocpp-audit analyse captures/demo --baseline baseline.json
+        ocpp-audit analyse captures/lab-faults --format markdown --output report.md
+        ocpp-audit analyse captures/lab-faults --charger LAB-SLOWHB --param max_gap_s=45
+        ocpp-audit analyse captures/lab-faults --write-baseline baseline.json
+        ocpp-audit analyse captures/lab-faults --baseline baseline.json
     """
     try:
         overrides = parse_param_assignments(param_assignments)

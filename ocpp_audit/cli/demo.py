@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +28,16 @@ class DemoResult:
     seconds: float
 
 
-async def run_demo(capture_dir: Path, *, progress=None) -> DemoResult:
-    """Central system + recorder + simulated chargers, each driven through the acceptance scenario."""
+async def run_demo(
+    capture_dir: Path,
+    *,
+    chargers: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DemoResult:
+    """Central system + recorder + simulated chargers, each driven through the acceptance scenario.
+
+    ``chargers`` maps charge point ids to simulator profiles (default: the tour's three).
+    """
     from ocpp_audit.recorder.central_system import CentralSystemConfig
     from ocpp_audit.recorder.options import RecordOptions
     from ocpp_audit.recorder.service import RecorderService
@@ -40,6 +49,7 @@ async def run_demo(capture_dir: Path, *, progress=None) -> DemoResult:
     )
 
     say = progress or (lambda message: None)
+    profiles = chargers or DEMO_CHARGERS
     started = time.monotonic()
     options = RecordOptions(capture_dir=capture_dir, standalone=True)
     # The scenario swipes one card the central system knows and one it must refuse (function 6).
@@ -51,26 +61,26 @@ async def run_demo(capture_dir: Path, *, progress=None) -> DemoResult:
         central_system = service.central_system
         assert central_system is not None
         say(f"central system and recorder up; chargers connect to {service.url}/<id>")
-        chargers = [
+        simulated = [
             SimulatedCharger(
                 charge_point_id,
                 service.url,
                 profile=profile,
                 timing=charger_timing_for_scenario(),
             )
-            for charge_point_id, profile in DEMO_CHARGERS.items()
+            for charge_point_id, profile in profiles.items()
         ]
 
         async def tour(charger: SimulatedCharger) -> None:
             await charger.start()
-            say(f"{charger.charge_point_id}: booted ({DEMO_CHARGERS[charger.charge_point_id]})")
+            say(f"{charger.charge_point_id}: booted ({profiles[charger.charge_point_id]})")
             try:
                 await run_acceptance_scenario(central_system, charger)
             finally:
                 await charger.stop()
             say(f"{charger.charge_point_id}: acceptance scenario done")
 
-        await asyncio.gather(*(tour(charger) for charger in chargers))
+        await asyncio.gather(*(tour(charger) for charger in simulated))
     parts = sorted(capture_dir.glob("frames/**/*.parquet"))
     frames = _count_frames(parts)
     return DemoResult(capture_dir, frames, len(parts), time.monotonic() - started)

@@ -161,10 +161,10 @@ def query(
 
     \b
     Example:
-        ocpp-audit query captures/demo "select charge_point_id, count(*) from messages group by all"
-        ocpp-audit query captures/demo "select * from calls where unanswered" --format csv
-        ocpp-audit query captures/demo --views
-        ocpp-audit query captures/demo --duckdb demo.duckdb && duckdb demo.duckdb
+        ocpp-audit query captures/lab-faults "select charge_point_id, count(*) from messages group by all"
+        ocpp-audit query captures/lab-faults "select * from calls where not answered" --format csv
+        ocpp-audit query captures/lab-faults --views
+        ocpp-audit query captures/lab-faults --duckdb lab.duckdb && duckdb lab.duckdb
     """
     if list_views:
         if duckdb_file is not None:

@@ -74,7 +74,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             "malformed-frame",
             "once after boot sends a StatusNotification with a trailing comma (invalid JSON)",
-            trips=("malformed-frame",),
+            trips=("protocol-malformed",),
             malformed_frame_after_boot=True,
         ),
     )
