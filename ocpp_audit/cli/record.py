@@ -99,6 +99,14 @@ def parse_listen(value: str) -> tuple[str, int]:
     "or close the charger's connection (1011).",
 )
 @click.option(
+    "--pseudonymise-idtags",
+    "pseudonymise_key",
+    metavar="KEY",
+    envvar="OCPP_AUDIT_IDTAG_KEY",
+    help="Replace idTags in the capture (never on the wire) by a keyed hash (HMAC-SHA256 under "
+    "KEY): the same tag gives the same value. Also read from OCPP_AUDIT_IDTAG_KEY.",
+)
+@click.option(
     "--boot-status",
     type=click.Choice(["Accepted", "Pending", "Rejected"]),
     default="Accepted",
@@ -125,6 +133,7 @@ def record(
     rotate_seconds: float,
     rotate_mb: float,
     on_write_error: str,
+    pseudonymise_key: str | None,
     boot_status: str,
     heartbeat_interval: int,
 ) -> None:
@@ -169,6 +178,7 @@ def record(
         rotate_seconds=rotate_seconds,
         rotate_bytes=max(1, int(rotate_mb * 1024 * 1024)),
         on_write_error=on_write_error,  # type: ignore[arg-type]
+        pseudonymise_key=pseudonymise_key.encode() if pseudonymise_key else None,
     )
     config = (
         CentralSystemConfig(boot_status=boot_status, heartbeat_interval=heartbeat_interval)

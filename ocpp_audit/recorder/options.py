@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -29,3 +29,6 @@ class RecordOptions:
     rotate_bytes: int = 64 * 1024 * 1024  # ... or when the journal grows past this size
     on_write_error: Literal["continue", "close"] = "continue"
     open_timeout: float = 10.0  # how long to wait for the backend's handshake answer
+    # Replace idTags in the capture (never on the wire) by HMAC-SHA256 under this key; see
+    # recorder/pseudonymise.py. Kept out of repr so it never reaches a log line.
+    pseudonymise_key: bytes | None = field(default=None, repr=False)

@@ -59,6 +59,40 @@ HOP_BY_HOP_HEADERS = frozenset(
 # The closing handshake waits this long for the peer's answer (RFC 6455 7.1.1).
 CLOSE_TIMEOUT = 10.0
 
+# At DEBUG, websockets logs every handshake header ("> %s: %s"). Values of headers outside this list
+# (Authorization, cookies, API keys under any name) are logged as <redacted>: no credential in logs.
+LOGGABLE_HEADERS = frozenset(
+    {
+        "host",
+        "upgrade",
+        "connection",
+        "user-agent",
+        "server",
+        "date",
+        "content-length",
+        "content-type",
+        "sec-websocket-key",
+        "sec-websocket-accept",
+        "sec-websocket-version",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+    }
+)
+
+
+class _RedactHeaders(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in ("> %s: %s", "< %s: %s") and isinstance(record.args, tuple):
+            name = str(record.args[0])
+            if name.lower() not in LOGGABLE_HEADERS:
+                record.args = (name, "<redacted>")
+        return True
+
+
+# The logger both hops of the relay give websockets.
+wire_logger = logging.getLogger(__name__ + ".wire")
+wire_logger.addFilter(_RedactHeaders())
+
 
 def upstream_url(upstream: str, request_path: str) -> str:
     """The backend URL for a charger's request: the charger's path and query after the upstream's path.
@@ -194,6 +228,7 @@ class RelayEngine:
             ping_interval=None,  # no idle cut-off of our own; pings are still answered
             close_timeout=CLOSE_TIMEOUT,
             max_size=self.options.max_frame_bytes,
+            logger=wire_logger,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info(
@@ -264,6 +299,7 @@ class RelayEngine:
                 close_timeout=CLOSE_TIMEOUT,
                 max_size=self.options.max_frame_bytes,
                 ssl=self._upstream_ssl,
+                logger=wire_logger,
             )
         except InvalidStatus as exc:
             response = exc.response

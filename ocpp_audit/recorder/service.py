@@ -84,7 +84,13 @@ class RecorderService:
             await self.central_system.start("127.0.0.1", 0)
             self.upstream = self.central_system.url
             options = dataclasses.replace(options, upstream=self.upstream)
-        self.engine = create_engine(options, self.writer)
+        sink = self.writer
+        if options.pseudonymise_key:
+            from ocpp_audit.recorder.pseudonymise import IdTagPseudonymiser, PseudonymisingSink
+
+            # The engine writes through the pseudonymiser: idTags change in the capture only.
+            sink = PseudonymisingSink(self.writer, IdTagPseudonymiser(options.pseudonymise_key))
+        self.engine = create_engine(options, sink)  # type: ignore[arg-type]
         await self.engine.start()
         scheme = "wss" if options.tls_cert else "ws"
         host = options.listen_host or "127.0.0.1"
