@@ -1221,13 +1221,27 @@ class _Link(ChargePoint):
         return None
 
     @on(Action.remote_stop_transaction)
-    def on_remote_stop_transaction(self, transaction_id: int, **_: Any) -> Any:
+    async def on_remote_stop_transaction(self, transaction_id: int, **_: Any) -> Any:
         self._answered()
-        found = any(
-            c.transaction is not None and c.transaction.transaction_id == transaction_id
-            for c in self.charger.connectors
-        )
-        return call_result.RemoteStopTransaction(status="Accepted" if found else "Rejected")
+        connectors = self.charger.connectors
+
+        def found() -> bool:
+            return any(
+                c.transaction is not None and c.transaction.transaction_id == transaction_id
+                for c in connectors
+            )
+
+        # A real charger handles the StartTransaction answer before it reads the next frame; here
+        # the library may route this CALL before the coroutine awaiting that answer has resumed,
+        # so give a transaction still under its local (negative) id a moment to be confirmed.
+        for _attempt in range(100):
+            unconfirmed = any(
+                c.transaction is not None and c.transaction.transaction_id < 0 for c in connectors
+            )
+            if found() or not unconfirmed or not self.charger.online:
+                break
+            await asyncio.sleep(0.01)
+        return call_result.RemoteStopTransaction(status="Accepted" if found() else "Rejected")
 
     @after(Action.remote_stop_transaction)
     def after_remote_stop_transaction(self, transaction_id: int, **_: Any) -> None:
