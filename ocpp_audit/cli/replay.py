@@ -1,0 +1,151 @@
+"""``ocpp-audit replay``: replay the charger side of a capture against a backend under test."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+
+from ocpp_audit.analyser.capture import CaptureError
+from ocpp_audit.cli.output import InputError, emit
+from ocpp_audit.replay.compare import parse_ignore
+from ocpp_audit.replay.replayer import ReplayOptions
+from ocpp_audit.replay.replayer import replay as run_replay
+from ocpp_audit.replay.report import FORMATS, render
+from ocpp_audit.replay.script import load_scripts
+
+
+def _speed(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        raise click.BadParameter("a positive factor such as 2 or 0.5, or max") from None
+    if not speed > 0:
+        raise click.BadParameter("a positive factor such as 2 or 0.5, or max")
+    return speed
+
+
+def _auth(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    user, colon, password = value.partition(":")
+    if not colon or not user:
+        raise click.BadParameter("USER:PASS")
+    return user, password
+
+
+def _ignore(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    for text in value:
+        try:
+            parse_ignore(text)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+    return value
+
+
+@click.command()
+@click.argument("capture", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--target", required=True, metavar="URL", help="ws:// or wss:// URL of the backend.")
+@click.option(
+    "--charger", "chargers", multiple=True, metavar="ID", help="Replay only this charger."
+)
+@click.option(
+    "--speed",
+    default="1",
+    callback=_speed,
+    metavar="FACTOR|max",
+    show_default=True,
+    help="Recorded spacing divided by FACTOR; max: no waiting between CALLs.",
+)
+@click.option(
+    "--capture",
+    "capture_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Record the replay here [default: replay-<UTC time>].",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    metavar="FILE",
+    help="Write the report to FILE instead of standard output.",
+)
+@click.option(
+    "-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
+@click.option(
+    "--ignore",
+    multiple=True,
+    callback=_ignore,
+    metavar="JSONPATH",
+    help="Also ignore this answer field: $.a.b, $.list[*].c, $..anywhere (repeatable).",
+)
+@click.option("--auth", callback=_auth, metavar="USER:PASS", help="HTTP Basic auth for the target.")
+@click.option(
+    "--answer-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the target's answer to one CALL.",
+)
+def replay(
+    capture: tuple[Path, ...],
+    target: str,
+    chargers: tuple[str, ...],
+    speed: float | None,
+    capture_dir: Path | None,
+    report_file: Path | None,
+    fmt: str,
+    ignore: tuple[str, ...],
+    auth: tuple[str, str] | None,
+    answer_timeout: float,
+) -> None:
+    """Replay the charger side of CAPTURE against the backend at --target, and compare answers.
+
+    Each charger connects as it did (same path and subprotocols), sends its recorded CALLs in order
+    with the recorded spacing divided by --speed, and waits for each answer. The transactionId the
+    target assigns replaces the recorded one in later MeterValues and StopTransaction. CALLs the
+    target sends get the charger's recorded answer to that action, else CALLERROR NotImplemented.
+    currentTime and transactionId values are never compared; --ignore adds more fields.
+
+    Exit status: 0 when every answer matches, 1 on differences, 2 on usage or input errors.
+
+    \b
+    Example:
+        ocpp-audit replay captures/demo --target ws://127.0.0.1:9000 --speed max
+        ocpp-audit replay captures/demo --target ws://csms:9000/ocpp --charger CP001 \\
+            --ignore '$.idTagInfo.expiryDate' --format junit --report replay.xml
+    """
+    if capture_dir is None:
+        capture_dir = Path(f"replay-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}")
+    try:
+        scripts = load_scripts(list(capture), chargers=chargers)
+    except CaptureError as error:
+        raise InputError(str(error)) from None
+    options = ReplayOptions(
+        target=target,
+        speed=speed,
+        ignore=ignore,
+        auth=auth,
+        answer_timeout=answer_timeout,
+        capture_dir=capture_dir,
+    )
+    try:
+        report = asyncio.run(run_replay(scripts, options))
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    emit(render(report, fmt), report_file)
+    if report_file is not None:
+        click.echo(
+            f"{report.differences} difference(s); report in {report_file}; "
+            f"replay recorded in {capture_dir}",
+            err=True,
+        )
+    sys.exit(1 if report.differences else 0)
