@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -47,6 +48,8 @@ from wsproto import ConnectionState
 from wsproto.frame_protocol import Opcode
 
 from ocpp_audit.recorder.connection import ConnectionRecorder, RowSink, charge_point_id_from_path
+from ocpp_audit.recorder.control import ChargerLink, ChargerRegistry
+from ocpp_audit.recorder.frames import Frame
 from ocpp_audit.recorder.options import DEFAULT_MAX_FRAME_BYTES
 from ocpp_audit.recorder.schema import ClosedBy, Direction
 from ocpp_audit.recorder.writer import CaptureWriteError, CaptureWriter
@@ -99,6 +102,10 @@ class OcppCapture:
         self.flows: dict[str, http.HTTPFlow] = {}  # flow.id -> the live WebSocket flow
         self._closed_by_recorder: set[str] = set()
         self._original_tcp_timeout: int | None = None
+        self.registry = ChargerRegistry()  # live chargers, for injected CALLs (control API)
+        self.links: dict[str, ChargerLink] = {}  # flow.id -> its link
+        # flow.id -> messages we injected toward the charger, already recorded: pass them as they are
+        self._passthrough: dict[str, deque[bytes]] = {}
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -264,6 +271,9 @@ class OcppCapture:
         self.recorders[flow.id] = recorder
         self.flows[flow.id] = flow
         chosen = flow.response.headers.get("sec-websocket-protocol") if flow.response else None
+        link = ChargerLink(recorder, self._sender(flow), subprotocol=chosen or None)
+        self.links[flow.id] = link
+        self.registry.add(link)
         self._write(
             flow,
             lambda: recorder.opened(
@@ -282,6 +292,18 @@ class OcppCapture:
         assert flow.websocket is not None
         message = flow.websocket.messages[-1]
         recorder = self.recorders.get(flow.id)
+        passthrough = self._passthrough.get(flow.id)
+        if (
+            message.injected
+            and not message.from_client
+            and passthrough
+            and passthrough[0] == message.content
+        ):
+            # A CALL we injected (recorded by ChargerLink) or a held backend CALL (recorded when
+            # it came): forward it without recording it twice.
+            passthrough.popleft()
+            del flow.websocket.messages[:-1]
+            return
         if recorder is None:
             if flow.id in self._closed_by_recorder:
                 # The recorder closed this connection: nothing more is forwarded (see mitm_engine).
@@ -303,11 +325,23 @@ class OcppCapture:
             with contextlib.suppress(UnicodeDecodeError):
                 data = message.content.decode("utf-8")
         ts = int(message.timestamp * 1_000_000)
+        frames: list[Frame] = []
         if self._write(
-            flow, lambda: recorder.message(direction, data, injected=message.injected, ts=ts)
+            flow,
+            lambda: frames.append(
+                recorder.message(direction, data, injected=message.injected, ts=ts)
+            ),
         ):
             # mitmproxy keeps every message of a flow until it ends; keep only the latest.
             del flow.websocket.messages[:-1]
+            link = self.links.get(flow.id)
+            if link is not None and frames:
+                if message.from_client:
+                    forward = link.from_charger(frames[0])
+                else:
+                    forward = link.from_backend(frames[0], data)
+                if not forward:
+                    message.drop()  # an answer to an injected CALL, or a backend CALL held
         else:
             message.drop()  # not recorded, so not forwarded ("close" write-error policy)
 
@@ -361,6 +395,24 @@ class OcppCapture:
             logger.debug("connection of %s is already gone", flow.id)
         return True
 
+    def _sender(self, flow: http.HTTPFlow) -> Callable[[str | bytes], Awaitable[None]]:
+        """How a ChargerLink sends a message to the charger of ``flow``: injected into mitmproxy."""
+
+        async def send_to_charger(data: str | bytes) -> None:
+            content = data.encode() if isinstance(data, str) else data
+            opcode = Opcode.TEXT if isinstance(data, str) else Opcode.BINARY
+            proxyserver = ctx.master.addons.get("proxyserver")
+            if proxyserver is None or flow.id not in self.flows:
+                raise ConnectionError("the charger's connection is gone")
+            self._passthrough.setdefault(flow.id, deque()).append(content)
+            message = WebSocketMessage(opcode, False, content, injected=True)
+            try:
+                proxyserver.inject_event(WebSocketMessageInjected(flow, message))
+            except ValueError as exc:  # the connection is gone
+                raise ConnectionError(str(exc)) from exc
+
+        return send_to_charger
+
     # -- internals -------------------------------------------------------------------------------
 
     @staticmethod
@@ -375,6 +427,10 @@ class OcppCapture:
     ) -> None:
         recorder = self.recorders.pop(flow_id, None)
         flow = self.flows.pop(flow_id, None)
+        self._passthrough.pop(flow_id, None)
+        link = self.links.pop(flow_id, None)
+        if link is not None:
+            self.registry.remove(link)  # fails a pending injection at once
         if recorder is not None and flow is not None:
             self._write(flow, lambda: recorder.closed(code, reason, closed_by), kill=False)
 

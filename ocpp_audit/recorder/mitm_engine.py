@@ -78,6 +78,7 @@ class MitmEngine:
         self.writer = writer
         self.port: int = 0
         self.addon = OcppCapture(writer)
+        self.registry = self.addon.registry  # live chargers, for injected CALLs (control API)
         self._master: Master | None = None
         self._proxyserver: proxyserver.Proxyserver | None = None
         self._run_task: asyncio.Task[None] | None = None

@@ -29,6 +29,10 @@ class RecordOptions:
     rotate_bytes: int = 64 * 1024 * 1024  # ... or when the journal grows past this size
     on_write_error: Literal["continue", "close"] = "continue"
     open_timeout: float = 10.0  # how long to wait for the backend's handshake answer
+    # The control API (recorder/control.py): off unless a host is given; loopback only for now.
+    control_host: str | None = None
+    control_port: int = 9001  # 0: any free port
+    control_token: str | None = field(default=None, repr=False)  # None: generate one at start
     # Replace idTags in the capture (never on the wire) by HMAC-SHA256 under this key; see
     # recorder/pseudonymise.py. Kept out of repr so it never reaches a log line.
     pseudonymise_key: bytes | None = field(default=None, repr=False)

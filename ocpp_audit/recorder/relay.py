@@ -29,6 +29,7 @@ from websockets.headers import parse_connection, parse_subprotocol
 from websockets.http11 import Request, Response
 
 from ocpp_audit.recorder.connection import ConnectionRecorder, charge_point_id_from_path
+from ocpp_audit.recorder.control import ChargerLink, ChargerRegistry
 from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.schema import ClosedBy, Direction
 
@@ -211,6 +212,7 @@ class RelayEngine:
         self._tls = options.tls_cert is not None
         self._upstream_ssl = upstream_ssl_context(options)
         self._relays: set[asyncio.Task[None]] = set()
+        self.registry = ChargerRegistry()  # live chargers, for injected CALLs (control API)
 
     async def start(self) -> None:
         """Listen; the engine accepts chargers when this returns."""
@@ -403,12 +405,14 @@ class RelayEngine:
                 return
             logger.exception("%s: could not record the open event", charge_point_id)
         logger.info("%s: connected (subprotocol %s)", charge_point_id, upstream.subprotocol)
+        link = ChargerLink(recorder, charger.send, subprotocol=upstream.subprotocol)
+        self.registry.add(link)
 
         to_backend = asyncio.create_task(
-            self._pump(charger, upstream, Direction.CP_TO_CS, recorder)
+            self._pump(charger, upstream, Direction.CP_TO_CS, recorder, link)
         )
         to_charger = asyncio.create_task(
-            self._pump(upstream, charger, Direction.CS_TO_CP, recorder)
+            self._pump(upstream, charger, Direction.CS_TO_CP, recorder, link)
         )
         try:
             done, _ = await asyncio.wait(
@@ -442,6 +446,7 @@ class RelayEngine:
                 logger.exception("%s: could not record the close event", charge_point_id)
             logger.info("%s: closed by %s (%s %s)", charge_point_id, closed_by, code, reason)
         finally:
+            self.registry.remove(link)  # fails a pending injection at once
             for task in (to_backend, to_charger):
                 task.cancel()
             await asyncio.gather(to_backend, to_charger, return_exceptions=True)
@@ -454,8 +459,13 @@ class RelayEngine:
         sink: ServerConnection | ClientConnection,
         direction: Direction,
         recorder: ConnectionRecorder,
+        link: ChargerLink | None = None,
     ) -> _Ended:
-        """Record, then forward, every message from source to sink, in order."""
+        """Record, then forward, every message from source to sink, in order.
+
+        The charger's answers to injected CALLs stay here, and backend CALLs that arrive while an
+        injected one is pending are held by ``link`` (see ``control.py``).
+        """
         failed_once = False
         while True:
             try:
@@ -465,8 +475,9 @@ class RelayEngine:
             except Exception:
                 logger.exception("%s: receiving failed", recorder.charge_point_id)
                 return _Ended.SOURCE_CLOSED
+            frame = None
             try:
-                recorder.message(direction, message)  # the journal first ...
+                frame = recorder.message(direction, message)  # the journal first ...
             except Exception as exc:
                 if self._is_write_error(exc):
                     return _Ended.WRITE_ERROR
@@ -474,6 +485,13 @@ class RelayEngine:
                 if not failed_once:
                     logger.exception("%s: could not record a message", recorder.charge_point_id)
                     failed_once = True
+            if link is not None and frame is not None:
+                if direction is Direction.CP_TO_CS:
+                    forward = link.from_charger(frame)
+                else:
+                    forward = link.from_backend(frame, message)
+                if not forward:
+                    continue
             try:
                 await sink.send(message)  # ... then the wire, text as text, bytes as bytes
             except ConnectionClosed:

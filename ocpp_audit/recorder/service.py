@@ -23,6 +23,7 @@ from ocpp_audit.recorder.writer import CaptureWriter
 
 if TYPE_CHECKING:
     from ocpp_audit.recorder.central_system import CentralSystem, CentralSystemConfig
+    from ocpp_audit.recorder.control import ControlServer
     from ocpp_audit.recorder.mitm_engine import MitmEngine
     from ocpp_audit.recorder.relay import RelayEngine
 
@@ -47,6 +48,8 @@ class RecorderService:
         self.recovered: list[Path] = []  # parts sealed at start from a journal a crash left
         self.upstream: str | None = options.upstream
         self.url = ""
+        self.control: ControlServer | None = None  # the control API, when options.control_host
+        self.control_token_file: Path | None = None  # where a generated control token was written
         self._stopped = False
 
     async def __aenter__(self) -> RecorderService:
@@ -97,6 +100,28 @@ class RecorderService:
         if ":" in host:
             host = f"[{host}]"
         self.url = f"{scheme}://{host}:{self.engine.port}"
+        if options.control_host:
+            await self._start_control(options)
+
+    async def _start_control(self, options: RecordOptions) -> None:
+        """The control API; a generated token goes to <capture>/control-token, mode 0600."""
+        from ocpp_audit.recorder.control import (
+            TOKEN_FILE_NAME,
+            ControlServer,
+            generate_token,
+            write_token_file,
+        )
+
+        assert self.engine is not None and options.control_host
+        token = options.control_token
+        if not token:
+            token = generate_token()
+            self.control_token_file = options.capture_dir / TOKEN_FILE_NAME
+            write_token_file(self.control_token_file, token)
+        self.control = ControlServer(
+            self.engine.registry, token, options.control_host, options.control_port
+        )
+        await self.control.start()
 
     async def _stop(self) -> None:
         """Engine, then central system, then the writer; each step runs even if one before fails."""
@@ -105,6 +130,10 @@ class RecorderService:
         self._stopped = True
         engine, central_system, writer = self.engine, self.central_system, self.writer
         try:
+            if self.control is not None:
+                await self.control.stop()
+            if self.control_token_file is not None:
+                self.control_token_file.unlink(missing_ok=True)
             if engine is not None:
                 await engine.stop()
         finally:

@@ -1,0 +1,615 @@
+"""Active mode: injecting server-initiated CALLs toward live chargers, and the HTTP control API.
+
+Both engines keep one :class:`ChargerLink` per live charger connection in a :class:`ChargerRegistry`
+and pass every message through it after recording it (journal first, as always):
+
+- a charger's answer to an injected CALL is recorded (``injected = true``, which
+  ``ConnectionRecorder`` sets on an answer to an injected CALL) and *not* forwarded: the backend never
+  asked;
+- OCPP-J 1.6 section 4.1.1 allows one outstanding CALL per direction ("A Charge Point or Central
+  System SHOULD NOT send a CALL message to the other party unless all the CALL messages it sent
+  before have been responded to or have timed out"). So an injection waits while a backend CALL to
+  that charger is unanswered, and a backend CALL that arrives while an injected one is pending is
+  held and forwarded right after the charger's answer;
+- a charger that disconnects fails its pending injection at once (:class:`ChargerDisconnected`).
+
+Injected CALLs carry unique ids starting with :data:`INJECTED_ID_PREFIX`, which no backend uses.
+
+:class:`ControlServer` serves the registry over a small JSON HTTP API, bearer token required::
+
+    GET  /chargers                          -> {"chargers": [{charge_point_id, connected_since, ...}]}
+    POST /chargers/<id>/calls  {"action": "Reset", "payload": {"type": "Soft"}, "timeout": 30}
+                                            -> {"message_type": 3, "payload": {...}, ...}
+
+HTTP/1.1 is parsed by ``h11`` (python-hyper's sans-I/O HTTP/1.1 implementation, already installed
+with mitmproxy and wsproto) over asyncio streams: two routes need no web framework, and the control
+API stays independent of either engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hmac
+import json
+import logging
+import os
+import secrets
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import h11
+
+from ocpp_audit.recorder.connection import ConnectionRecorder, now_us
+from ocpp_audit.recorder.frames import Call, CallError, CallResult, Frame, Malformed
+from ocpp_audit.recorder.schema import Direction
+
+logger = logging.getLogger(__name__)
+
+# Unique ids of injected CALLs start with this; OCPP-J 1.6 section 4.1.4 allows up to 36 characters.
+INJECTED_ID_PREFIX = "ocpp-audit-"
+DEFAULT_CALL_TIMEOUT_S = 30.0
+MAX_CALL_TIMEOUT_S = 3600.0
+DEFAULT_CONTROL_PORT = 9001
+TOKEN_FILE_NAME = "control-token"
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+class InjectionError(Exception):
+    """An injection that could not be done; ``status`` is the HTTP status the API answers with."""
+
+    status = 500
+
+
+class UnknownCharger(InjectionError):
+    status = 404
+
+
+class InvalidPayload(InjectionError):
+    status = 400
+
+
+class ChargerDisconnected(InjectionError):
+    status = 502
+
+
+class InjectionTimeout(InjectionError):
+    status = 504
+
+
+def new_unique_id() -> str:
+    """A unique id no backend uses: the prefix and 24 hex digits (35 characters in all)."""
+    return INJECTED_ID_PREFIX + uuid.uuid4().hex[:24]
+
+
+def schema_complaint(action: str, payload: dict[str, Any]) -> str | None:
+    """Why ``payload`` is not a valid OCPP 1.6 ``action`` CALL, or None when it is."""
+    from ocpp_audit.analyser.schema_validation import schema_error
+
+    return schema_error(action, 2, json.dumps(payload))
+
+
+@dataclass
+class InjectionAnswer:
+    """The charger's answer to an injected CALL."""
+
+    charge_point_id: str
+    unique_id: str
+    action: str
+    frame: CallResult | CallError | Malformed
+
+    def to_dict(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "charge_point_id": self.charge_point_id,
+            "unique_id": self.unique_id,
+            "action": self.action,
+        }
+        frame = self.frame
+        if isinstance(frame, CallResult):
+            answer.update(message_type=3, payload=frame.payload)
+        elif isinstance(frame, CallError):
+            answer.update(
+                message_type=4,
+                error_code=frame.error_code,
+                error_description=frame.error_description,
+                error_details=frame.error_details,
+            )
+        else:
+            raw = frame.raw if isinstance(frame, str) else repr(frame.raw)
+            answer.update(message_type=frame.message_type, malformed=frame.reason, raw=raw)
+        return answer
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.frame, CallResult)
+
+
+SendToCharger = Callable[[str | bytes], Awaitable[None]]
+
+
+class ChargerLink:
+    """One live charger connection as active mode sees it. Engines call the ``from_*`` hooks."""
+
+    def __init__(
+        self,
+        recorder: ConnectionRecorder,
+        send_to_charger: SendToCharger,
+        *,
+        subprotocol: str | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.charge_point_id = recorder.charge_point_id
+        self.subprotocol = subprotocol
+        self.connected_since = now_us()
+        self._send_to_charger = send_to_charger
+        self._lock = asyncio.Lock()  # one injection at a time per charger
+        self._changed = asyncio.Event()  # a CALL toward the charger was answered, or it went
+        self._backend_call: tuple[str, str] | None = None  # (unique id, action) of the last one
+        self._charger_call: tuple[str, str] | None = None
+        self._injection: tuple[str, str, asyncio.Future[Frame]] | None = None
+        self._held: deque[str | bytes] = deque()
+        self._releasing = False
+        self.closed = False
+
+    # --- hooks the engines call, after recording the message ------------------------------------
+
+    def from_backend(self, frame: Frame, data: str | bytes) -> bool:
+        """A backend message toward the charger was recorded: True to forward it now, else held."""
+        if isinstance(frame, Call):
+            self._backend_call = (frame.unique_id, frame.action)
+            if self._injection is not None or self._held or self._releasing:
+                logger.info(
+                    "%s: holding backend %s until the injected CALL is answered",
+                    self.charge_point_id,
+                    frame.action,
+                )
+                self._held.append(data)
+                return False
+        elif isinstance(frame, CallResult | CallError):
+            self._changed.set()
+        return True
+
+    def from_charger(self, frame: Frame) -> bool:
+        """A charger message was recorded: True to forward it to the backend, False to keep it."""
+        if isinstance(frame, Call):
+            self._charger_call = (frame.unique_id, frame.action)
+            return True
+        if isinstance(frame, CallResult | CallError):
+            unique_id: str | None = frame.unique_id
+        elif isinstance(frame, Malformed) and frame.message_type in (3, 4):
+            unique_id = frame.unique_id
+        else:
+            return True
+        injection = self._injection
+        if injection is not None and unique_id == injection[0]:
+            if not injection[2].done():
+                injection[2].set_result(frame)
+            self._end_injection()
+            return False  # the backend never asked: its answer stays with us
+        self._changed.set()
+        return True
+
+    def disconnected(self) -> None:
+        """The connection ended: fail a pending injection at once."""
+        self.closed = True
+        injection = self._injection
+        if injection is not None and not injection[2].done():
+            injection[2].set_exception(
+                ChargerDisconnected(
+                    f"charger {self.charge_point_id} disconnected before answering "
+                    f"the injected {injection[1]}"
+                )
+            )
+        self._injection = None
+        self._held.clear()
+        self._changed.set()
+
+    # --- state ------------------------------------------------------------------------------------
+
+    def _backend_call_pending(self) -> bool:
+        return self._backend_call is not None and self.recorder.is_pending(
+            Direction.CS_TO_CP, self._backend_call[0]
+        )
+
+    def pending_calls(self) -> list[dict[str, object]]:
+        """The CALLs on this connection still waiting for an answer, as far as the link knows."""
+        pending: list[dict[str, object]] = []
+        if self._backend_call_pending():
+            assert self._backend_call is not None
+            unique_id, action = self._backend_call
+            pending.append(
+                {
+                    "direction": "cs_to_cp",
+                    "unique_id": unique_id,
+                    "action": action,
+                    "injected": False,
+                }
+            )
+        if self._injection is not None:
+            unique_id, action, _ = self._injection
+            pending.append(
+                {
+                    "direction": "cs_to_cp",
+                    "unique_id": unique_id,
+                    "action": action,
+                    "injected": True,
+                }
+            )
+        if self._charger_call is not None and self.recorder.is_pending(
+            Direction.CP_TO_CS, self._charger_call[0]
+        ):
+            unique_id, action = self._charger_call
+            pending.append(
+                {
+                    "direction": "cp_to_cs",
+                    "unique_id": unique_id,
+                    "action": action,
+                    "injected": False,
+                }
+            )
+        return pending
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "charge_point_id": self.charge_point_id,
+            "connection_id": self.recorder.connection_id,
+            "connected_since": _iso(self.connected_since),
+            "subprotocol": self.subprotocol,
+            "pending_calls": self.pending_calls(),
+            "held_backend_calls": len(self._held),
+        }
+
+    # --- injection --------------------------------------------------------------------------------
+
+    async def call(
+        self, action: str, payload: dict[str, Any], timeout: float = DEFAULT_CALL_TIMEOUT_S
+    ) -> InjectionAnswer:
+        """Send one CALL to the charger (after any backend CALL is answered); wait for its answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                async with self._lock:
+                    # OCPP-J 1.6 section 4.1.1: one outstanding CALL toward the charger.
+                    while not self.closed and (
+                        self._backend_call_pending() or self._held or self._releasing
+                    ):
+                        self._changed.clear()
+                        await self._changed.wait()
+                    if self.closed:
+                        raise ChargerDisconnected(f"charger {self.charge_point_id} disconnected")
+                    return await self._call_now(action, payload)
+        except TimeoutError:
+            waiting_for = (
+                "a backend CALL to be answered" if self._injection is None else "its answer"
+            )
+            raise InjectionTimeout(
+                f"{action} to {self.charge_point_id}: no answer within {timeout:g} s "
+                f"(waited for {waiting_for})"
+            ) from None
+
+    async def _call_now(self, action: str, payload: dict[str, Any]) -> InjectionAnswer:
+        call = Call.create(new_unique_id(), action, payload)
+        text = call.serialize()
+        answer: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self._injection = (call.unique_id, action, answer)
+        try:
+            self.recorder.message(Direction.CS_TO_CP, text, injected=True)  # journal first
+            await self._send_to_charger(text)
+            frame = await answer
+        except BaseException:
+            if self._injection is not None and self._injection[2] is answer:
+                self._end_injection()
+            raise
+        assert isinstance(frame, CallResult | CallError | Malformed)
+        return InjectionAnswer(self.charge_point_id, call.unique_id, action, frame)
+
+    def _end_injection(self) -> None:
+        self._injection = None
+        self._changed.set()
+        if self._held and not self._releasing and not self.closed:
+            self._releasing = True
+            task = asyncio.get_running_loop().create_task(self._release_held())
+            task.add_done_callback(_log_failure)
+
+    async def _release_held(self) -> None:
+        """Forward the backend CALLs held during the injection, in the order they came."""
+        try:
+            while self._held and not self.closed:
+                data = self._held.popleft()
+                try:
+                    await self._send_to_charger(data)
+                except Exception as exc:
+                    logger.warning(
+                        "%s: could not forward a held CALL: %s", self.charge_point_id, exc
+                    )
+                    return
+        finally:
+            self._releasing = False
+            self._changed.set()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("releasing held CALLs failed", exc_info=task.exception())
+
+
+def _iso(ts_us: int) -> str:
+    return dt.datetime.fromtimestamp(ts_us / 1e6, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class ChargerRegistry:
+    """The live chargers of one engine, by charge point id (a reconnect replaces the old link)."""
+
+    def __init__(self) -> None:
+        self._links: dict[str, ChargerLink] = {}
+
+    def add(self, link: ChargerLink) -> None:
+        self._links[link.charge_point_id] = link
+
+    def remove(self, link: ChargerLink) -> None:
+        """Forget ``link`` (if it is still the current one for its charger) and fail its injection."""
+        if self._links.get(link.charge_point_id) is link:
+            del self._links[link.charge_point_id]
+        link.disconnected()
+
+    def get(self, charge_point_id: str) -> ChargerLink | None:
+        return self._links.get(charge_point_id)
+
+    def chargers(self) -> list[dict[str, object]]:
+        return [self._links[key].describe() for key in sorted(self._links)]
+
+    async def inject(
+        self,
+        charge_point_id: str,
+        action: str,
+        payload: dict[str, Any],
+        timeout: float = DEFAULT_CALL_TIMEOUT_S,
+    ) -> InjectionAnswer:
+        """Validate, send one CALL to a connected charger, and wait for its answer."""
+        complaint = schema_complaint(action, payload)
+        if complaint is not None:
+            raise InvalidPayload(complaint)
+        link = self._links.get(charge_point_id)
+        if link is None:
+            raise UnknownCharger(f"charger {charge_point_id!r} is not connected")
+        return await link.call(action, payload, timeout)
+
+
+# --- the control API over HTTP ----------------------------------------------------------------------
+
+
+def generate_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """Write ``token`` to ``path``, readable by its owner only (0600), replacing any old file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ControlServer:
+    """The JSON HTTP control API on ``host:port``, every request with ``Authorization: Bearer``."""
+
+    def __init__(
+        self, registry: ChargerRegistry, token: str, host: str = "127.0.0.1", port: int = 0
+    ):
+        if not is_loopback(host):
+            # Without TLS the token and the commands would cross the network in clear text.
+            raise ValueError(f"the control API listens on loopback only (no TLS yet), not {host!r}")
+        if not token:
+            raise ValueError("the control API needs a token")
+        self.registry = registry
+        self.token = token
+        self.host = host
+        self.port = port
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        logger.info("control API on %s", self.url)
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._server.wait_closed()
+        self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        connection = h11.Connection(h11.SERVER)
+        try:
+            while True:
+                request, body = await _read_request(connection, reader)
+                if request is None:
+                    return
+                status, document = await self._route(request, body)
+                data = json.dumps(document).encode() + b"\n"
+                headers = [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(data))),
+                ]
+                if status == 401:
+                    headers.append(("WWW-Authenticate", 'Bearer realm="ocpp-audit"'))
+                writer.write(connection.send(h11.Response(status_code=status, headers=headers)))
+                writer.write(connection.send(h11.Data(data=data)))
+                writer.write(connection.send(h11.EndOfMessage()))
+                await writer.drain()
+                if connection.our_state is h11.MUST_CLOSE:
+                    return
+                connection.start_next_cycle()
+        except (h11.ProtocolError, ConnectionError, asyncio.IncompleteReadError) as exc:
+            logger.debug("control API connection ended: %s", exc)
+        finally:
+            self._handlers.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    def _authorized(self, request: h11.Request) -> bool:
+        for name, value in request.headers:
+            if name == b"authorization":
+                scheme, _, credentials = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer":
+                    return hmac.compare_digest(credentials.strip().encode(), self.token.encode())
+        return False
+
+    async def _route(self, request: h11.Request, body: bytes) -> tuple[int, dict[str, Any]]:
+        if not self._authorized(request):
+            return 401, {"error": "missing or wrong bearer token"}
+        method = request.method.decode()
+        path = request.target.decode("latin-1").split("?", 1)[0]
+        segments = [unquote(segment) for segment in path.strip("/").split("/")]
+        if segments == ["chargers"]:
+            if method != "GET":
+                return 405, {"error": "use GET /chargers"}
+            return 200, {"chargers": self.registry.chargers()}
+        if len(segments) == 3 and segments[0] == "chargers" and segments[2] == "calls":
+            if method != "POST":
+                return 405, {"error": "use POST /chargers/<id>/calls"}
+            return await self._post_call(segments[1], body)
+        return 404, {"error": f"no such resource: {path}"}
+
+    async def _post_call(self, charge_point_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        try:
+            document = json.loads(body or b"{}")
+        except ValueError as exc:
+            return 400, {"error": f"request body is not JSON: {exc}"}
+        if not isinstance(document, dict):
+            return 400, {"error": "request body must be a JSON object"}
+        action = document.get("action")
+        payload = document.get("payload", {})
+        timeout = document.get("timeout", DEFAULT_CALL_TIMEOUT_S)
+        if not isinstance(action, str) or not action:
+            return 400, {"error": "'action' must be an OCPP action name"}
+        if not isinstance(payload, dict):
+            return 400, {"error": "'payload' must be a JSON object"}
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= MAX_CALL_TIMEOUT_S
+        ):
+            return 400, {
+                "error": f"'timeout' must be a number of seconds in (0, {MAX_CALL_TIMEOUT_S:g}]"
+            }
+        try:
+            answer = await self.registry.inject(charge_point_id, action, payload, float(timeout))
+        except InjectionError as exc:
+            return exc.status, {"error": str(exc), "charge_point_id": charge_point_id}
+        return 200, answer.to_dict()
+
+
+async def _read_request(
+    connection: h11.Connection, reader: asyncio.StreamReader
+) -> tuple[h11.Request | None, bytes]:
+    """The next request and its body; (None, b"") when the client is done."""
+    request: h11.Request | None = None
+    body = bytearray()
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            data = await reader.read(65536)
+            connection.receive_data(data)
+            continue
+        if isinstance(event, h11.Request):
+            request = event
+        elif isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > MAX_REQUEST_BYTES:
+                raise h11.LocalProtocolError("request body too large", 413)
+        elif isinstance(event, h11.EndOfMessage):
+            return request, bytes(body)
+        elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+            return None, b""
+
+
+class ControlClient:
+    """A blocking client of the control API (the ``inject`` command; tests call it in a thread).
+
+    Answers are ``(http_status, document)``; a recorder that cannot be reached raises ``OSError``.
+    """
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+
+    def chargers(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
+        return self._request("GET", "/chargers", None, timeout)
+
+    def call(
+        self,
+        charge_point_id: str,
+        action: str,
+        payload: dict[str, Any],
+        timeout: float = DEFAULT_CALL_TIMEOUT_S,
+    ) -> tuple[int, dict[str, Any]]:
+        """POST one CALL; the HTTP request waits ``timeout`` plus a margin for the answer."""
+        from urllib.parse import quote
+
+        body = {"action": action, "payload": payload, "timeout": timeout}
+        path = f"/chargers/{quote(charge_point_id, safe='')}/calls"
+        return self._request("POST", path, body, timeout + 10)
+
+    def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, timeout: float
+    ) -> tuple[int, dict[str, Any]]:
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            # The control API is local: never through an HTTP proxy from the environment.
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(request, timeout=timeout) as response:
+                return response.status, _json_document(response.read())
+        except urllib.error.HTTPError as error:
+            with error:
+                return error.code, _json_document(error.read())
+
+
+def _json_document(data: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(data or b"{}")
+    except ValueError:
+        return {"error": data.decode("utf-8", "replace").strip()}
+    return document if isinstance(document, dict) else {"document": document}
