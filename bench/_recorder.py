@@ -1,0 +1,65 @@
+"""A recording engine in its own process, for the benchmarks (so its CPU and RSS can be measured).
+
+Runs ``create_engine(options, writer)`` (relay or mitmproxy) in front of ``--upstream``, recording into
+``--capture``; prints ``PORT <n>`` on stdout once listening; on SIGTERM or SIGINT stops the engine
+and closes the writer. ``--uvloop`` runs it on uvloop instead of asyncio's default loop.
+
+    .venv/bin/python bench/_recorder.py --engine relay --upstream ws://127.0.0.1:9000 \
+        --capture /tmp/capture [--uvloop]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ocpp_audit.recorder.engines import create_engine
+from ocpp_audit.recorder.options import RecordOptions
+from ocpp_audit.recorder.writer import CaptureWriter
+
+
+async def _main(args: argparse.Namespace) -> None:
+    options = RecordOptions(
+        capture_dir=args.capture,
+        upstream=args.upstream,
+        engine=args.engine,
+        listen_host="127.0.0.1",
+        listen_port=0,
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    with CaptureWriter(args.capture) as writer:
+        engine = create_engine(options, writer)
+        await engine.start()
+        print(f"PORT {engine.port}", flush=True)
+        await stopping.wait()
+        await engine.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=["relay", "mitmproxy"], default="relay")
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--capture", type=Path, required=True)
+    parser.add_argument("--uvloop", action="store_true")
+    args = parser.parse_args()
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.uvloop:
+        import uvloop
+
+        uvloop.run(_main(args))
+    else:
+        asyncio.run(_main(args))
+
+
+if __name__ == "__main__":
+    main()
