@@ -1,0 +1,437 @@
+"""What every importer shares: log entries, timestamps, direction inference, the summary, and
+turning entries into the rows an engine would have written.
+
+An importer reads a file and hands :class:`LogEntry` values to a :class:`CaptureBuilder`, which runs
+each frame through :class:`~ocpp_audit.recorder.connection.ConnectionRecorder` with the log's time,
+so ``parse_error``, ``action`` of answers and ``seq`` come out exactly as a recorder engine makes
+them. Whatever an importer cannot use is counted in the :class:`ImportSummary` with its reason;
+nothing is dropped silently.
+
+Connections. Entries carry a ``connection_key``; entries of one charger with the same key share one
+connection (one ``connection_id``). Formats that know the real connection (mitmproxy flows, SteVe's
+``sessionId``, the ``connection_id`` of an exported file) give it; the others get one connection per
+charger per file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from ocpp_audit.recorder.connection import ConnectionRecorder
+from ocpp_audit.recorder.frames import Call, Malformed, parse
+from ocpp_audit.recorder.schema import ClosedBy, Direction
+
+# OCPP 1.6 section 5 (operations initiated by the central system) and section 4 (initiated by the
+# charge point), plus the 1.6 security whitepaper's messages. DataTransfer goes both ways.
+CHARGER_INITIATED = frozenset(
+    {
+        "Authorize",
+        "BootNotification",
+        "DiagnosticsStatusNotification",
+        "FirmwareStatusNotification",
+        "Heartbeat",
+        "MeterValues",
+        "StartTransaction",
+        "StatusNotification",
+        "StopTransaction",
+        "LogStatusNotification",
+        "SecurityEventNotification",
+        "SignCertificate",
+        "SignedFirmwareStatusNotification",
+    }
+)
+CENTRAL_SYSTEM_INITIATED = frozenset(
+    {
+        "CancelReservation",
+        "ChangeAvailability",
+        "ChangeConfiguration",
+        "ClearCache",
+        "ClearChargingProfile",
+        "GetCompositeSchedule",
+        "GetConfiguration",
+        "GetDiagnostics",
+        "GetLocalListVersion",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UpdateFirmware",
+        "CertificateSigned",
+        "DeleteCertificate",
+        "ExtendedTriggerMessage",
+        "GetInstalledCertificateIds",
+        "GetLog",
+        "InstallCertificate",
+        "SignedUpdateFirmware",
+    }
+)
+
+
+class ImportFileError(Exception):
+    """A file cannot be read at all (missing, unreadable, not the format); the message names it."""
+
+
+def call_direction(action: str | None) -> Direction | None:
+    """Which way a CALL of ``action`` travels, when the action says so (not DataTransfer)."""
+    if action in CHARGER_INITIATED:
+        return Direction.CP_TO_CS
+    if action in CENTRAL_SYSTEM_INITIATED:
+        return Direction.CS_TO_CP
+    return None
+
+
+@dataclass
+class LogEntry:
+    """One thing a log says happened on a charger's connection."""
+
+    ts: int  # microseconds since the epoch, UTC
+    charge_point_id: str | None
+    kind: Literal["message", "open", "close"] = "message"
+    direction: Direction | None = None  # None: not in the log; inferred if it can be
+    data: str | bytes | None = None  # the frame (kind "message")
+    connection_key: object = None  # None: the charger's one connection in this file
+    connection_id: str | None = None  # keep this connection_id (an exported capture's)
+    path: str | None = None  # open
+    subprotocols_offered: list[str] | None = None
+    subprotocol: str | None = None
+    remote_address: str | None = None
+    authorization: str | None = None
+    tls: bool = False
+    close_code: int | None = None  # close
+    close_reason: str | None = None
+    closed_by: ClosedBy | None = None  # None: the log does not say
+
+
+@dataclass
+class ImportSummary:
+    """What an import did, and every line or message it could not use, with the reason."""
+
+    files: int = 0
+    frames: int = 0
+    rows: int = 0
+    chargers: set[str] = field(default_factory=set)
+    connections: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    directions_inferred: int = 0
+    directions_unknown: int = 0
+    naive_timestamps: int = 0
+    timezone: str = "UTC"
+    noted: Counter[str] = field(default_factory=Counter)
+
+    def skip(self, reason: str, count: int = 1) -> None:
+        if count:
+            self.skipped[reason] += count
+
+    def note(self, what: str, count: int = 1) -> None:
+        """Something imported but worth saying (a frame re-serialized, a perspective guessed)."""
+        self.noted[what] += count
+
+    def lines(self) -> list[str]:
+        """The summary as text lines, for the command line."""
+        out = [
+            f"imported {self.frames} frames ({len(self.chargers)} chargers, "
+            f"{self.connections} connections, {self.rows} rows) from {self.files} files"
+        ]
+        total = sum(self.skipped.values())
+        out.append(f"skipped {total} lines" + (":" if total else ""))
+        for reason, count in sorted(self.skipped.items(), key=lambda item: (-item[1], item[0])):
+            out.append(f"  {count:6d}  {reason}")
+        if self.directions_inferred:
+            out.append(
+                f"direction inferred from message type and action: {self.directions_inferred}"
+            )
+        if self.directions_unknown:
+            out.append(f"direction unknown, left null: {self.directions_unknown}")
+        if self.naive_timestamps:
+            out.append(
+                f"timestamps without a zone, read as {self.timezone}: {self.naive_timestamps}"
+            )
+        out.extend(f"{what}: {count}" for what, count in sorted(self.noted.items()))
+        return out
+
+
+# 2024-03-05T14:02:11.123Z, 2024-03-05 14:02:11,123, ... +01:00 / +0100
+_TIMESTAMP = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}:\d{2})(?:[.,](?P<fraction>\d{1,9}))?"
+    r"\s?(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+class Timestamps:
+    """Reads log timestamps into microseconds UTC; naive ones are taken in ``timezone``."""
+
+    def __init__(self, summary: ImportSummary, timezone: str | None = None) -> None:
+        self.summary = summary
+        self.zone = ZoneInfo(timezone) if timezone else UTC
+        summary.timezone = timezone or "UTC"
+
+    def parse_match(self, match: re.Match[str]) -> int:
+        fraction = (match["fraction"] or "").ljust(6, "0")[:6]
+        moment = datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}")
+        zone = match["zone"]
+        if zone:
+            moment = datetime.fromisoformat(
+                f"{match['date']}T{match['time']}.{fraction}"
+                + ("+00:00" if zone == "Z" else zone[:3] + ":" + zone[-2:])
+            )
+        else:
+            self.summary.naive_timestamps += 1
+            moment = moment.replace(tzinfo=self.zone)
+        return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+    def parse(self, value: object) -> int | None:
+        """An ISO 8601 text, or epoch seconds (milliseconds when above 1e11); None if neither."""
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int | float):
+            seconds = value / 1000 if value > 1e11 else value
+            return round(seconds * 1_000_000)
+        if isinstance(value, str):
+            match = _TIMESTAMP.fullmatch(value.strip())
+            if match:
+                return self.parse_match(match)
+        return None
+
+
+def json_depth(text: str) -> int:
+    """How many JSON brackets are still open at the end of ``text`` (string-aware)."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+    return depth
+
+
+def collect_frame(first: str, continuation: list[str]) -> tuple[str, int]:
+    """A frame that may be pretty-printed over several lines: ``first`` plus as many of the
+    ``continuation`` lines as it takes to close its brackets. Returns the text and lines used."""
+    text = first.strip()
+    used = 0
+    depth = json_depth(text)
+    while depth > 0 and used < len(continuation):
+        line = continuation[used]
+        text += "\n" + line.rstrip("\r\n")
+        depth += json_depth(line)
+        used += 1
+    return text.strip(), used
+
+
+def group_records(lines: Iterable[str], header: re.Pattern[str]) -> Iterator[tuple[int, list[str]]]:
+    """Log records: a line matching ``header`` and the lines after it that do not (a pretty-printed
+    frame, a stack trace). Yields (first line number, lines); lines before the first header come
+    as their own records."""
+    record: list[str] = []
+    start = 1
+    for number, line in enumerate(lines, start=1):
+        line = line.rstrip("\r\n")
+        if header.match(line) or not record:
+            if record:
+                yield start, record
+            record, start = [line], number
+        else:
+            record.append(line)
+    if record:
+        yield start, record
+
+
+@dataclass
+class _Connection:
+    recorder: ConnectionRecorder
+    unknown_calls: set[str] = field(default_factory=set)  # unique ids of CALLs of unknown direction
+
+
+class _RowList:
+    """A row sink that applies per-row overrides (the log's close time, a null direction)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, object]] = []
+        self.override: dict[str, object] = {}
+
+    def append(self, row: dict[str, object]) -> None:
+        row.update(self.override)
+        self.override = {}
+        self.rows.append(row)
+
+
+class CaptureBuilder:
+    """Turns log entries into capture rows, one :class:`ConnectionRecorder` per connection."""
+
+    def __init__(self, summary: ImportSummary, chargers: Iterable[str] = ()) -> None:
+        self.summary = summary
+        self.chargers = frozenset(chargers)
+        self.sink = _RowList()
+        self._connections: dict[tuple[str, object], _Connection] = {}
+
+    @property
+    def rows(self) -> list[dict[str, object]]:
+        return self.sink.rows
+
+    def new_file(self) -> None:
+        """Connections do not span files (unless an entry's connection_key says so)."""
+        self._connections = {
+            key: connection for key, connection in self._connections.items() if key[1] is not None
+        }
+
+    def _connection(self, charge_point_id: str, entry: LogEntry) -> _Connection:
+        key = entry.connection_id or entry.connection_key
+        connection = self._connections.get((charge_point_id, key))
+        if connection is None:
+            connection = _Connection(
+                ConnectionRecorder(self.sink, charge_point_id, connection_id=entry.connection_id)
+            )
+            self._connections[(charge_point_id, key)] = connection
+            self.summary.connections += 1
+            self.summary.chargers.add(charge_point_id)
+        return connection
+
+    def add(self, entry: LogEntry) -> bool:
+        """Record one entry; False (and counted) when it is not for a selected charger."""
+        charge_point_id = entry.charge_point_id
+        if not charge_point_id:
+            if len(self.chargers) != 1:
+                self.summary.skip("no charge point id (give one with --charger)")
+                return False
+            (charge_point_id,) = self.chargers
+        elif self.chargers and charge_point_id not in self.chargers:
+            self.summary.skip("charger not selected with --charger")
+            return False
+        connection = self._connection(charge_point_id, entry)
+        recorder = connection.recorder
+        if entry.kind == "open":
+            if entry.path is None:
+                self.sink.override = {"path": None}  # the log does not give the URL
+            recorder.opened(
+                path=entry.path or "",
+                subprotocols_offered=entry.subprotocols_offered,
+                subprotocol=entry.subprotocol,
+                remote_address=entry.remote_address,
+                authorization=entry.authorization,
+                tls=entry.tls,
+                ts=entry.ts,
+            )
+        elif entry.kind == "close":
+            # closed() takes no time: the log's time; and the log may not say who closed
+            self.sink.override = {
+                "ts": entry.ts,
+                "closed_by": entry.closed_by and entry.closed_by.value,
+            }
+            recorder.closed(
+                entry.close_code, entry.close_reason, entry.closed_by or ClosedBy.RECORDER
+            )
+            del self._connections[(charge_point_id, entry.connection_id or entry.connection_key)]
+        else:
+            assert entry.data is not None
+            self._message(connection, entry)
+        self.summary.rows = len(self.sink.rows)
+        return True
+
+    def _message(self, connection: _Connection, entry: LogEntry) -> None:
+        recorder = connection.recorder
+        direction = entry.direction
+        known = direction is not None
+        frame = parse(entry.data) if direction is None else None
+        if frame is not None:
+            unique_id = frame.unique_id
+            if isinstance(frame, Call) or (
+                isinstance(frame, Malformed) and frame.message_type == 2
+            ):
+                direction = call_direction(frame.action)
+                if direction is None and unique_id is not None:
+                    connection.unknown_calls.add(unique_id)
+            elif unique_id is not None and unique_id not in connection.unknown_calls:
+                # OCPP-J 4.1: an answer travels opposite to the CALL with the same unique id.
+                if recorder.is_pending(Direction.CP_TO_CS, unique_id):
+                    direction = Direction.CS_TO_CP
+                elif recorder.is_pending(Direction.CS_TO_CP, unique_id):
+                    direction = Direction.CP_TO_CS
+            elif unique_id is not None:
+                # Answer to a CALL of unknown direction: pair them under placeholder directions
+                # (CALL cp_to_cs, answer cs_to_cp) so the action resolves, then null both.
+                connection.unknown_calls.discard(unique_id)
+                self.sink.override = {"direction": None}
+                recorder.message(Direction.CS_TO_CP, entry.data, ts=entry.ts)
+                self.summary.directions_unknown += 1
+                self.summary.frames += 1
+                return
+        if direction is None:
+            self.sink.override = {"direction": None}
+            self.summary.directions_unknown += 1
+            direction = Direction.CP_TO_CS
+        elif not known:
+            self.summary.directions_inferred += 1
+        recorder.message(direction, entry.data, ts=entry.ts)
+        self.summary.frames += 1
+
+
+# A log line starts with its time within its first few fields ("[INFO ] 2024-03-05 14:02:11,123",
+# "2024-03-05T14:02:11.123Z INFO"); anything else continues the line before it.
+LOG_HEADER = re.compile(r"^.{0,40}?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
+
+
+def read_lines(path: Path) -> list[str]:
+    """A log file's lines (undecodable bytes replaced, never fatal)."""
+    return path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+def log_frames(
+    lines: list[str], message: re.Pattern[str], timestamps: Timestamps, summary: ImportSummary
+) -> Iterator[tuple[int, re.Match[str], str | None]]:
+    """(ts, match of ``message`` on the record's first line, frame text) for each log record whose
+    first line matches ``message``, which has a ``frame`` group: the rest of the line (when that
+    group did not take part, the frame is None: a line about the connection). A frame
+    pretty-printed over the following lines is joined; every other line is counted as skipped."""
+
+    def skip(reason: str, skipped: list[str]) -> None:
+        for line in skipped:
+            if not line.strip():
+                summary.skip("blank line")
+            elif message.search(line):
+                summary.skip("frame line without a timestamp")
+            else:
+                summary.skip(reason)
+
+    for _, record in group_records(lines, LOG_HEADER):
+        first = record[0]
+        match = message.search(first)
+        if match is None:
+            skip("not an OCPP frame line", record)
+            continue
+        stamp = _TIMESTAMP.search(first, 0, match.start())
+        if stamp is None:
+            skip("frame line without a timestamp", record)
+            continue
+        if match.groupdict().get("frame") is None:
+            # a line about the connection, not a frame
+            skip("line after a connection line", record[1:])
+            yield timestamps.parse_match(stamp), match, None
+            continue
+        frame, used = collect_frame(match["frame"], record[1:])
+        skip("line after a frame, not part of it", record[1 + used :])
+        if not frame:
+            skip("frame line with an empty frame", record[: 1 + used])
+            continue
+        yield timestamps.parse_match(stamp), match, frame
