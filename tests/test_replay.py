@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from ocpp_audit.cli import main
 from ocpp_audit.recorder.central_system import CallErrorReceived, CentralSystem, CentralSystemConfig
 from ocpp_audit.recorder.options import RecordOptions
+from ocpp_audit.recorder.schema import Direction
 from ocpp_audit.recorder.service import RecorderService
 from ocpp_audit.replay.compare import compare_answers, parse_ignore
 from ocpp_audit.replay.replayer import ReplayOptions, replay, target_url
@@ -192,6 +193,38 @@ async def test_the_speed_factor_scales_the_recorded_spacing(tmp_path):
         await cs.stop()
     assert 1.5 * 0.95 <= spans[4.0] <= 1.5 + timeout(1.5)  # 6 s recorded / 4
     assert spans[None] < spans[4.0]
+
+
+async def test_malformed_frames_reach_the_target_as_they_were(tmp_path):
+    capture = CaptureBuilder()
+    charger = capture.charger("CP-BAD")
+    charger.connect().boot()
+    bad_call = '[2,"bad-1","Heartbeat",[]]'  # a CALL whose payload is not an object
+    charger.wait(0.1).send(Direction.CP_TO_CS, bad_call)
+    charger.wait(0.05).error(Direction.CS_TO_CP, "bad-1", "FormationViolation")
+    garbage = '[2,"bad-2","Heartbeat",{},]'  # trailing comma: no unique id can be read
+    charger.wait(0.1).send(Direction.CP_TO_CS, garbage)
+    charger.wait(0.1).heartbeat()
+    capture.write(tmp_path / "recorded")
+    cs = await _central_system(heartbeat_interval=60)
+    try:
+        options = ReplayOptions(cs.url, speed=None, capture_dir=tmp_path / "replay")
+        scripts = load_scripts([tmp_path / "recorded"])
+        report = await asyncio.wait_for(replay(scripts, options), timeout(20))
+    finally:
+        await cs.stop()
+    assert report.differences == 0, render(report, "table")
+    calls = report.chargers[0].calls
+    assert [c.action for c in calls] == [
+        "BootNotification",
+        "Heartbeat",
+        "(malformed)",
+        "Heartbeat",
+    ]
+    assert calls[1].replayed is not None and calls[1].replayed.error_code == "FormationViolation"
+    (script,) = load_scripts([tmp_path / "replay"])
+    sent = [c.malformed_raw for c in script.connections[0].calls]
+    assert sent == [None, bad_call, garbage, None]
 
 
 async def test_a_refused_connection_is_a_difference(recording):

@@ -26,7 +26,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -43,7 +42,7 @@ from ocpp_audit.replay.compare import (
     compare_answers,
     parse_ignore,
 )
-from ocpp_audit.replay.script import Answer, ChargerScript, ConnectionScript
+from ocpp_audit.replay.script import Answer, ChargerScript, ConnectionScript, RecordedCall
 
 __all__ = [
     "CallOutcome",
@@ -126,7 +125,7 @@ class ChargerOutcome:
     calls: list[CallOutcome] = field(default_factory=list)
     target_calls: list[TargetCall] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # refused handshakes, early closes
-    skipped: int = 0  # recorded charger frames not replayed (malformed)
+    skipped: int = 0  # recorded binary charger frames, not replayed
 
     @property
     def differences(self) -> int:
@@ -294,7 +293,7 @@ class _ChargerReplay:
     async def _send_call(
         self,
         index: int,
-        call: Any,
+        call: RecordedCall,
         websocket: ClientConnection,
         recorder: ConnectionRecorder | None,
     ) -> None:
@@ -307,10 +306,14 @@ class _ChargerReplay:
             payload["transactionId"] = target_id
             payload_json = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
             substituted = (recorded_id, target_id)
-        text = f"[2,{json.dumps(call.unique_id)},{json.dumps(call.action)},{payload_json}]"
+        if call.malformed_raw is not None:
+            text = call.malformed_raw
+        else:
+            text = f"[2,{json.dumps(call.unique_id)},{json.dumps(call.action)},{payload_json}]"
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Answer] = loop.create_future()
-        self._pending[call.unique_id] = future
+        if call.expects_answer:
+            self._pending[call.unique_id] = future
         replayed: Answer | None = None
         latency_ms: float | None = None
         try:
@@ -318,14 +321,16 @@ class _ChargerReplay:
                 recorder.message(Direction.CP_TO_CS, text)
             sent_at = loop.time()
             await websocket.send(text)
-            replayed = await asyncio.wait_for(future, self.options.answer_timeout)
-            latency_ms = (loop.time() - sent_at) * 1000
+            if call.expects_answer:
+                replayed = await asyncio.wait_for(future, self.options.answer_timeout)
+                latency_ms = (loop.time() - sent_at) * 1000
         except TimeoutError:
             logger.info("%s: no answer to %s", self.script.charge_point_id, call.action)
         except ConnectionClosed:
             pass
         finally:
-            self._pending.pop(call.unique_id, None)
+            if call.expects_answer:
+                self._pending.pop(call.unique_id, None)
         if call.action == "StartTransaction" and replayed is not None and call.answer is not None:
             recorded_tx = call.answer.payload.get("transactionId")
             target_tx = replayed.payload.get("transactionId")
@@ -336,7 +341,7 @@ class _ChargerReplay:
     def _outcome(
         self,
         index: int,
-        call: Any,
+        call: RecordedCall,
         replayed: Answer | None,
         latency_ms: float | None,
         substituted: tuple[object, object] | None,

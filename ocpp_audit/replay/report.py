@@ -35,7 +35,7 @@ def _table(report: ReplayReport) -> str:
         for target_call in charger.target_calls:
             lines.append(f"  target CALL {target_call.action}: {target_call.answered_with}")
         if charger.skipped:
-            lines.append(f"  {charger.skipped} malformed frame(s) in the recording not replayed")
+            lines.append(f"  {charger.skipped} binary frame(s) in the recording not replayed")
         recorded = [
             c.recorded_latency_ms for c in charger.calls if c.recorded_latency_ms is not None
         ]

@@ -56,10 +56,17 @@ class RecordedCall:
     payload_json: str  # exactly as on the wire
     answer: Answer | None = None
     latency_ms: float | None = None
+    # A malformed frame is replayed as it was (the target gets the same garbage); an answer is
+    # awaited only when the frame still reads as a CALL with a unique id.
+    malformed_raw: str | None = None
+    expects_answer: bool = True
 
     @property
     def payload(self) -> dict[str, Any]:
-        value = json.loads(self.payload_json)
+        try:
+            value = json.loads(self.payload_json)
+        except ValueError:
+            return {}
         return value if isinstance(value, dict) else {}
 
 
@@ -78,7 +85,7 @@ class ChargerScript:
     connections: list[ConnectionScript] = field(default_factory=list)
     # action -> the charger's recorded answers to backend CALLs of that action, in order
     answers: dict[str, list[Answer]] = field(default_factory=dict)
-    skipped: int = 0  # charger frames that are not CALLs or answers (malformed): not replayed
+    skipped: int = 0  # binary charger frames: not OCPP-J text, not replayed
 
     @property
     def first_us(self) -> int:
@@ -88,7 +95,7 @@ class ChargerScript:
 _QUERY = """
 SELECT event, epoch_us(ts) AS ts_us, connection_id, charge_point_id, direction, seq, message_type,
        unique_id, action, payload, error_code, error_description, parse_error, path,
-       subprotocols_offered
+       subprotocols_offered, raw
 FROM frames
 WHERE event IN ('open', 'message')
 ORDER BY charge_point_id, ts, connection_id, seq
@@ -150,11 +157,28 @@ def load_scripts(paths: Sequence[Path], *, chargers: Sequence[str] = ()) -> list
             connection.subprotocols = [p.strip() for p in offered.split(",") if p.strip()]
             continue
         direction, message_type = row["direction"], row["message_type"]
-        if row["parse_error"] is not None and direction == "cp_to_cs":
-            script.skipped += 1
-        if row["parse_error"] is not None or message_type is None:
-            continue
         key = (row["connection_id"], direction, row["unique_id"])
+        if row["parse_error"] is not None:
+            if direction != "cp_to_cs":
+                continue
+            if row["raw"] is None:
+                script.skipped += 1
+                continue
+            is_call = message_type == 2 and row["unique_id"] is not None
+            call = RecordedCall(
+                row["ts_us"],
+                row["unique_id"] or "",
+                row["action"] or "(malformed)",
+                "",
+                malformed_raw=row["raw"],
+                expects_answer=is_call,
+            )
+            connection.calls.append(call)
+            if is_call:
+                pending[key] = (call, None)
+            continue
+        if message_type is None:
+            continue
         if message_type == 2:
             if direction == "cp_to_cs":
                 call = RecordedCall(row["ts_us"], row["unique_id"], row["action"], row["payload"])
