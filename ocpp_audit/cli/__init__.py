@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "query": "ocpp_audit.cli.query:query",
     "demo": "ocpp_audit.cli.demo:demo",
     "inject": "ocpp_audit.cli.inject:inject",
+    "inject": "ocpp_audit.cli.inject:inject",
     "import": "ocpp_audit.cli.import_:import_",
     "export": "ocpp_audit.cli.export:export",
     "replay": "ocpp_audit.cli.replay:replay",

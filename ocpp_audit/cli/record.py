@@ -26,6 +26,23 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def parse_control(value: str) -> tuple[str, int]:
+    """``PORT`` or ``HOST:PORT`` -> (host, port); host 127.0.0.1 by default, loopback only."""
+    from ocpp_audit.recorder.control import is_loopback
+
+    host, sep, port = value.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"expected [HOST:]PORT, got {value!r}", param_hint="--control")
+    host = host.strip("[]") if sep and host else "127.0.0.1"
+    if not is_loopback(host):
+        raise click.BadParameter(
+            f"{host} is not a loopback address: the control API has no TLS yet, so it listens on "
+            "loopback only",
+            param_hint="--control",
+        )
+    return host, int(port)
+
+
 @click.command()
 @click.option(
     "--listen",
@@ -107,6 +124,18 @@ def parse_listen(value: str) -> tuple[str, int]:
     "KEY): the same tag gives the same value. Also read from OCPP_AUDIT_IDTAG_KEY.",
 )
 @click.option(
+    "--control",
+    metavar="[HOST:]PORT",
+    help="Serve the control API (inject CALLs; see `ocpp-audit inject`) here; host 127.0.0.1 "
+    "unless given, loopback only.",
+)
+@click.option(
+    "--control-token",
+    envvar="OCPP_AUDIT_CONTROL_TOKEN",
+    help="Bearer token of the control API (also OCPP_AUDIT_CONTROL_TOKEN); by default one is "
+    "generated into <capture>/control-token, readable by its owner only.",
+)
+@click.option(
     "--boot-status",
     type=click.Choice(["Accepted", "Pending", "Rejected"]),
     default="Accepted",
@@ -134,6 +163,8 @@ def record(
     rotate_mb: float,
     on_write_error: str,
     pseudonymise_key: str | None,
+    control: str | None,
+    control_token: str | None,
     boot_status: str,
     heartbeat_interval: int,
 ) -> None:
@@ -160,6 +191,7 @@ def record(
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
     host, port = parse_listen(listen)
+    control_host, control_port = parse_control(control) if control else (None, 0)
 
     from ocpp_audit.recorder.central_system import CentralSystemConfig
     from ocpp_audit.recorder.options import RecordOptions
@@ -179,6 +211,9 @@ def record(
         rotate_bytes=max(1, int(rotate_mb * 1024 * 1024)),
         on_write_error=on_write_error,  # type: ignore[arg-type]
         pseudonymise_key=pseudonymise_key.encode() if pseudonymise_key else None,
+        control_host=control_host,
+        control_port=control_port,
+        control_token=control_token,
     )
     config = (
         CentralSystemConfig(boot_status=boot_status, heartbeat_interval=heartbeat_interval)
@@ -203,6 +238,9 @@ async def _run(options: RecordOptions, config: CentralSystemConfig | None) -> No
         click.echo(
             f"Recording on {service.url} -> {backend}; capture in {service.options.capture_dir}"
         )
+        if service.control is not None:
+            where = service.control_token_file or "given with --control-token"
+            click.echo(f"Control API on {service.control.url} (token: {where})")
         await stopping.wait()
         click.echo("Stopping: closing chargers (1001) and sealing the capture ...", err=True)
     parts = len(service.writer.parts) if service.writer is not None else 0

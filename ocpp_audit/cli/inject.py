@@ -1,0 +1,137 @@
+"""``ocpp-audit inject``: send one server-initiated CALL to a charger through a recorder's control API."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+DEFAULT_CONTROL_URL = "http://127.0.0.1:9001"
+
+
+class InjectFailed(click.ClickException):
+    """A one-line error with the exit code the command promises (2: usage, unknown charger, ...)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def control_url(value: str) -> str:
+    """``http://host:port``, ``host:port`` or a bare port -> the API's base URL."""
+    if value.isdigit():
+        return f"http://127.0.0.1:{value}"
+    if "://" not in value:
+        return f"http://{value}"
+    return value.rstrip("/")
+
+
+def read_token(token: str | None, token_file: Path | None) -> str:
+    if token:
+        return token
+    if token_file is not None:
+        try:
+            text = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise InjectFailed(f"cannot read the token file: {exc}") from exc
+        if not text:
+            raise InjectFailed(f"the token file {token_file} is empty")
+        return text
+    raise InjectFailed(
+        "give --token or --token-file (`record --control` prints where its token file is)"
+    )
+
+
+def parse_payload(action: str, payload_json: str) -> dict[str, Any]:
+    """The payload as a dict, refused (exit 2) when it is not JSON or breaks the action's schema."""
+    try:
+        payload = json.loads(payload_json)
+    except ValueError as exc:
+        raise InjectFailed(f"PAYLOAD_JSON is not JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise InjectFailed("PAYLOAD_JSON must be a JSON object")
+    from ocpp_audit.recorder.control import schema_complaint
+
+    complaint = schema_complaint(action, payload)
+    if complaint is not None:
+        raise InjectFailed(f"invalid payload, nothing sent: {complaint}")
+    return payload
+
+
+@click.command()
+@click.option(
+    "--control",
+    "control",
+    default=lambda: os.environ.get("OCPP_AUDIT_CONTROL", DEFAULT_CONTROL_URL),
+    show_default=DEFAULT_CONTROL_URL,
+    metavar="URL",
+    help="The recorder's control API (also OCPP_AUDIT_CONTROL); a bare port means 127.0.0.1.",
+)
+@click.option(
+    "--token",
+    envvar="OCPP_AUDIT_CONTROL_TOKEN",
+    help="Bearer token of the control API (also OCPP_AUDIT_CONTROL_TOKEN).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the token (the one `record --control` writes and prints).",
+)
+@click.option(
+    "--timeout",
+    "call_timeout",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the charger's answer (and for a backend CALL ahead of ours).",
+)
+@click.argument("charge_point_id")
+@click.argument("action")
+@click.argument("payload_json", default="{}", required=False)
+def inject(
+    control: str,
+    token: str | None,
+    token_file: Path | None,
+    call_timeout: float,
+    charge_point_id: str,
+    action: str,
+    payload_json: str,
+) -> None:
+    """Send ACTION to a connected charger and print its answer as JSON.
+
+    The payload is checked against the OCPP 1.6 JSON schema of ACTION first; an invalid one is
+    refused and nothing is sent. The CALL and its answer are recorded (injected = true); the answer
+    never reaches the backend. Exit 0 on a CALLRESULT, 1 on a CALLERROR or no answer in time, 2 on
+    a usage error, an unknown charger or an invalid payload.
+
+    \b
+    Example:
+      ocpp-audit record --standalone --capture captures/lab --control 9001
+      ocpp-audit inject --token-file captures/lab/control-token CP001 \\
+          ChangeAvailability '{"connectorId": 1, "type": "Inoperative"}'
+    """
+    payload = parse_payload(action, payload_json)
+    secret = read_token(token, token_file)
+    from ocpp_audit.recorder.control import ControlClient
+
+    url = control_url(control)
+    client = ControlClient(url, secret)
+    try:
+        status, answer = client.call(charge_point_id, action, payload, call_timeout)
+    except OSError as exc:
+        reason = getattr(exc, "reason", exc)
+        raise InjectFailed(f"cannot reach the control API at {url}: {reason}") from exc
+    if status == 200:
+        click.echo(json.dumps(answer, indent=2))
+        if answer.get("message_type") != 3:
+            raise SystemExit(1)  # a CALLERROR (or a malformed answer) is on stdout
+        return
+    error = answer.get("error", f"HTTP {status}")
+    if status in (502, 504):  # the charger went away, or did not answer in time
+        raise InjectFailed(error, exit_code=1)
+    if status == 401:
+        raise InjectFailed(f"the control API refused the token ({error})")
+    raise InjectFailed(error)
