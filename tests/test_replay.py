@@ -227,6 +227,27 @@ async def test_malformed_frames_reach_the_target_as_they_were(tmp_path):
     assert sent == [None, bad_call, garbage, None]
 
 
+async def test_a_target_that_goes_away_leaves_missing_answers_without_waiting_them_out(recording):
+    cs = await _central_system()
+    stopped = False
+    try:
+        options = ReplayOptions(cs.url, speed=1.0, answer_timeout=timeout(30))
+        task = asyncio.create_task(replay(load_scripts([recording]), options))
+        await cs.wait_connected(CP, timeout(5))
+        await asyncio.sleep(0.3)  # the recorded charger is idle for IDLE_S after its first swipe
+        await cs.stop()
+        stopped = True
+        report = await asyncio.wait_for(task, timeout(10))
+    finally:
+        if not stopped:
+            await cs.stop()
+    (charger,) = report.chargers
+    missing = [c.action for c in charger.calls if c.differences]
+    assert "StopTransaction" in missing and "BootNotification" not in missing
+    assert all(d.kind == "missing-answer" for c in charger.calls for d in c.differences)
+    assert charger.problems and "closed by the target" in charger.problems[0]
+
+
 async def test_a_refused_connection_is_a_difference(recording):
     cs = await _central_system()
     try:

@@ -275,9 +275,16 @@ class _ChargerReplay:
                 tls=url.startswith("wss:"),
             )
         receiver = asyncio.create_task(self._receive(websocket, recorder))
+        closed_early = False
         try:
             for call in script.calls:
                 await self._wait_until(call.ts_us)
+                if receiver.done() and not closed_early:
+                    closed_early = True
+                    self.outcome.problems.append(
+                        f"connection {index}: closed by the target "
+                        f"(code {websocket.close_code}) before the replay of it ended"
+                    )
                 await self._send_call(index, call, websocket, recorder)
         finally:
             closed_by_target = receiver.done()
@@ -326,8 +333,8 @@ class _ChargerReplay:
                 latency_ms = (loop.time() - sent_at) * 1000
         except TimeoutError:
             logger.info("%s: no answer to %s", self.script.charge_point_id, call.action)
-        except ConnectionClosed:
-            pass
+        except (ConnectionClosed, ConnectionError):
+            pass  # the target closed the connection: no answer
         finally:
             if call.expects_answer:
                 self._pending.pop(call.unique_id, None)
@@ -383,6 +390,11 @@ class _ChargerReplay:
                         future.set_result(Answer(4, {}, "Malformed", frame.reason))
         except ConnectionClosed:
             pass
+        finally:
+            # No answer can come any more: the CALL waiting for one ends now, not at its timeout.
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(ConnectionError("connection closed"))
 
     async def _answer_target_call(
         self,
