@@ -219,14 +219,25 @@ class ConnectionRecorder:
         event = Event.PONG if pong else Event.PING
         self._write(self._row(event, direction=direction.value))
 
-    def closed(self, code: int | None, reason: str | None, closed_by: ClosedBy) -> None:
-        """The connection ended; ``code`` is the close code the closing side sent (1006 if none)."""
+    def closed(
+        self,
+        code: int | None,
+        reason: str | None,
+        closed_by: ClosedBy | None,
+        *,
+        ts: int | None = None,
+    ) -> None:
+        """The connection ended; ``code`` is the close code the closing side sent (1006 if none).
+
+        ``closed_by`` is None when nobody can tell (an imported log that does not say).
+        """
         self._write(
             self._row(
                 Event.CLOSE,
+                ts,
                 close_code=code,
                 close_reason=reason or None,
-                closed_by=closed_by.value,
+                closed_by=closed_by.value if closed_by is not None else None,
             )
         )
 
