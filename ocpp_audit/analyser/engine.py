@@ -130,6 +130,9 @@ class Report:
     rules: list[Rule]
     elapsed_s: float = 0.0
     rule_seconds: dict[str, float] = field(default_factory=dict)
+    # How analyse() opened the capture (open_capture's keyword arguments), so that a renderer
+    # needing more than the verdicts (the html report) can open it again. Not in the JSON document.
+    source: dict[str, object] | None = None
 
     @property
     def exit_status(self) -> int:
@@ -380,17 +383,20 @@ def analyse(
             if name not in view_defaults or any(name in rule.defaults for rule in rules)
         },
     )
-    con = open_capture(
-        paths,
-        chargers=chargers,
-        since=since,
-        until=until,
-        view_params=view_params,
-        memory_limit=memory_limit,
-    )
+    source: dict[str, object] = {
+        "paths": list(paths),
+        "chargers": list(chargers),
+        "since": since,
+        "until": until,
+        "view_params": view_params,
+        "memory_limit": memory_limit,
+    }
+    con = open_capture(**source)  # type: ignore[arg-type]
     try:
         if rules:
             materialize_views(con, materialize)
-        return run_rules(con, rules)
+        report = run_rules(con, rules)
     finally:
         con.close()
+    report.source = source
+    return report

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 
 from ocpp_audit.analyser.engine import FAIL, NOT_OBSERVED, PASS, ChargerReport, Report, RuleResult
 
-FORMATS = ("table", "json", "junit", "markdown")
+FORMATS = ("table", "json", "junit", "markdown", "html")
 
 _RESULT_WORDS = {PASS: "PASS", FAIL: "FAIL", NOT_OBSERVED: "NOT OBSERVED"}
 _NOTES_WIDTH = 56
@@ -32,6 +32,10 @@ def render(report: Report, fmt: str) -> str:
         return render_markdown(report)
     if fmt == "junit":
         return render_junit(report)
+    if fmt == "html":  # one self-contained page with timelines and charts (html_report.py)
+        from ocpp_audit.analyser.html_report import render_html
+
+        return render_html(report)
     raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
