@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -92,11 +93,18 @@ def test_the_script_holds_the_chargers_calls_with_their_recorded_answers(recordi
 async def test_replay_against_the_same_backend_reproduces_the_capture(recording, tmp_path):
     cs = await _central_system()
     try:
-        options = ReplayOptions(cs.url, speed=None, capture_dir=tmp_path / "replay")
+        options = ReplayOptions(
+            cs.url, speed=None, capture_dir=tmp_path / "replay", auth=(CP, "secret")
+        )
         report = await asyncio.wait_for(replay(load_scripts([recording]), options), timeout(20))
     finally:
         await cs.stop()
     assert report.differences == 0, render(report, "table")
+    opens = duckdb.sql(
+        "SELECT path, subprotocol, auth_user FROM read_parquet("
+        f"'{tmp_path / 'replay'}/**/*.parquet', hive_partitioning = true) WHERE event = 'open'"
+    ).fetchall()
+    assert opens == [(f"/{CP}", "ocpp1.6", CP)]  # same path and subprotocol, Basic auth user
     (charger,) = report.chargers
     assert [c.action for c in charger.calls] == _actions(recording)
     assert all(c.replayed is not None and c.replayed_latency_ms is not None for c in charger.calls)

@@ -237,7 +237,7 @@ class _ChargerReplay:
             f"?{urlsplit(url).query}" if urlsplit(url).query else ""
         )
         headers = self._headers()
-        recorder = ConnectionRecorder(self.sink, charge_point_id) if self.sink else None
+        recorder = ConnectionRecorder(self.sink, charge_point_id) if self.sink is not None else None
         try:
             websocket = await connect(
                 url,
