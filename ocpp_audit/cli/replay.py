@@ -119,8 +119,8 @@ def replay(
 
     \b
     Example:
-        ocpp-audit replay captures/demo --target ws://127.0.0.1:9000 --speed max
-        ocpp-audit replay captures/demo --target ws://csms:9000/ocpp --charger CP001 \\
+        ocpp-audit replay captures/lab-good --target ws://127.0.0.1:9000 --speed max
+        ocpp-audit replay captures/lab-good --target ws://csms:9000/ocpp --charger LAB-GOOD-01 \\
             --ignore '$.idTagInfo.expiryDate' --format junit --report replay.xml
     """
     if capture_dir is None:
