@@ -89,11 +89,13 @@ def _measure(code: str, *arguments: str, timeout_s: float) -> dict[str, object]:
     }
 
 
-def ensure_capture(chargers: int, days: int, regenerate: bool = False) -> tuple[Path, dict]:
+def ensure_capture(
+    chargers: int, days: int, regenerate: bool = False, cache_dir: Path = RESULTS_DIR
+) -> tuple[Path, dict]:
     """The cached synthetic capture (generated when missing) and how it was made."""
     from ocpp_audit.simulator.synthetic import generate_fleet_capture
 
-    folder = RESULTS_DIR / f"fleet-{chargers}x{days}"
+    folder = cache_dir / f"fleet-{chargers}x{days}"
     stamp = folder / "generated.json"
     if stamp.exists() and not regenerate:
         info = json.loads(stamp.read_text())
@@ -129,10 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         "--exclude", action="append", default=[], metavar="RULE", help="leave a rule out (repeat)"
     )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "analyser.json")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=RESULTS_DIR, help="where generated captures are kept"
+    )
     args = parser.parse_args(argv)
     chargers, days = (20, 2) if args.quick else (args.chargers, args.days)
 
-    capture, info = ensure_capture(chargers, days, args.regenerate)
+    capture, info = ensure_capture(chargers, days, args.regenerate, args.cache_dir)
     pattern = str(capture / "frames" / "**" / "*.parquet")
     scan = _measure(SCAN_FLOOR, pattern, timeout_s=args.timeout)
     suite = _measure(RULE_SUITE, str(capture), ",".join(args.exclude), timeout_s=args.timeout)
