@@ -330,7 +330,7 @@ class _ChargerReplay:
             await websocket.send(text)
             if call.expects_answer:
                 replayed = await asyncio.wait_for(future, self.options.answer_timeout)
-                latency_ms = (loop.time() - sent_at) * 1000
+                latency_ms = round((loop.time() - sent_at) * 1000, 3)
         except TimeoutError:
             logger.info("%s: no answer to %s", self.script.charge_point_id, call.action)
         except (ConnectionClosed, ConnectionError):
