@@ -118,6 +118,15 @@ def _day(capture: CaptureBuilder, charge_point_id: str = "CP1", *, sparse: bool 
     cp.heartbeat()
 
 
+def _assert_evidence_links_land(dom: _Dom) -> None:
+    ids = dom.ids()
+    links = dom.with_attr("data-frame")
+    assert links, "no evidence links"
+    for link in links:
+        assert link["href"] == f"#{link['data-frame']}"
+        assert link["data-frame"] in ids, f"evidence link {link['href']} lands nowhere"
+
+
 @pytest.fixture
 def sample_capture(tmp_path: Path) -> Path:
     capture = CaptureBuilder()
@@ -175,12 +184,8 @@ def test_report_opens_in_chromium(sample_capture: Path, tmp_path: Path) -> None:
     timelines = [a for a in dom.with_attr("data-items") if "timeline" in (a.get("class") or "")]
     assert len(timelines) == 2 and all(int(t["data-items"] or 0) > 5 for t in timelines)
 
+    _assert_evidence_links_land(dom)
     ids = dom.ids()
-    links = [a for a in dom.with_attr("data-frame")]
-    assert links, "no evidence links"
-    for link in links:
-        assert link["href"] == f"#{link['data-frame']}"
-        assert link["data-frame"] in ids, f"evidence link {link['href']} lands nowhere"
     assert any(re.fullmatch(r"f1-\d+", i) for i in ids), "second charger's frame rows"
     # the late StopTransaction is highlighted in the offline-gap list
     assert any("late" in (a.get("class") or "").split() for tag, a in dom.elements if tag == "tr")
@@ -216,3 +221,23 @@ def test_malformed_frame_renders(tmp_path: Path) -> None:
     rows = [a for tag, a in dom.elements if tag == "tr" and "malformed" in (a.get("class") or "")]
     assert len(rows) == 1
     assert not [a for tag, a in dom.elements if tag == "b"], "payload text must not become markup"
+
+
+SIMULATOR_CAPTURE = Path(__file__).resolve().parent.parent / "captures" / "lab-faults"
+
+
+@needs_chromium
+@pytest.mark.skipif(
+    not SIMULATOR_CAPTURE.is_dir(), reason="sample capture captures/lab-faults missing"
+)
+def test_simulator_capture_opens(tmp_path: Path) -> None:
+    """The sample capture made by the real simulator through the relay (six faulty chargers)."""
+    page = tmp_path / "report.html"
+    page.write_text(render(analyse([SIMULATOR_CAPTURE]), "html"), encoding="utf-8")
+    dom = _open(page, tmp_path)
+    chargers = [a["data-charger"] for _tag, a in dom.elements if a.get("data-charger")]
+    assert "LAB-DROPSMV" in chargers and "LAB-MALFORMED" in chargers
+    charts = dom.with_attr("data-chart")
+    assert len(charts) >= 2 * len(chargers)
+    assert all(int(c["data-points"] or 0) > 0 for c in charts)
+    _assert_evidence_links_land(dom)

@@ -241,6 +241,7 @@ def _meter(con: duckdb.DuckDBPyConnection, cp: str, max_gap_s: float) -> list[di
             d AS (SELECT transaction_id, lag(t) OVER (PARTITION BY transaction_id ORDER BY t)
                          AS since, t FROM t)
             SELECT transaction_id, since, t FROM d WHERE t - since > $max_gap
+            QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY since) <= {MAX_POINTS}
             ORDER BY transaction_id, since""",
         {**params, "max_gap": max_gap_s},
     )
