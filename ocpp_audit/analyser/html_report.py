@@ -29,7 +29,17 @@ from typing import Any
 
 import duckdb
 
-from ocpp_audit.analyser.engine import FAIL, NOT_OBSERVED, PASS, ChargerReport, Report, RuleResult
+from ocpp_audit.analyser.capture import open_capture
+from ocpp_audit.analyser.engine import (
+    FAIL,
+    MATERIALIZED_VIEWS,
+    NOT_OBSERVED,
+    PASS,
+    ChargerReport,
+    Report,
+    RuleResult,
+    materialize_views,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -472,9 +482,9 @@ def render_html(report: Report, con: duckdb.DuckDBPyConnection | None = None) ->
     """
     owned = None
     if con is None and getattr(report, "source", None):
-        from ocpp_audit.analyser.capture import open_capture
-
         owned = con = open_capture(**report.source)  # type: ignore[arg-type]
+        # Every charger's queries read calls (a self-join of all messages): compute it once.
+        materialize_views(con, MATERIALIZED_VIEWS)
     limits = {
         "max_gap_s": _param(report, "meter-values", "max_gap_s", DEFAULT_MAX_GAP_S),
         "max_interval_s": _param(report, "heartbeat", "max_interval_s", DEFAULT_MAX_INTERVAL_S),
