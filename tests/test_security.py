@@ -257,7 +257,9 @@ async def test_no_credential_in_capture_logs_or_errors_and_private_modes(
     assert _assert_private(capture) >= 1
 
 
-async def _start_verbose_recorder(capture_dir: Path, *arguments: str) -> Recorder:
+async def _start_verbose_recorder(
+    capture_dir: Path, *arguments: str, env: dict[str, str] | None = None
+) -> Recorder:
     """``ocpp-audit -vv record`` (debug logging) on 127.0.0.1 port 0."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -273,6 +275,7 @@ async def _start_verbose_recorder(capture_dir: Path, *arguments: str) -> Recorde
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
     try:
@@ -291,7 +294,10 @@ async def test_record_process_writes_no_credential_to_stderr_or_capture(tmp_path
     backend = PlainBackend(echo=True)
     await backend.start()
     capture = tmp_path / "capture"
-    recorder = await _start_verbose_recorder(capture, "--upstream", backend.url)
+    # The idTag key from the environment, so it is not in the process list either.
+    recorder = await _start_verbose_recorder(
+        capture, "--upstream", backend.url, env={"OCPP_AUDIT_IDTAG_KEY": KEY.decode()}
+    )
     try:
         headers = {"Authorization": f"Basic {CREDENTIALS}", "X-Api-Key": API_KEY}
         async with connect(
@@ -303,6 +309,10 @@ async def test_record_process_writes_no_credential_to_stderr_or_capture(tmp_path
             await charger.send('[2,"h1","Heartbeat",{}]')
             async with asyncio.timeout(timeout(5)):
                 assert await charger.recv() == '[2,"h1","Heartbeat",{}]'
+            authorize = '[2,"a1","Authorize",{"idTag":"04A1B2C3D4E5F6"}]'
+            await charger.send(authorize)
+            async with asyncio.timeout(timeout(5)):
+                assert await charger.recv() == authorize  # echoed: the wire keeps the tag
         status, stderr = await recorder.stop(signal.SIGTERM)
     finally:
         await recorder.kill()
@@ -311,7 +321,9 @@ async def test_record_process_writes_no_credential_to_stderr_or_capture(tmp_path
     assert "Authorization: <redacted>" in stderr  # debug logging of headers did run
     rows = read_capture(capture)
     written = stderr + _all_text(rows)
-    for secret in SECRETS:
+    for secret in (*SECRETS, KEY.decode(), "04A1B2C3D4E5F6"):
         assert secret not in written
+    pseudonym = IdTagPseudonymiser(KEY).pseudonym("04A1B2C3D4E5F6")
+    assert sum(pseudonym in (row["raw"] or "") for row in rows) == 2  # both directions
     assert [row["auth_user"] for row in rows if row["event"] == "open"] == ["CP001"]
     assert _assert_private(capture) >= 1

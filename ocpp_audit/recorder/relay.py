@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
-from websockets.frames import CloseCode
+from websockets.frames import CloseCode, Frame
 from websockets.headers import parse_connection, parse_subprotocol
 from websockets.http11 import Request, Response
 
@@ -60,8 +60,10 @@ HOP_BY_HOP_HEADERS = frozenset(
 # The closing handshake waits this long for the peer's answer (RFC 6455 7.1.1).
 CLOSE_TIMEOUT = 10.0
 
-# At DEBUG, websockets logs every handshake header ("> %s: %s"). Values of headers outside this list
-# (Authorization, cookies, API keys under any name) are logged as <redacted>: no credential in logs.
+# At DEBUG, websockets logs every handshake header ("> %s: %s") and every frame ("> %s"). Values of
+# headers outside this list (Authorization, cookies, API keys under any name) are logged as
+# <redacted>, and frames by type and size only: no credential, and no idTag, in the logs (the
+# capture is where frames are kept, pseudonymised if asked).
 LOGGABLE_HEADERS = frozenset(
     {
         "host",
@@ -87,6 +89,10 @@ class _RedactHeaders(logging.Filter):
             name = str(record.args[0])
             if name.lower() not in LOGGABLE_HEADERS:
                 record.args = (name, "<redacted>")
+        elif record.msg in ("> %s", "< %s") and isinstance(record.args, tuple):
+            frame = record.args[0]
+            if isinstance(frame, Frame):
+                record.args = (f"{frame.opcode.name} [{len(frame.data)} bytes]",)
         return True
 
 
