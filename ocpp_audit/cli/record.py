@@ -136,6 +136,18 @@ def parse_control(value: str) -> tuple[str, int]:
     "generated into <capture>/control-token, readable by its owner only.",
 )
 @click.option(
+    "--endpoints",
+    "endpoints_host",
+    metavar="HOST",
+    help="Serve firmware over HTTP and receive diagnostics over FTP on HOST (e.g. 127.0.0.1), "
+    "any free ports, for `ocpp-audit acceptance` (UpdateFirmware, GetDiagnostics).",
+)
+@click.option(
+    "--firmware",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="With --endpoints: the firmware file to serve (default: a generated test image).",
+)
+@click.option(
     "--boot-status",
     type=click.Choice(["Accepted", "Pending", "Rejected"]),
     default="Accepted",
@@ -165,6 +177,8 @@ def record(
     pseudonymise_key: str | None,
     control: str | None,
     control_token: str | None,
+    endpoints_host: str | None,
+    firmware: Path | None,
     boot_status: str,
     heartbeat_interval: int,
 ) -> None:
@@ -214,7 +228,11 @@ def record(
         control_host=control_host,
         control_port=control_port,
         control_token=control_token,
+        endpoints_host=endpoints_host,
+        firmware=firmware,
     )
+    if firmware is not None and not endpoints_host:
+        raise click.UsageError("--firmware needs --endpoints HOST")
     config = (
         CentralSystemConfig(boot_status=boot_status, heartbeat_interval=heartbeat_interval)
         if standalone
@@ -241,6 +259,12 @@ async def _run(options: RecordOptions, config: CentralSystemConfig | None) -> No
         if service.control is not None:
             where = service.control_token_file or "given with --control-token"
             click.echo(f"Control API on {service.control.url} (token: {where})")
+        if service.endpoints is not None:
+            endpoints = service.endpoints
+            click.echo(
+                f"Firmware on {endpoints.firmware_location}; diagnostics uploads to "
+                f"ftp://{endpoints.host}:{endpoints.ftp_port}/ (user name = charge point id)"
+            )
         await stopping.wait()
         click.echo("Stopping: closing chargers (1001) and sealing the capture ...", err=True)
     parts = len(service.writer.parts) if service.writer is not None else 0

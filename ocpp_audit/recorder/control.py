@@ -20,6 +20,13 @@ Injected CALLs carry unique ids starting with :data:`INJECTED_ID_PREFIX`, which 
     GET  /chargers                          -> {"chargers": [{charge_point_id, connected_since, ...}]}
     POST /chargers/<id>/calls  {"action": "Reset", "payload": {"type": "Soft"}, "timeout": 30}
                                             -> {"message_type": 3, "payload": {...}, ...}
+    GET  /chargers/<id>/messages?after=N&action=A&wait=S
+                                            -> {"messages": [{index, ts, ts_us, action, payload}], "next": M}
+        the charger's CALLs logged at index >= N (a bounded log per charge point id that outlives
+        reconnects), waiting up to S seconds for one when there is none yet (the guided run)
+    GET  /capture                           -> {"capture_dir": ..., "endpoints": {...} or null}
+    POST /capture/seal                      -> {"sealed": true}: rotate the journal and wait until
+                                               it is sealed into Parquet, so a run's slice is readable
 
 HTTP/1.1 is parsed by ``h11`` (python-hyper's sans-I/O HTTP/1.1 implementation, already installed
 with mitmproxy and wsproto) over asyncio streams: two routes need no web framework, and the control
@@ -57,6 +64,8 @@ INJECTED_ID_PREFIX = "ocpp-audit-"
 DEFAULT_CALL_TIMEOUT_S = 30.0
 MAX_CALL_TIMEOUT_S = 3600.0
 DEFAULT_CONTROL_PORT = 9001
+MESSAGE_LOG_SIZE = 2000  # charger CALLs kept per charge point id for the messages feed
+MAX_WAIT_S = 120.0
 TOKEN_FILE_NAME = "control-token"
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -156,6 +165,7 @@ class ChargerLink:
         self._held: deque[str | bytes] = deque()
         self._releasing = False
         self.closed = False
+        self.message_log: MessageLog | None = None  # set by ChargerRegistry.add
 
     # --- hooks the engines call, after recording the message ------------------------------------
 
@@ -179,6 +189,8 @@ class ChargerLink:
         """A charger message was recorded: True to forward it to the backend, False to keep it."""
         if isinstance(frame, Call):
             self._charger_call = (frame.unique_id, frame.action)
+            if self.message_log is not None:
+                self.message_log.append(frame.action, frame.payload)
             return True
         if isinstance(frame, CallResult | CallError):
             unique_id: str | None = frame.unique_id
@@ -344,14 +356,67 @@ def _iso(ts_us: int) -> str:
     return dt.datetime.fromtimestamp(ts_us / 1e6, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+class MessageLog:
+    """The CALLs one charge point sent, numbered from 0, the last ``size`` kept; awaitable."""
+
+    def __init__(self, size: int = MESSAGE_LOG_SIZE) -> None:
+        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self.next_index = 0
+        self._changed = asyncio.Event()
+
+    def append(self, action: str, payload: Any) -> None:
+        ts = now_us()
+        self._entries.append(
+            {
+                "index": self.next_index,
+                "ts": _iso(ts),
+                "ts_us": ts,
+                "action": action,
+                "payload": payload,
+            }
+        )
+        self.next_index += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def since(self, after: int, action: str | None = None) -> list[dict[str, Any]]:
+        return [
+            entry
+            for entry in self._entries
+            if entry["index"] >= after and (action is None or entry["action"] == action)
+        ]
+
+    async def wait(self, after: int, action: str | None, wait: float) -> list[dict[str, Any]]:
+        """Entries at index >= after (of ``action``), waiting up to ``wait`` s for the first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            found = self.since(after, action)
+            remaining = deadline - loop.time()
+            if found or remaining <= 0:
+                return found
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
+
+
 class ChargerRegistry:
     """The live chargers of one engine, by charge point id (a reconnect replaces the old link)."""
 
     def __init__(self) -> None:
         self._links: dict[str, ChargerLink] = {}
+        self._logs: dict[str, MessageLog] = {}
 
     def add(self, link: ChargerLink) -> None:
         self._links[link.charge_point_id] = link
+        link.message_log = self.message_log(link.charge_point_id)
+
+    def message_log(self, charge_point_id: str) -> MessageLog:
+        """The charger's CALL log (made on first use, kept across its reconnects)."""
+        log = self._logs.get(charge_point_id)
+        if log is None:
+            log = self._logs[charge_point_id] = MessageLog()
+        return log
 
     def remove(self, link: ChargerLink) -> None:
         """Forget ``link`` (if it is still the current one for its charger) and fail its injection."""
@@ -425,6 +490,10 @@ class ControlServer:
         self.token = token
         self.host = host
         self.port = port
+        # Set by the recorder service: the capture folder, a sealing callback, endpoint locations.
+        self.capture_dir: Path | None = None
+        self.seal: Callable[[], Awaitable[None]] | None = None
+        self.endpoints: Any = None  # recorder.endpoints.FileEndpoints when running
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
 
@@ -494,8 +563,21 @@ class ControlServer:
         if not self._authorized(request):
             return 401, {"error": "missing or wrong bearer token"}
         method = request.method.decode()
-        path = request.target.decode("latin-1").split("?", 1)[0]
+        path, _, query = request.target.decode("latin-1").partition("?")
         segments = [unquote(segment) for segment in path.strip("/").split("/")]
+        if segments == ["capture"]:
+            return 200, self._describe_capture()
+        if segments == ["capture", "seal"]:
+            if method != "POST":
+                return 405, {"error": "use POST /capture/seal"}
+            if self.seal is None:
+                return 404, {"error": "this recorder cannot seal its capture on request"}
+            await self.seal()
+            return 200, {"sealed": True}
+        if len(segments) == 3 and segments[0] == "chargers" and segments[2] == "messages":
+            if method != "GET":
+                return 405, {"error": "use GET /chargers/<id>/messages"}
+            return await self._get_messages(segments[1], query)
         if segments == ["chargers"]:
             if method != "GET":
                 return 405, {"error": "use GET /chargers"}
@@ -505,6 +587,40 @@ class ControlServer:
                 return 405, {"error": "use POST /chargers/<id>/calls"}
             return await self._post_call(segments[1], body)
         return 404, {"error": f"no such resource: {path}"}
+
+    def _describe_capture(self) -> dict[str, Any]:
+        endpoints = None
+        if self.endpoints is not None:
+            endpoints = {
+                "firmware_location": self.endpoints.firmware_location,
+                # the charger's id goes where {charge_point_id} stands, percent-encoded
+                "diagnostics_location": self.endpoints.diagnostics_location("\0").replace(
+                    "%00", "{charge_point_id}"
+                ),
+            }
+        return {
+            "capture_dir": str(self.capture_dir) if self.capture_dir is not None else None,
+            "endpoints": endpoints,
+        }
+
+    async def _get_messages(self, charge_point_id: str, query: str) -> tuple[int, dict[str, Any]]:
+        from urllib.parse import parse_qs
+
+        params = {key: values[-1] for key, values in parse_qs(query).items()}
+        try:
+            after = int(params.get("after", "0"))
+            wait = float(params.get("wait", "0"))
+        except ValueError:
+            return 400, {"error": "'after' must be an integer and 'wait' a number of seconds"}
+        if not 0 <= wait <= MAX_WAIT_S:
+            return 400, {"error": f"'wait' must be in [0, {MAX_WAIT_S:g}] seconds"}
+        log = self.registry.message_log(charge_point_id)
+        messages = await log.wait(after, params.get("action") or None, wait)
+        return 200, {
+            "charge_point_id": charge_point_id,
+            "messages": messages,
+            "next": log.next_index,
+        }
 
     async def _post_call(self, charge_point_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
@@ -585,6 +701,24 @@ class ControlClient:
         body = {"action": action, "payload": payload, "timeout": timeout}
         path = f"/chargers/{quote(charge_point_id, safe='')}/calls"
         return self._request("POST", path, body, timeout + 10)
+
+    def messages(
+        self, charge_point_id: str, *, after: int = 0, action: str | None = None, wait: float = 0
+    ) -> tuple[int, dict[str, Any]]:
+        """The charger's CALLs logged at index >= after, waiting up to ``wait`` s for one."""
+        from urllib.parse import quote, urlencode
+
+        query = {"after": after, "wait": wait}
+        if action:
+            query["action"] = action
+        path = f"/chargers/{quote(charge_point_id, safe='')}/messages?{urlencode(query)}"
+        return self._request("GET", path, None, wait + 10)
+
+    def capture(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
+        return self._request("GET", "/capture", None, timeout)
+
+    def seal(self, timeout: float = 120) -> tuple[int, dict[str, Any]]:
+        return self._request("POST", "/capture/seal", {}, timeout)
 
     def _request(
         self, method: str, path: str, body: dict[str, Any] | None, timeout: float

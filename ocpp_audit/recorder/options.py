@@ -33,6 +33,12 @@ class RecordOptions:
     control_host: str | None = None
     control_port: int = 9001  # 0: any free port
     control_token: str | None = field(default=None, repr=False)  # None: generate one at start
+    # Built-in firmware (HTTP) and diagnostics (FTP) endpoints (recorder/endpoints.py) for the
+    # guided run: off unless a host is given; ports 0 = any free port.
+    endpoints_host: str | None = None
+    firmware: Path | None = None  # the file served for UpdateFirmware (None: a generated image)
+    http_port: int = 0
+    ftp_port: int = 0
     # Replace idTags in the capture (never on the wire) by HMAC-SHA256 under this key; see
     # recorder/pseudonymise.py. Kept out of repr so it never reaches a log line.
     pseudonymise_key: bytes | None = field(default=None, repr=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,7 @@ from ocpp_audit.recorder.writer import CaptureWriter
 if TYPE_CHECKING:
     from ocpp_audit.recorder.central_system import CentralSystem, CentralSystemConfig
     from ocpp_audit.recorder.control import ControlServer
+    from ocpp_audit.recorder.endpoints import FileEndpoints
     from ocpp_audit.recorder.mitm_engine import MitmEngine
     from ocpp_audit.recorder.relay import RelayEngine
 
@@ -50,6 +52,7 @@ class RecorderService:
         self.url = ""
         self.control: ControlServer | None = None  # the control API, when options.control_host
         self.control_token_file: Path | None = None  # where a generated control token was written
+        self.endpoints: FileEndpoints | None = None  # firmware/diagnostics, when endpoints_host
         self._stopped = False
 
     async def __aenter__(self) -> RecorderService:
@@ -100,8 +103,57 @@ class RecorderService:
         if ":" in host:
             host = f"[{host}]"
         self.url = f"{scheme}://{host}:{self.engine.port}"
+        if options.endpoints_host:
+            await self._start_endpoints(options)
         if options.control_host:
             await self._start_control(options)
+
+    async def _start_endpoints(self, options: RecordOptions) -> None:
+        """HTTP firmware + FTP diagnostics; each finished upload becomes an ``upload`` row."""
+        from ocpp_audit.recorder.endpoints import FileEndpoints
+
+        assert options.endpoints_host
+        self.endpoints = FileEndpoints(
+            options.capture_dir,
+            firmware=options.firmware,
+            host=options.endpoints_host,
+            http_port=options.http_port,
+            ftp_port=options.ftp_port,
+            on_upload=self._record_upload,
+        )
+        await self.endpoints.start()
+
+    def _record_upload(self, charge_point_id: str, file_name: str, size: int) -> None:
+        """Write the upload into the capture, on the charger's live connection when it has one."""
+        from ocpp_audit.recorder.connection import now_us
+        from ocpp_audit.recorder.schema import Event
+
+        detail = {"file_name": file_name, "size": size}
+        link = self.engine.registry.get(charge_point_id) if self.engine is not None else None
+        if link is not None:
+            link.recorder.event(Event.UPLOAD, detail)
+        elif self.writer is not None:
+            self.writer.append(
+                {
+                    "event": Event.UPLOAD.value,
+                    "ts": now_us(),
+                    "charge_point_id": charge_point_id,
+                    "detail": json.dumps(detail),
+                }
+            )
+
+    async def seal(self) -> None:
+        """Rotate the journal and wait until it is sealed, so what was recorded so far is readable."""
+        writer = self.writer
+        if writer is None:
+            return
+
+        def rotate_and_wait() -> None:
+            writer.rotate()
+            if not writer.wait_sealed(120):
+                logger.warning("capture %s: sealing took over 120 s", writer.capture_dir)
+
+        await asyncio.to_thread(rotate_and_wait)
 
     async def _start_control(self, options: RecordOptions) -> None:
         """The control API; a generated token goes to <capture>/control-token, mode 0600."""
@@ -121,6 +173,9 @@ class RecorderService:
         self.control = ControlServer(
             self.engine.registry, token, options.control_host, options.control_port
         )
+        self.control.capture_dir = options.capture_dir
+        self.control.seal = self.seal
+        self.control.endpoints = self.endpoints
         await self.control.start()
 
     async def _stop(self) -> None:
@@ -134,6 +189,8 @@ class RecorderService:
                 await self.control.stop()
             if self.control_token_file is not None:
                 self.control_token_file.unlink(missing_ok=True)
+            if self.endpoints is not None:
+                await self.endpoints.stop()
             if engine is not None:
                 await engine.stop()
         finally:
