@@ -98,6 +98,44 @@ def find_parts(paths: Sequence[Path]) -> list[Path]:
     return list(parts)
 
 
+@dataclass(frozen=True)
+class SkippedPart:
+    """A part left out of an analysis (--skip-bad-parts), and why."""
+
+    path: Path
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": str(self.path), "problem": self.problem}
+
+
+def readable_parts(paths: Sequence[Path]) -> tuple[list[Path], list[SkippedPart]]:
+    """The parts of ``paths`` that pass ``check_part``, and the ones that do not, with the problem.
+
+    For --skip-bad-parts. Raises CaptureError for a path that does not exist, and when the capture
+    has parts but none of them is readable (an analysis of nothing would look like a clean one).
+    """
+    good: list[Path] = []
+    skipped: list[SkippedPart] = []
+    for part in find_parts(paths):
+        try:
+            check_part(part)
+        except CaptureError as error:
+            problem = str(error).removeprefix(f"{part}: ")
+            logger.warning("skipped %s: %s", part, problem)
+            skipped.append(SkippedPart(part, problem))
+        else:
+            good.append(part)
+    if skipped and not good:
+        raise CaptureError(
+            f"{skipped[0]}; no readable part left to analyse ({len(skipped)} skipped)"
+        )
+    return good, skipped
+
+
 def check_part(path: Path) -> None:
     """Refuse a part that is not a readable capture part of a schema major version we know."""
     try:

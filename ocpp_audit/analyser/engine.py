@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from ocpp_audit.analyser.capture import error_line, open_capture
+from ocpp_audit.analyser.capture import SkippedPart, error_line, open_capture, readable_parts
 from ocpp_audit.analyser.rules import (
     Rule,
     RuleError,
@@ -133,6 +133,8 @@ class Report:
     # How analyse() opened the capture (open_capture's keyword arguments), so that a renderer
     # needing more than the verdicts (the html report) can open it again. Not in the JSON document.
     source: dict[str, object] | None = None
+    # Parts left out with skip_bad_parts (None: not asked, so the JSON document has no such key).
+    skipped_parts: list[SkippedPart] | None = None
 
     @property
     def exit_status(self) -> int:
@@ -154,10 +156,14 @@ class Report:
 
     def to_dict(self) -> dict[str, object]:
         """The versioned JSON document (format_version 1)."""
-        return {
+        document: dict[str, object] = {
             "format_version": FORMAT_VERSION,
             "chargers": [charger.to_dict() for charger in self.chargers],
         }
+        if self.skipped_parts is not None:
+            # An added top-level key: format_version 1's existing keys stay as they are.
+            document["skipped_parts"] = [part.to_dict() for part in self.skipped_parts]
+        return document
 
 
 def fold(verdicts: Sequence[str]) -> str:
@@ -351,13 +357,15 @@ def analyse(
     until: str | dt.datetime | dt.date | None = None,
     memory_limit: str | None = None,
     materialize: Sequence[str] = MATERIALIZED_VIEWS,
+    skip_bad_parts: bool = False,
 ) -> Report:
     """Judge a capture with the rules; the report holds one verdict per charger and rule.
 
     Raises CaptureError (unreadable capture), RuleError (broken rule file, failing rule SQL),
     ParamError (unknown rule id or param, badly typed param) and ValueError (bad since/until or
     memory limit), each naming what is at fault. ``memory_limit`` caps DuckDB's memory (see
-    ``open_capture``).
+    ``open_capture``). With ``skip_bad_parts``, parts that fail ``check_part`` are left out and
+    listed in ``Report.skipped_parts`` instead of raising (CaptureError still if none is readable).
 
     Example::
 
@@ -383,6 +391,11 @@ def analyse(
             if name not in view_defaults or any(name in rule.defaults for rule in rules)
         },
     )
+    skipped: list[SkippedPart] | None = None
+    if skip_bad_parts:
+        # The readable parts by name, so that a renderer reopening the capture skips the same ones.
+        good, skipped = readable_parts(paths)
+        paths = good
     source: dict[str, object] = {
         "paths": list(paths),
         "chargers": list(chargers),
@@ -399,4 +412,5 @@ def analyse(
     finally:
         con.close()
     report.source = source
+    report.skipped_parts = skipped
     return report

@@ -57,6 +57,11 @@ def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -
     metavar="SIZE",
     help="Cap DuckDB's memory (such as 2GB); beyond it DuckDB spills to a temporary folder.",
 )
+@click.option(
+    "--skip-bad-parts",
+    is_flag=True,
+    help="Analyse the readable parts; list the unreadable ones on stderr (and in the JSON report).",
+)
 @output_options(FORMATS, "table")
 @click.option(
     "--baseline",
@@ -80,6 +85,7 @@ def analyse(
     exclude: tuple[str, ...],
     param_assignments: tuple[str, ...],
     memory_limit: str | None,
+    skip_bad_parts: bool,
     fmt: str,
     output: Path | None,
     baseline: Path | None,
@@ -112,12 +118,15 @@ def analyse(
             since=since,
             until=until,
             memory_limit=memory_limit,
+            skip_bad_parts=skip_bad_parts,
         )
     except (ParamError, ValueError) as error:
         raise click.UsageError(str(error)) from None
     except (CaptureError, RuleError) as error:
         raise InputError(str(error)) from None
 
+    for part in report.skipped_parts or ():
+        click.echo(f"Skipped {part}", err=True)
     emit(render(report, fmt), output)
 
     status = report.exit_status

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import duckdb
 
-from ocpp_audit.analyser.capture import CaptureError, error_line, open_capture
+from ocpp_audit.analyser.capture import CaptureError, error_line, open_capture, readable_parts
 from ocpp_audit.cli.output import InputError, emit, output_options
 from ocpp_audit.recorder import schema
 
@@ -145,12 +145,18 @@ def views_text() -> str:
     metavar="SIZE",
     help="Cap DuckDB's memory (such as 2GB); beyond it DuckDB spills to a temporary folder.",
 )
+@click.option(
+    "--skip-bad-parts",
+    is_flag=True,
+    help="Query the readable parts; list the unreadable ones on stderr.",
+)
 @output_options(QUERY_FORMATS, "table")
 def query(
     args: tuple[str, ...],
     list_views: bool,
     duckdb_file: Path | None,
     memory_limit: str | None,
+    skip_bad_parts: bool,
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -179,14 +185,14 @@ def query(
         captures = [Path(a) for a in args]
         if not captures:
             raise click.UsageError("give the CAPTURE to define the views over")
-        _open(captures, database=duckdb_file).close()
+        _open(captures, database=duckdb_file, skip_bad_parts=skip_bad_parts).close()
         click.echo(f"Wrote {duckdb_file}: views over {', '.join(map(str, captures))}", err=True)
         return
 
     if len(args) < 2:
         raise click.UsageError('give CAPTURE and "SQL" (or --views, or --duckdb FILE)')
     captures, sql = [Path(a) for a in args[:-1]], args[-1]
-    con = _open(captures, memory_limit=memory_limit)
+    con = _open(captures, memory_limit=memory_limit, skip_bad_parts=skip_bad_parts)
     try:
         try:
             relation = con.sql(sql)
@@ -209,9 +215,17 @@ def query(
 
 
 def _open(
-    captures: Sequence[Path], database: str | Path = ":memory:", memory_limit: str | None = None
+    captures: Sequence[Path],
+    database: str | Path = ":memory:",
+    memory_limit: str | None = None,
+    skip_bad_parts: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     try:
+        if skip_bad_parts:
+            parts, skipped = readable_parts(captures)
+            for part in skipped:
+                click.echo(f"Skipped {part}", err=True)
+            captures = parts
         return open_capture(captures, database=database, memory_limit=memory_limit)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
