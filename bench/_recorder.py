@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import resource
 import signal
 import sys
@@ -40,8 +41,18 @@ async def _main(args: argparse.Namespace) -> None:
         engine = create_engine(options, writer)
         await engine.start()
         print(f"PORT {engine.port}", flush=True)
+        freezer = asyncio.create_task(_freeze_every(5.0)) if args.gc == "freeze" else None
         await stopping.wait()
+        if freezer is not None:
+            freezer.cancel()
         await engine.stop()
+
+
+async def _freeze_every(seconds: float) -> None:
+    """Move every object alive now to the permanent generation, so full collections skip them."""
+    while True:
+        await asyncio.sleep(seconds)
+        gc.freeze()
 
 
 def main() -> None:
@@ -50,7 +61,15 @@ def main() -> None:
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--capture", type=Path, required=True)
     parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument(
+        "--gc",
+        choices=["default", "off", "freeze"],
+        default="default",
+        help="garbage collector: as is; disabled (diagnosis only); gc.freeze() every 5 s",
+    )
     args = parser.parse_args()
+    if args.gc == "off":
+        gc.disable()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.uvloop:

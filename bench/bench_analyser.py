@@ -50,8 +50,10 @@ from ocpp_audit.analyser.engine import analyse
 started = time.perf_counter()
 report = analyse([Path(sys.argv[1])], exclude=[r for r in sys.argv[2].split(",") if r])
 doc = report.to_dict()
+slowest = sorted(getattr(report, "rule_seconds", {}).items(), key=lambda item: -item[1])
 print(json.dumps({"work_s": time.perf_counter() - started,
-                  "chargers": len(doc.get("chargers", [])), "exit_status": report.exit_status}))
+                  "chargers": len(doc.get("chargers", [])), "exit_status": report.exit_status,
+                  "slowest_rules_s": dict(slowest[:8])}))
 """
 
 

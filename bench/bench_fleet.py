@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -33,11 +34,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import contextlib
-
 from _procs import Child, percentile, raise_open_files
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fleet.json"
 METER_VALUES = (
@@ -55,6 +54,7 @@ class _Fleet:
         self.connect_failures = 0
         self.dropped = 0
         self.latencies: list[float] = []
+        self.per_second: dict[int, list[float]] = {}  # second of the load window -> latencies
         self.calls = 0
         self.timeouts = 0
 
@@ -82,7 +82,7 @@ async def _connect_all(url: str, fleet: _Fleet, concurrency: int) -> float:
                 )
                 await _call(websocket, "boot", "BootNotification",
                             '{"chargePointVendor":"Bench","chargePointModel":"Raw"}')  # fmt: skip
-            except (OSError, TimeoutError, ConnectionClosed) as exc:
+            except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed) as exc:
                 fleet.connect_failures += 1
                 if fleet.connect_failures <= 3:
                     print(f"charger {index} could not connect: {exc!r}", file=sys.stderr)
@@ -120,6 +120,8 @@ async def _load(fleet: _Fleet, seconds: float, heartbeat_s: float, meter_s: floa
                     latency = await _call(websocket, f"h{n}", "Heartbeat", "{}")
                     next_heartbeat += heartbeat_s
                 fleet.latencies.append(latency)
+                second = int(seconds - (end - time.perf_counter()))
+                fleet.per_second.setdefault(second, []).append(latency)
                 fleet.calls += 1
         except ConnectionClosed:
             fleet.dropped += 1
@@ -171,6 +173,13 @@ def run_phase(url: str, recorder: Child | None, args: argparse.Namespace) -> dic
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "max_ms": (latencies[-1] * 1000) if latencies else float("nan"),
+        # p99 per second of the load window: shows whether slow CALLs come in bursts (pauses)
+        "p99_ms_by_second": [
+            round(percentile(sorted(fleet.per_second[second]), 0.99) * 1000, 2)
+            if fleet.per_second.get(second)
+            else None
+            for second in range(int(args.seconds) + 1)
+        ],
     }
     if recorder is not None:
         result.update(
@@ -197,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--meter-s", type=float, default=10.0, help="compressed MeterValues")
     parser.add_argument("--concurrency", type=int, default=100, help="handshakes at a time")
     parser.add_argument("--uvloop", action="store_true", help="run the recorder on uvloop")
+    parser.add_argument(
+        "--recorder-gc",
+        choices=["default", "off", "freeze"],
+        default="default",
+        help="the recorder's garbage collector (diagnosis of pauses; see bench/_recorder.py)",
+    )
     parser.add_argument("--no-direct", action="store_true", help="skip the direct baseline")
     parser.add_argument("--quick", action="store_true", help="50 chargers, 2 s of load")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -204,10 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:  # tiny defaults; options given explicitly still win
         parser.set_defaults(chargers=50, seconds=2.0, heartbeat_s=1.0, meter_s=0.5)
         args = parser.parse_args(argv)
+    requested = args.chargers
     limit = raise_open_files(3 * args.chargers + 1024)
-    if limit < 2 * args.chargers + 256:
-        print(f"warning: open-file limit {limit} is short for {args.chargers} chargers",
-              file=sys.stderr)  # fmt: skip
+    # The recorder holds two sockets per charger (charger side, backend side) and inherits this
+    # limit; without CAP_SYS_RESOURCE the hard limit bounds the fleet one recorder process can hold.
+    if 2 * args.chargers + 256 > limit:
+        args.chargers = (limit - 256) // 2
+        print(f"open-file limit {limit}: fleet capped at {args.chargers} chargers", file=sys.stderr)
 
     folder = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     phases: dict[str, dict[str, object]] = {}
@@ -215,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         with Child("_backend.py", "--uvloop") as backend:
             backend_url = f"ws://127.0.0.1:{backend.port}"
             extra = ["--uvloop"] if args.uvloop else []
+            extra += ["--gc", args.recorder_gc]
             with Child("_recorder.py", "--engine", "relay", "--upstream", backend_url,
                        "--capture", str(folder / "capture"), *extra, timeout_s=60) as recorder:  # fmt: skip
                 phases["relay"] = run_phase(f"ws://127.0.0.1:{recorder.port}", recorder, args)
@@ -230,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         "direct": phases.get("direct"),
         "recorded_rows": frames,
         "recorder_loop": "uvloop" if args.uvloop else "asyncio",
+        "recorder_gc": args.recorder_gc,
+        "requested_chargers": requested,
         "settings": {
             "seconds": args.seconds,
             "heartbeat_s": args.heartbeat_s,
