@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
+import os
 import resource
 import signal
 import sys
@@ -70,6 +72,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.gc == "off":
         gc.disable()
+    # BENCH_RECORDER_PROFILE=<file>: cProfile the recorder into <file> (pstats format)
+    profile_path = os.environ.get("BENCH_RECORDER_PROFILE")
+    profiler = cProfile.Profile() if profile_path else None
+    if profiler is not None:
+        profiler.enable()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.uvloop:
@@ -78,6 +85,9 @@ def main() -> None:
         uvloop.run(_main(args))
     else:
         asyncio.run(_main(args))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
 
 
 if __name__ == "__main__":
