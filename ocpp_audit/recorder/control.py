@@ -43,6 +43,7 @@ import json
 import logging
 import os
 import secrets
+import ssl
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -479,17 +480,26 @@ class ControlServer:
     """The JSON HTTP control API on ``host:port``, every request with ``Authorization: Bearer``."""
 
     def __init__(
-        self, registry: ChargerRegistry, token: str, host: str = "127.0.0.1", port: int = 0
+        self,
+        registry: ChargerRegistry,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
     ):
-        if not is_loopback(host):
+        if not is_loopback(host) and ssl_context is None:
             # Without TLS the token and the commands would cross the network in clear text.
-            raise ValueError(f"the control API listens on loopback only (no TLS yet), not {host!r}")
+            raise ValueError(
+                f"the control API listens on a non-loopback address ({host!r}) only with TLS"
+            )
         if not token:
             raise ValueError("the control API needs a token")
         self.registry = registry
         self.token = token
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context  # serve https when set
         # Set by the recorder service: the capture folder, a sealing callback, endpoint locations.
         self.capture_dir: Path | None = None
         self.seal: Callable[[], Awaitable[None]] | None = None
@@ -500,10 +510,13 @@ class ControlServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self._server = await asyncio.start_server(
+            self._serve, self.host, self.port, ssl=self.ssl_context
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info("control API on %s", self.url)
 

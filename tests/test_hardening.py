@@ -1,0 +1,120 @@
+"""Hardening of issue 7: the control API over TLS, the mitmproxy addon's handshake timeout and
+pseudonymisation option, and upstream URL credentials kept out of logs and messages."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import http.client
+import ipaddress
+import json
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ocpp_audit.recorder.control import ChargerRegistry, ControlServer
+from tests.conftest import timeout
+
+TOKEN = "s3cret-control-token"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost: (cert.pem, key.pem)."""
+    folder = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+# -- the control API -----------------------------------------------------------------------------
+
+
+def test_control_api_refuses_a_public_address_without_tls(
+    certificate: tuple[Path, Path],
+) -> None:
+    for host in ("0.0.0.0", "192.0.2.1", "::"):
+        with pytest.raises(ValueError, match="only with TLS"):
+            ControlServer(ChargerRegistry(), TOKEN, host, 0)
+    # With a TLS context a public address is accepted (not bound here: tests stay on loopback).
+    server = ControlServer(
+        ChargerRegistry(), TOKEN, "0.0.0.0", 0, ssl_context=server_context(certificate)
+    )
+    assert server.url.startswith("https://")
+
+
+def _get(port: int, cafile: Path | None, token: str | None) -> tuple[int, dict]:
+    context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        connection.request("GET", "/chargers", headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+async def test_control_api_answers_over_tls(certificate: tuple[Path, Path]) -> None:
+    server = ControlServer(
+        ChargerRegistry(), TOKEN, "127.0.0.1", 0, ssl_context=server_context(certificate)
+    )
+    await server.start()
+    try:
+        assert server.url == f"https://127.0.0.1:{server.port}"
+        async with asyncio.timeout(timeout(10)):
+            status, document = await asyncio.to_thread(_get, server.port, certificate[0], TOKEN)
+            assert (status, document) == (200, {"chargers": []})
+            status, _ = await asyncio.to_thread(_get, server.port, certificate[0], None)
+            assert status == 401
+            # A client that does not trust the certificate gets no answer at all.
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await asyncio.to_thread(_get, server.port, None, TOKEN)
+            # Plain HTTP to the TLS port gets nothing back either.
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(
+                f"GET /chargers HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
+            )
+            await writer.drain()
+            assert b"chargers" not in await reader.read(1000)
+            writer.close()
+    finally:
+        await server.stop()
