@@ -69,6 +69,12 @@ def _parse_auth(value: str | None) -> tuple[str, str] | None:
     metavar="S",
     help="MeterValueSampleInterval at power-on.",
 )
+@click.option(
+    "--control",
+    metavar="[HOST:]PORT",
+    help="Serve the simulator's control here (loopback only): POST /chargers/<id>/<step> performs "
+    "a physical step (plug-in, swipe, lose-network, ...); used by `ocpp-audit acceptance --auto`.",
+)
 def simulate(
     target: str,
     count: int,
@@ -79,6 +85,7 @@ def simulate(
     charge: bool,
     connectors: int,
     meter_interval: int,
+    control: str | None,
 ) -> None:
     """Run simulated OCPP 1.6-J chargers against a backend or the recorder.
 
@@ -89,11 +96,22 @@ def simulate(
     \b
     Example:
       ocpp-audit simulate --target ws://127.0.0.1:9000/ocpp --count 10 --charge --duration 60
+      ocpp-audit simulate --target ws://127.0.0.1:9000 --id-prefix LAB --control 9101
     """
     if not target.startswith(("ws://", "wss://")):
         raise click.BadParameter("expected a ws:// or wss:// URL", param_hint="--target")
     credentials = _parse_auth(auth)
     timing = ChargerTiming(meter_value_sample_interval=meter_interval)
+    if control:
+        if charge:
+            raise click.UsageError("--charge and --control exclude each other")
+        from ocpp_audit.cli.record import parse_control
+
+        host, port = parse_control(control)
+        _run_controlled(
+            target, count, profile, id_prefix, duration, credentials, connectors, host, port
+        )
+        return
 
     async def main() -> list:
         stop = asyncio.Event()
@@ -127,3 +145,56 @@ def simulate(
         click.echo(line)
     if all(member.error for member in members):
         raise click.ClickException(f"no charger could connect to {target}")
+
+
+def _run_controlled(
+    target: str,
+    count: int,
+    profile: str,
+    id_prefix: str,
+    duration: float | None,
+    auth: tuple[str, str] | None,
+    connectors: int,
+    host: str,
+    port: int,
+) -> None:
+    """Chargers whose physical steps come from the simulator control, until Ctrl-C or duration."""
+    from ocpp_audit.simulator.charger import SimulatedCharger
+    from ocpp_audit.simulator.control import SimulatorControl
+    from ocpp_audit.simulator.fleet import charge_point_ids
+    from ocpp_audit.simulator.scenario import charger_timing_for_scenario
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop.set)
+        chargers = {
+            cp: SimulatedCharger(
+                cp,
+                target,
+                profile=profile,
+                connectors=connectors,
+                auth=auth,
+                timing=charger_timing_for_scenario(),
+            )
+            for cp in charge_point_ids(id_prefix, count)
+        }
+        try:
+            await asyncio.gather(*(charger.start() for charger in chargers.values()))
+            async with SimulatorControl(chargers, host, port) as control:
+                click.echo(
+                    f"{count} simulated charger(s) ({profile}) on {target}; "
+                    f"control on {control.url}: {', '.join(chargers)}"
+                )
+                waiter = asyncio.create_task(stop.wait())
+                await asyncio.wait({waiter}, timeout=duration)
+                waiter.cancel()
+        finally:
+            await asyncio.gather(*(c.stop() for c in chargers.values()), return_exceptions=True)
+
+    try:
+        asyncio.run(main())
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"simulate --control: {exc}") from exc

@@ -1,0 +1,129 @@
+"""The physical side of a guided run: a person at a real charger, or the simulator's control.
+
+Both implement :class:`~ocpp_audit.simulator.scenario.PhysicalCharger`. Each step returns once it
+is asked for (or done); the scenario then waits for the charger's messages that show it happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from ocpp_audit.acceptance.commander import in_thread
+from ocpp_audit.recorder.control import ControlClient
+from ocpp_audit.simulator.control import SimulatorControlClient
+
+__all__ = ["AutoCharger", "PromptedCharger"]
+
+logger = logging.getLogger(__name__)
+
+
+class AutoCharger:
+    """Physical steps through ``ocpp-audit simulate --control`` (no person needed)."""
+
+    def __init__(self, charge_point_id: str, simulator_url: str) -> None:
+        self.charge_point_id = charge_point_id
+        self.client = SimulatorControlClient(simulator_url)
+
+    async def _step(self, step: str, **fields: object) -> None:
+        try:
+            status, answer = await in_thread(self.client.step, self.charge_point_id, step, **fields)
+        except OSError as exc:
+            raise ConnectionError(f"simulator control at {self.client.url}: {exc}") from exc
+        if status != 200:
+            raise ConnectionError(f"simulator control: {step}: {answer.get('error')}")
+
+    async def plug_in(self, connector_id: int = 1) -> None:
+        await self._step("plug-in", connector_id=connector_id)
+
+    async def unplug(self, connector_id: int = 1) -> None:
+        await self._step("unplug", connector_id=connector_id)
+
+    async def swipe(self, id_tag: str, connector_id: int = 1) -> None:
+        await self._step("swipe", id_tag=id_tag, connector_id=connector_id)
+
+    async def lose_network(self) -> None:
+        await self._step("lose-network")
+
+    async def restore_network(self) -> None:
+        await self._step("restore-network")
+
+    async def raise_fault(self, connector_id: int = 1, error_code: str = "GroundFailure") -> None:
+        await self._step("raise-fault", connector_id=connector_id, error_code=error_code)
+
+    async def clear_fault(self, connector_id: int = 1) -> None:
+        await self._step("clear-fault", connector_id=connector_id)
+
+
+class PromptedCharger:
+    """Tells a person what to do at the charger; the run then waits for the charger's messages.
+
+    ``say`` prints one instruction. Pulling and restoring the network also wait until the
+    recorder sees the charger go and come back (``GET /chargers``), up to ``network_timeout``.
+    """
+
+    def __init__(
+        self,
+        charge_point_id: str,
+        say: Callable[[str], None],
+        control: ControlClient | None = None,
+        *,
+        valid_card: str = "a card the backend accepts",
+        network_timeout: float = 900.0,
+    ) -> None:
+        self.charge_point_id = charge_point_id
+        self.say = say
+        self.control = control
+        self.network_timeout = network_timeout
+        self.valid_card = valid_card
+
+    async def plug_in(self, connector_id: int = 1) -> None:
+        self.say(f"Plug the cable into connector {connector_id} (an EV or a test box on it).")
+
+    async def unplug(self, connector_id: int = 1) -> None:
+        self.say(f"Unplug the cable from connector {connector_id}.")
+
+    async def swipe(self, id_tag: str, connector_id: int = 1) -> None:
+        self.say(f"Swipe the card {id_tag!r} at the reader (connector {connector_id}).")
+
+    async def lose_network(self) -> None:
+        self.say(
+            "Pull the charger's network (unplug its Ethernet cable or switch off its modem) now "
+            "and keep it out until told to restore it."
+        )
+        await self._wait_connected(False)
+
+    async def restore_network(self) -> None:
+        self.say("Restore the charger's network now.")
+        await self._wait_connected(True)
+
+    async def raise_fault(self, connector_id: int = 1, error_code: str = "GroundFailure") -> None:
+        where = "the charger itself" if connector_id == 0 else f"connector {connector_id}"
+        self.say(
+            f"Create a fault on {where} (e.g. {error_code}: trip the RCD, or use the test box's "
+            "fault switch)."
+        )
+
+    async def clear_fault(self, connector_id: int = 1) -> None:
+        where = "the charger" if connector_id == 0 else f"connector {connector_id}"
+        self.say(f"Clear the fault on {where}.")
+
+    async def _wait_connected(self, connected: bool) -> None:
+        if self.control is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.network_timeout
+        while loop.time() < deadline:
+            try:
+                status, document = await in_thread(self.control.chargers)
+            except OSError as exc:
+                raise ConnectionError(f"control API: {exc}") from exc
+            ids = {c.get("charge_point_id") for c in document.get("chargers", [])}
+            if status == 200 and (self.charge_point_id in ids) == connected:
+                return
+            await asyncio.sleep(1.0)
+        state = "reconnect" if connected else "disconnect"
+        raise TimeoutError(
+            f"{self.charge_point_id} did not {state} within {self.network_timeout} s"
+        )

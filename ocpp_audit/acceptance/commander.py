@@ -1,0 +1,135 @@
+"""A :class:`~ocpp_audit.simulator.scenario.Commander` over the recorder's control API.
+
+Commands are injected (``POST /chargers/<id>/calls``); the charger's CALLs come from the control
+API's per-charger feed (``GET /chargers/<id>/messages``, long-polled). A mark is the recorder's
+clock in microseconds (the control API listens on loopback, so it is this machine's clock too):
+``wait_for_message(after=mark)`` takes only CALLs the recorder logged at or after that instant.
+
+The blocking :class:`ControlClient` runs in a worker thread, so the event loop stays free (the
+recorder may be in this very process, as in the demo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from ocpp_audit.recorder.control import ControlClient
+
+__all__ = ["CallErrorReceived", "ControlCommander", "ControlError", "in_thread"]
+
+logger = logging.getLogger(__name__)
+
+Payload = dict[str, Any]
+T = TypeVar("T")
+POLL_S = 5.0  # one long-poll of the messages feed waits at most this long
+
+
+class ControlError(Exception):
+    """The control API refused a request (unknown charger, bad token, ...)."""
+
+
+class CallErrorReceived(Exception):
+    """The charger answered an injected CALL with a CALLERROR (the scenario treats it as a failed
+    step; the name matches the built-in central system's exception on purpose)."""
+
+    def __init__(self, error_code: str, error_description: str, error_details: object) -> None:
+        super().__init__(f"CALLERROR {error_code}: {error_description}")
+        self.error_code = error_code
+        self.error_description = error_description
+        self.error_details = error_details
+
+
+class ControlCommander:
+    """Sends CALLs and waits for charger messages through the control API at ``client.url``."""
+
+    def __init__(self, client: ControlClient) -> None:
+        self.client = client
+
+    async def call(
+        self, charge_point_id: str, action: str, payload: Payload, timeout: float = 30
+    ) -> Payload:
+        """Inject one CALL; the CALLRESULT payload, or CallErrorReceived / TimeoutError / ..."""
+        try:
+            status, answer = await in_thread(
+                self.client.call, charge_point_id, action, payload, timeout
+            )
+        except OSError as exc:
+            raise ConnectionError(f"control API at {self.client.url}: {exc}") from exc
+        if status == 200:
+            if answer.get("message_type") == 3:
+                result = answer.get("payload")
+                return result if isinstance(result, dict) else {}
+            if answer.get("message_type") == 4:
+                raise CallErrorReceived(
+                    str(answer.get("error_code")),
+                    str(answer.get("error_description") or ""),
+                    answer.get("error_details"),
+                )
+            raise ValueError(f"{action}: malformed answer {answer.get('raw')!r}")
+        error = answer.get("error", f"HTTP {status}")
+        if status == 504:
+            raise TimeoutError(error)
+        if status == 502:
+            raise ConnectionError(error)
+        if status == 404:
+            raise LookupError(error)
+        raise ControlError(f"{action} to {charge_point_id}: {error} (HTTP {status})")
+
+    def mark(self) -> int:
+        """Now, in microseconds since the epoch (the recorder's clock: same machine)."""
+        return time.time_ns() // 1000
+
+    async def wait_for_message(
+        self,
+        charge_point_id: str,
+        action: str,
+        *,
+        after: int = 0,
+        predicate: Callable[[Payload], bool] | None = None,
+        timeout: float = 10,
+    ) -> Payload:
+        """The first ``action`` CALL from the charger logged at or after ``after`` that matches."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        cursor = 0
+        while True:
+            remaining = deadline - loop.time()
+            wait = max(0.0, min(POLL_S, remaining))
+            try:
+                status, document = await in_thread(
+                    self.client.messages, charge_point_id, after=cursor, action=action, wait=wait
+                )
+            except OSError as exc:
+                raise ConnectionError(f"control API at {self.client.url}: {exc}") from exc
+            if status != 200:
+                raise ControlError(f"messages of {charge_point_id}: {document.get('error')}")
+            for message in document.get("messages", []):
+                cursor = max(cursor, int(message["index"]) + 1)
+                payload = message.get("payload")
+                if not isinstance(payload, dict) or int(message.get("ts_us", 0)) < after:
+                    continue
+                if predicate is None or predicate(payload):
+                    return payload
+            if loop.time() >= deadline:
+                raise TimeoutError(
+                    f"no {action} from {charge_point_id} within {timeout:g} s"
+                    + (" matching the expected values" if predicate is not None else "")
+                )
+
+
+# The control API and simulator clients block on HTTP, in threads of their own: never in the
+# default executor, which the recorder, the central system and the ocpp library (payload
+# validation) share when they run in this process, and which a few long-polls would exhaust.
+_HTTP_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="ocpp-audit-http")
+
+
+async def in_thread(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run a blocking client call in the HTTP threads."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_HTTP_THREADS, functools.partial(function, *args, **kwargs))

@@ -1,0 +1,235 @@
+"""The guided acceptance run through the real control API, endpoints and simulator control.
+
+A recorder (standalone, control API, firmware/diagnostics endpoints) and simulated chargers of
+every profile run in a background thread with their own event loop, as they would in their own
+processes. Guided runs in auto mode drive each charger concurrently from the test's loop; one more
+runs through the real `ocpp-audit acceptance` command in a subprocess, with --skip 15.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ocpp_audit.acceptance import (
+    GUIDED_STEPS,
+    AutoCharger,
+    PromptedCharger,
+    Prompts,
+    run_guided,
+)
+from ocpp_audit.recorder.central_system import CentralSystemConfig
+from ocpp_audit.recorder.control import ControlClient
+from ocpp_audit.recorder.options import RecordOptions
+from ocpp_audit.recorder.service import RecorderService
+from ocpp_audit.simulator.charger import SimulatedCharger
+from ocpp_audit.simulator.control import SimulatorControl
+from ocpp_audit.simulator.profiles import PROFILES
+from ocpp_audit.simulator.scenario import ScenarioTiming, charger_timing_for_scenario
+from tests.conftest import timeout
+
+TOKEN = "acceptance-test-token"
+SKIP_CHARGER = "GUIDED-SKIP15"
+PROMPTED_CHARGER = "GUIDED-PROMPTED"
+
+
+@dataclass
+class Lab:
+    capture_dir: Path
+    control_url: str
+    simulator_url: str
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Recorder + simulated chargers on a loop in a background thread, until the module ends."""
+    capture_dir = tmp_path_factory.mktemp("guided") / "capture"
+    ready: dict[str, str] = {}
+    started = threading.Event()
+    failure: list[BaseException] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        options = RecordOptions(
+            capture_dir=capture_dir,
+            standalone=True,
+            control_host="127.0.0.1",
+            control_port=0,
+            control_token=TOKEN,
+            endpoints_host="127.0.0.1",
+        )
+        config = CentralSystemConfig(
+            heartbeat_interval=ScenarioTiming.heartbeat_interval,
+            id_tags={ScenarioTiming.valid_id_tag: "Accepted"},
+        )
+        ids = {f"GUIDED-{name}": name for name in PROFILES}
+        ids[SKIP_CHARGER] = "good"
+        ids[PROMPTED_CHARGER] = "good"
+        async with RecorderService(options, config) as service:
+            chargers = {
+                cp: SimulatedCharger(
+                    cp, service.url, profile=profile, timing=charger_timing_for_scenario()
+                )
+                for cp, profile in ids.items()
+            }
+            await asyncio.gather(*(charger.start() for charger in chargers.values()))
+            try:
+                async with SimulatorControl(chargers) as simulator_control:
+                    assert service.control is not None
+                    ready.update(control=service.control.url, simulator=simulator_control.url)
+                    started.set()
+                    await stop.wait()
+            finally:
+                await asyncio.gather(*(c.stop() for c in chargers.values()), return_exceptions=True)
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(serve())
+        except BaseException as exc:  # reported to the fixture
+            failure.append(exc)
+            started.set()
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="guided-lab", daemon=True)
+    thread.start()
+    assert started.wait(timeout(30)), "the lab did not start"
+    if failure:
+        raise failure[0]
+    try:
+        yield Lab(capture_dir, ready["control"], ready["simulator"])
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout(30))
+
+
+@pytest.fixture(scope="module")
+def guided_runs(lab: Lab, tmp_path_factory: pytest.TempPathFactory):
+    """A guided --auto run per profile (concurrently), and the CLI run with --skip 15."""
+    report_file = tmp_path_factory.mktemp("reports") / "skip15.json"
+    client = ControlClient(lab.control_url, TOKEN)
+    command = [
+        sys.executable,
+        "-m",
+        "ocpp_audit",
+        "acceptance",
+        SKIP_CHARGER,
+        "--control",
+        lab.control_url,
+        "--token",
+        TOKEN,
+        "--auto",
+        "--simulator-control",
+        lab.simulator_url,
+        "--skip",
+        "15",
+        "--report",
+        str(report_file),
+        "--format",
+        "json",
+    ]
+
+    async def cli() -> subprocess.CompletedProcess[str]:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        out, err = await process.communicate()
+        assert process.returncode is not None
+        return subprocess.CompletedProcess(command, process.returncode, out.decode(), err.decode())
+
+    async def main():  # type: ignore[no-untyped-def]
+        runs = [
+            run_guided(client, f"GUIDED-{name}", AutoCharger(f"GUIDED-{name}", lab.simulator_url))
+            for name in PROFILES
+        ]
+        async with asyncio.timeout(timeout(150)):
+            return await asyncio.gather(cli(), *runs)
+
+    completed, *runs = asyncio.run(main())
+    return {run.charge_point_id: run for run in runs}, completed, report_file
+
+
+@pytest.mark.parametrize("profile_name", sorted(PROFILES))
+def test_guided_run_fails_exactly_what_the_fault_touches(guided_runs, profile_name: str) -> None:
+    runs, _, _ = guided_runs
+    run = runs[f"GUIDED-{profile_name}"]
+    assert run.report is not None and not run.aborted
+    [charger] = run.report.chargers
+    verdicts = {r.rule.function: r.verdict for r in charger.functions}
+    assert sorted(verdicts) == list(range(1, 17))
+    failed = sorted(f for f, verdict in verdicts.items() if verdict == "FAIL")
+    assert failed == sorted(PROFILES[profile_name].fails), verdicts
+    assert all(v == "PASS" for f, v in verdicts.items() if f not in failed), verdicts
+    if profile_name == "good":
+        assert [s.status for s in run.steps] == ["done"] * len(GUIDED_STEPS)
+        assert run.report.exit_status == 0
+        diagnostics = next(r for r in charger.functions if r.rule.function == 13)
+        assert any("arrived" in (f.detail or "") for f in diagnostics.findings)
+
+
+def test_cli_run_with_skip_reports_the_function_not_observed(guided_runs) -> None:
+    _, completed, report_file = guided_runs
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert f"[20/{len(GUIDED_STEPS)}] function 15 Clear cache: clear cache ... skipped" in (
+        completed.stderr
+    )
+    document = json.loads(report_file.read_text())
+    assert json.loads(completed.stdout) == document
+    [charger] = document["chargers"]
+    functions = {f["function"]: f["verdict"] for f in charger["functions"]}
+    assert functions[15] == "NOT_OBSERVED"
+    assert {v for f, v in functions.items() if f != 15} == {"PASS"}
+
+
+def test_prompted_run_with_a_person_skipping_a_step(lab: Lab) -> None:
+    """A person is told what to do; typing "s" skips the step, the next one runs."""
+    client = ControlClient(lab.control_url, TOKEN)
+    said: list[str] = []
+    steps = tuple(
+        step for step in GUIDED_STEPS if step.name in ("unknown card is rejected", "clear cache")
+    )
+
+    async def main():  # type: ignore[no-untyped-def]
+        charger = PromptedCharger(PROMPTED_CHARGER, said.append, client)
+        prompts = Prompts.from_stream(io.StringIO("s\n"))
+        async with asyncio.timeout(timeout(30)):
+            return await run_guided(
+                client,
+                PROMPTED_CHARGER,
+                charger,
+                steps=steps,
+                prompts=prompts,
+                progress=said.append,
+                judge=False,
+                step_timeout=timeout(20),
+            )
+
+    run = asyncio.run(main())
+    assert [(s.name, s.status) for s in run.steps] == [
+        ("unknown card is rejected", "skipped"),
+        ("clear cache", "done"),
+    ]
+    assert run.skipped_functions == {6}
+    assert "Swipe the card 'ACCEPTANCE-UNKNOWN' at the reader (connector 1)." in said
+    assert any("type s and Enter to skip" in line for line in said)
+
+
+def test_guided_run_refuses_a_charger_that_is_not_connected(lab: Lab) -> None:
+    client = ControlClient(lab.control_url, TOKEN)
+    with pytest.raises(LookupError, match="NOT-THERE"):
+        asyncio.run(run_guided(client, "NOT-THERE", AutoCharger("NOT-THERE", lab.simulator_url)))
