@@ -118,3 +118,41 @@ async def test_control_api_answers_over_tls(certificate: tuple[Path, Path]) -> N
             writer.close()
     finally:
         await server.stop()
+
+
+async def test_recorder_serves_a_non_loopback_control_api_over_tls(
+    tmp_path: Path, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ocpp_audit.recorder import control
+    from ocpp_audit.recorder.options import RecordOptions
+    from ocpp_audit.recorder.service import RecorderService
+
+    # Tests stay on loopback: 127.0.0.1 stands in for a public address here.
+    monkeypatch.setattr(control, "is_loopback", lambda host: False)
+    cert, key = certificate
+    options = RecordOptions(
+        capture_dir=tmp_path / "capture",
+        standalone=True,
+        tls_cert=cert,
+        tls_key=key,
+        control_host="127.0.0.1",
+        control_port=0,
+        control_token=TOKEN,
+    )
+    async with RecorderService(options) as service:
+        assert service.control is not None
+        assert service.control.url.startswith("https://")
+        async with asyncio.timeout(timeout(10)):
+            status, document = await asyncio.to_thread(_get, service.control.port, cert, TOKEN)
+        assert (status, document) == (200, {"chargers": []})
+
+
+def test_record_needs_tls_for_a_public_control_address(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ocpp_audit.cli.record import record
+
+    args = ["--standalone", "--capture", str(tmp_path / "c"), "--control", "192.0.2.1:0"]
+    result = CliRunner().invoke(record, args)
+    assert result.exit_code == 2
+    assert "--tls-cert and --tls-key" in result.output

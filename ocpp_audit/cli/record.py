@@ -27,19 +27,11 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 def parse_control(value: str) -> tuple[str, int]:
-    """``PORT`` or ``HOST:PORT`` -> (host, port); host 127.0.0.1 by default, loopback only."""
-    from ocpp_audit.recorder.control import is_loopback
-
+    """``PORT`` or ``HOST:PORT`` -> (host, port); host 127.0.0.1 by default."""
     host, sep, port = value.rpartition(":")
     if not port.isdigit() or int(port) > 65535:
         raise click.BadParameter(f"expected [HOST:]PORT, got {value!r}", param_hint="--control")
     host = host.strip("[]") if sep and host else "127.0.0.1"
-    if not is_loopback(host):
-        raise click.BadParameter(
-            f"{host} is not a loopback address: the control API has no TLS yet, so it listens on "
-            "loopback only",
-            param_hint="--control",
-        )
     return host, int(port)
 
 
@@ -127,7 +119,7 @@ def parse_control(value: str) -> tuple[str, int]:
     "--control",
     metavar="[HOST:]PORT",
     help="Serve the control API (inject CALLs; see `ocpp-audit inject`) here; host 127.0.0.1 "
-    "unless given, loopback only.",
+    "unless given. A non-loopback host needs --tls-cert/--tls-key: it is then served over https.",
 )
 @click.option(
     "--control-token",
@@ -206,6 +198,15 @@ def record(
         raise click.UsageError("--tls-cert and --tls-key go together")
     host, port = parse_listen(listen)
     control_host, control_port = parse_control(control) if control else (None, 0)
+    if control_host is not None and tls_cert is None:
+        from ocpp_audit.recorder.control import is_loopback
+
+        if not is_loopback(control_host):
+            raise click.BadParameter(
+                f"{control_host} is not a loopback address: give --tls-cert and --tls-key so the "
+                "control API (token included) is served over TLS",
+                param_hint="--control",
+            )
 
     from ocpp_audit.recorder.central_system import CentralSystemConfig
     from ocpp_audit.recorder.options import RecordOptions

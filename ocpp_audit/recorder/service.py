@@ -161,6 +161,7 @@ class RecorderService:
             TOKEN_FILE_NAME,
             ControlServer,
             generate_token,
+            is_loopback,
             write_token_file,
         )
 
@@ -170,8 +171,19 @@ class RecorderService:
             token = generate_token()
             self.control_token_file = options.capture_dir / TOKEN_FILE_NAME
             write_token_file(self.control_token_file, token)
+        # A non-loopback control API is served over TLS with the recorder's own certificate
+        # (--tls-cert/--tls-key); ControlServer refuses a public address without it.
+        ssl_context = None
+        if options.tls_cert is not None and not is_loopback(options.control_host):
+            from ocpp_audit.recorder.relay import server_ssl_context
+
+            ssl_context = server_ssl_context(options)
         self.control = ControlServer(
-            self.engine.registry, token, options.control_host, options.control_port
+            self.engine.registry,
+            token,
+            options.control_host,
+            options.control_port,
+            ssl_context=ssl_context,
         )
         self.control.capture_dir = options.capture_dir
         self.control.seal = self.seal
