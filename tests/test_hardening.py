@@ -156,3 +156,55 @@ def test_record_needs_tls_for_a_public_control_address(tmp_path: Path) -> None:
     result = CliRunner().invoke(record, args)
     assert result.exit_code == 2
     assert "--tls-cert and --tls-key" in result.output
+
+
+# -- credentials in the upstream URL --------------------------------------------------------------
+
+PASSWORD = "hunter2-upstream-password"
+
+
+def test_redact_url() -> None:
+    from ocpp_audit.recorder.relay import redact_url
+
+    assert redact_url(f"ws://user:{PASSWORD}@csms:9000/ocpp") == "ws://***@csms:9000/ocpp"
+    assert redact_url(f"wss://{PASSWORD}@[::1]:9000") == "wss://***@[::1]:9000"
+    assert redact_url("ws://csms:9000/ocpp?x=1") == "ws://csms:9000/ocpp?x=1"
+
+
+async def test_upstream_credentials_stay_out_of_logs_and_capture(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import socket
+
+    import websockets
+
+    from ocpp_audit.recorder.options import RecordOptions
+    from ocpp_audit.recorder.relay import RelayEngine
+
+    with socket.socket() as probe:  # a port nobody listens on: the backend is unreachable
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    rows: list[dict[str, object]] = []
+    upstream = f"ws://auditor:{PASSWORD}@127.0.0.1:{dead_port}/ocpp"
+    caplog.set_level(logging.DEBUG)
+    engine = RelayEngine(RecordOptions(capture_dir=tmp_path, upstream=upstream), rows)  # type: ignore[arg-type]
+    await engine.start()
+    try:
+        async with asyncio.timeout(timeout(10)):
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(f"ws://127.0.0.1:{engine.port}/CP1")
+        assert refused.value.response.status_code == 502
+    finally:
+        await engine.stop()
+    assert [row["event"] for row in rows] == ["refused"]
+    assert "127.0.0.1" in caplog.text  # the upstream is logged, without its user info
+    assert PASSWORD not in caplog.text and "auditor" not in caplog.text
+    assert PASSWORD not in repr(rows)
+
+    from click.testing import CliRunner
+
+    from ocpp_audit.cli.record import record
+
+    bad = CliRunner().invoke(record, ["--upstream", f"http://u:{PASSWORD}@csms", "--capture", "c"])
+    assert bad.exit_code == 2 and "***@csms" in bad.output and PASSWORD not in bad.output

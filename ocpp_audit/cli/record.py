@@ -191,8 +191,10 @@ def record(
     if upstream and standalone:
         raise click.UsageError("--upstream and --standalone exclude each other")
     if upstream and urlsplit(upstream).scheme not in ("ws", "wss"):
+        from ocpp_audit.recorder.relay import redact_url
+
         raise click.BadParameter(
-            f"expected a ws:// or wss:// URL, got {upstream!r}", param_hint="--upstream"
+            f"expected a ws:// or wss:// URL, got {redact_url(upstream)!r}", param_hint="--upstream"
         )
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
@@ -252,8 +254,14 @@ async def _run(options: RecordOptions, config: CentralSystemConfig | None) -> No
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    from ocpp_audit.recorder.relay import redact_url
+
     async with RecorderService(options, config) as service:
-        backend = "built-in central system" if service.central_system else service.upstream
+        backend = (
+            "built-in central system"
+            if service.central_system
+            else redact_url(service.upstream or "")
+        )
         click.echo(
             f"Recording on {service.url} -> {backend}; capture in {service.options.capture_dir}"
         )

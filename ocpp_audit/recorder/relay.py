@@ -101,6 +101,21 @@ wire_logger = logging.getLogger(__name__ + ".wire")
 wire_logger.addFilter(_RedactHeaders())
 
 
+def redact_url(url: str) -> str:
+    """``url`` with any user info (``ws://user:password@host``) replaced by ``***``, for logs.
+
+    websockets sends such user info upstream as Basic auth: a credential, never to be logged.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>" if "@" in url else url
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
 def upstream_url(upstream: str, request_path: str) -> str:
     """The backend URL for a charger's request: the charger's path and query after the upstream's path.
 
@@ -209,7 +224,9 @@ class RelayEngine:
             raise ValueError("the relay engine needs an upstream URL (ws:// or wss://)")
         scheme = urlsplit(options.upstream).scheme
         if scheme not in ("ws", "wss"):
-            raise ValueError(f"upstream must be a ws:// or wss:// URL, not {options.upstream!r}")
+            raise ValueError(
+                f"upstream must be a ws:// or wss:// URL, not {redact_url(options.upstream)!r}"
+            )
         self.options = options
         self.writer = writer
         self.port = 0
@@ -243,7 +260,7 @@ class RelayEngine:
             "relay listening on %s:%d, upstream %s",
             self.options.listen_host,
             self.port,
-            self.options.upstream,
+            redact_url(self.options.upstream or ""),
         )
 
     async def stop(self) -> None:
@@ -323,8 +340,11 @@ class RelayEngine:
             )
             return _passthrough_response(response)
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ValueError) as exc:
-            reason = f"backend unreachable: {type(exc).__name__}: {exc}"
-            logger.warning("%s: %s (%s)", charge_point_id, reason, url)
+            # The error may quote the URL (InvalidURI does): its user info stays out of the
+            # log and of the capture's refused row.
+            shown_url = redact_url(url)
+            reason = f"backend unreachable: {type(exc).__name__}: {exc}".replace(url, shown_url)
+            logger.warning("%s: %s (%s)", charge_point_id, reason, shown_url)
             refused(502, reason)
             return _plain_response(
                 502, "Bad Gateway", "Bad Gateway: the backend cannot be reached.\n"
