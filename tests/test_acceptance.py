@@ -121,9 +121,8 @@ def guided_runs(lab: Lab, tmp_path_factory: pytest.TempPathFactory):
     client = ControlClient(lab.control_url, TOKEN)
     command = [
         sys.executable,
-        "-m",
-        "ocpp_audit",
-        "acceptance",
+        "-c",
+        "from ocpp_audit.cli.acceptance import acceptance; acceptance()",
         SKIP_CHARGER,
         "--control",
         lab.control_url,

@@ -23,7 +23,6 @@ COMMANDS: dict[str, str] = {
     "import": "ocpp_audit.cli.import_:import_",
     "export": "ocpp_audit.cli.export:export",
     "replay": "ocpp_audit.cli.replay:replay",
-    "acceptance": "ocpp_audit.cli.acceptance:acceptance",
 }
 
 
