@@ -1,15 +1,24 @@
-"""`ocpp-audit demo`: the built-in tour, on loopback, in under a minute."""
+"""`ocpp-audit demo`: the built-in tour, on loopback, in well under two minutes.
+
+Central system + recorder (with its control API and firmware/diagnostics endpoints) + simulated
+chargers, each walked through the guided acceptance run in auto mode: the same code path as
+`ocpp-audit acceptance --auto`, through the real control API and simulator control over HTTP.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from ocpp_audit.acceptance.run import GuidedRun
 
 # The tour's chargers: one well-behaved, and two with faults seen on real chargers (the second is
 # the CTEK report's function 14: "Start/stop notification received, Metre values not received").
@@ -26,6 +35,7 @@ class DemoResult:
     frames: int
     parts: int
     seconds: float
+    runs: list[GuidedRun] = field(default_factory=list)  # one guided run per charger
 
 
 async def run_demo(
@@ -34,56 +44,79 @@ async def run_demo(
     chargers: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> DemoResult:
-    """Central system + recorder + simulated chargers, each driven through the acceptance scenario.
+    """Central system + recorder + simulated chargers, each walked through a guided auto run.
 
     ``chargers`` maps charge point ids to simulator profiles (default: the tour's three).
+    The capture is sealed when this returns; the runs are not judged here (analyse the capture).
     """
+    from ocpp_audit.acceptance import AutoCharger, run_guided
     from ocpp_audit.recorder.central_system import CentralSystemConfig
+    from ocpp_audit.recorder.control import ControlClient
     from ocpp_audit.recorder.options import RecordOptions
     from ocpp_audit.recorder.service import RecorderService
     from ocpp_audit.simulator.charger import SimulatedCharger
-    from ocpp_audit.simulator.scenario import (
-        ScenarioTiming,
-        charger_timing_for_scenario,
-        run_acceptance_scenario,
-    )
+    from ocpp_audit.simulator.control import SimulatorControl
+    from ocpp_audit.simulator.scenario import ScenarioTiming, charger_timing_for_scenario
 
     say = progress or (lambda message: None)
     profiles = chargers or DEMO_CHARGERS
     started = time.monotonic()
-    options = RecordOptions(capture_dir=capture_dir, standalone=True)
+    token = secrets.token_urlsafe(24)  # never written anywhere: the demo's own client holds it
+    options = RecordOptions(
+        capture_dir=capture_dir,
+        standalone=True,
+        control_host="127.0.0.1",
+        control_port=0,
+        control_token=token,
+        endpoints_host="127.0.0.1",
+    )
     # The scenario swipes one card the central system knows and one it must refuse (function 6).
     config = CentralSystemConfig(
         heartbeat_interval=ScenarioTiming.heartbeat_interval,
         id_tags={ScenarioTiming.valid_id_tag: "Accepted"},
     )
     async with RecorderService(options, config) as service:
-        central_system = service.central_system
-        assert central_system is not None
+        assert service.control is not None and service.endpoints is not None
         say(f"central system and recorder up; chargers connect to {service.url}/<id>")
-        simulated = [
-            SimulatedCharger(
+        say(
+            f"control API on {service.control.url}; firmware on "
+            f"{service.endpoints.firmware_location}; diagnostics to ftp://127.0.0.1:"
+            f"{service.endpoints.ftp_port}/"
+        )
+        simulated = {
+            charge_point_id: SimulatedCharger(
                 charge_point_id,
                 service.url,
                 profile=profile,
                 timing=charger_timing_for_scenario(),
             )
             for charge_point_id, profile in profiles.items()
-        ]
+        }
+        client = ControlClient(service.control.url, token)
+        try:
+            await asyncio.gather(*(charger.start() for charger in simulated.values()))
+            async with SimulatorControl(simulated) as simulator_control:
+                say(f"{len(simulated)} simulated chargers booted; guided runs (--auto) start")
 
-        async def tour(charger: SimulatedCharger) -> None:
-            await charger.start()
-            say(f"{charger.charge_point_id}: booted ({profiles[charger.charge_point_id]})")
-            try:
-                await run_acceptance_scenario(central_system, charger)
-            finally:
-                await charger.stop()
-            say(f"{charger.charge_point_id}: acceptance scenario done")
+                async def tour(charge_point_id: str) -> GuidedRun:
+                    def step_done(message: str) -> None:
+                        if not message.endswith("..."):  # the step's outcome, not its start
+                            say(f"{charge_point_id} {message}")
 
-        await asyncio.gather(*(tour(charger) for charger in simulated))
+                    return await run_guided(
+                        client,
+                        charge_point_id,
+                        AutoCharger(charge_point_id, simulator_control.url),
+                        progress=step_done,
+                        judge=False,
+                    )
+
+                runs = await asyncio.gather(*(tour(cp) for cp in simulated))
+        finally:
+            await asyncio.gather(*(c.stop() for c in simulated.values()), return_exceptions=True)
     parts = sorted(capture_dir.glob("frames/**/*.parquet"))
     frames = _count_frames(parts)
-    return DemoResult(capture_dir, frames, len(parts), time.monotonic() - started)
+    return DemoResult(capture_dir, frames, len(parts), time.monotonic() - started, list(runs))
 
 
 def _count_frames(parts: list[Path]) -> int:
@@ -103,10 +136,12 @@ def _count_frames(parts: list[Path]) -> int:
 def demo(capture_dir: Path | None) -> None:
     """Run the built-in tour on loopback and judge what it captured.
 
-    Starts the built-in central system, the recorder in front of it and three simulated chargers
-    (one well-behaved, two with faults seen on real chargers), drives each through the acceptance
-    scenario (boot, availability, configuration, charging sessions, resets, firmware, diagnostics,
-    an offline period), then analyses the capture and prints the verdicts.
+    Starts the built-in central system, the recorder in front of it (with its control API and
+    firmware/diagnostics endpoints) and three simulated chargers (one well-behaved, two with
+    faults seen on real chargers), walks each through the guided acceptance run in auto mode
+    (boot, availability, configuration, charging sessions, resets, firmware, diagnostics, an
+    offline period: the same path as `ocpp-audit acceptance --auto`), then analyses the capture
+    and prints the verdicts.
 
     \b
     Example:
@@ -124,8 +159,10 @@ def demo(capture_dir: Path | None) -> None:
         click.echo(f"  {message}", err=True)
 
     click.echo(f"ocpp-audit demo: recording into {capture_dir}/", err=True)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         result = asyncio.run(run_demo(capture_dir, progress=progress))
+    except KeyboardInterrupt:
+        raise click.ClickException(f"interrupted; what was recorded is in {capture_dir}") from None
     click.echo(
         f"\nCaptured {result.frames} events in {result.parts} Parquet part(s) "
         f"in {result.seconds:.0f} s: {capture_dir}/frames/\n"
@@ -136,7 +173,10 @@ def demo(capture_dir: Path | None) -> None:
     click.echo(
         "\nTry it yourself:\n"
         f"  ocpp-audit analyse {capture_dir} --format markdown\n"
+        f"  ocpp-audit analyse {capture_dir} --charger DEMO-DROPS-02 --format html -o report.html\n"
         f'  ocpp-audit query {capture_dir} "select charge_point_id, action, count(*) n '
         'from messages group by all order by n desc limit 10"\n'
-        f"  duckdb -c \"select * from read_parquet('{pattern}', hive_partitioning = true) limit 5\""
+        f"  duckdb -c \"select * from read_parquet('{pattern}', hive_partitioning = true) limit 5\"\n"
+        "With a real charger: `ocpp-audit record ... --control 9001 --endpoints 127.0.0.1`, then\n"
+        "  ocpp-audit acceptance <CHARGE_POINT_ID> --token-file <capture>/control-token"
     )
