@@ -208,3 +208,80 @@ async def test_upstream_credentials_stay_out_of_logs_and_capture(
 
     bad = CliRunner().invoke(record, ["--upstream", f"http://u:{PASSWORD}@csms", "--capture", "c"])
     assert bad.exit_code == 2 and "***@csms" in bad.output and PASSWORD not in bad.output
+
+
+# -- the mitmproxy addon ------------------------------------------------------------------------
+
+
+def test_mitmdump_addon_pseudonymises_idtags(tmp_path: Path) -> None:
+    """As under ``mitmdump -s mitm_addon.py --set ocpp_pseudonymise_key=KEY``."""
+    import duckdb
+    from mitmproxy.test import taddons
+
+    from ocpp_audit.recorder.mitm_addon import OcppCapture
+    from ocpp_audit.recorder.pseudonymise import IdTagPseudonymiser
+    from tests.test_mitm_addon import charger_flow, receive
+
+    tag, key = "04A2B3C4D5E6F7", "site-a-key"
+    capture = OcppCapture()
+    with taddons.context(capture) as tctx:
+        tctx.configure(capture, capture_dir=str(tmp_path / "cap"), ocpp_pseudonymise_key=key)
+        capture.running()
+        flow = charger_flow("/ocpp/CP9")
+        capture.websocket_start(flow)
+        call = f'[2,"1","Authorize",{{"idTag":"{tag}"}}]'
+        forwarded = receive(capture, flow, call, from_client=True)
+        flow.websocket.close_code = 1000
+        flow.websocket.closed_by_client = True
+        capture.websocket_end(flow)
+        capture.done()
+    assert forwarded.content == call.encode()  # the wire is untouched
+    parts = [str(p) for p in (tmp_path / "cap").rglob("*.parquet")]
+    with duckdb.connect() as con:
+        raws = con.execute(
+            f"SELECT raw FROM read_parquet({parts!r}) WHERE event = 'message'"
+        ).fetchall()
+    text = repr(raws)
+    assert tag not in text
+    assert IdTagPseudonymiser(key).pseudonym(tag) in text
+
+
+async def test_mitm_engine_closes_a_stalled_handshake(tmp_path: Path) -> None:
+    import websockets
+
+    from ocpp_audit.recorder.mitm_engine import MitmEngine
+    from ocpp_audit.recorder.options import RecordOptions
+    from ocpp_audit.recorder.writer import CaptureWriter
+
+    async def echo(websocket: websockets.ServerConnection) -> None:
+        async for message in websocket:
+            await websocket.send(message)
+
+    backend = await websockets.serve(echo, "127.0.0.1", 0, subprotocols=["ocpp1.6"])
+    backend_url = f"ws://127.0.0.1:{backend.sockets[0].getsockname()[1]}"
+    options = RecordOptions(capture_dir=tmp_path, upstream=backend_url, engine="mitmproxy")
+    with CaptureWriter(tmp_path) as writer:
+        engine = MitmEngine(options, writer)
+        await engine.start()
+        try:
+            assert engine._master is not None
+            engine._master.options.update(ocpp_handshake_timeout=1)
+            async with asyncio.timeout(timeout(15)):
+                charger = await websockets.connect(
+                    f"ws://127.0.0.1:{engine.port}/ocpp/CP1", subprotocols=["ocpp1.6"]
+                )
+                reader, stalled = await asyncio.open_connection("127.0.0.1", engine.port)
+                stalled.write(b"GET /ocpp/STALLED HTTP/1.1\r\nHost: x\r\n")  # never finished
+                await stalled.drain()
+                started = asyncio.get_running_loop().time()
+                assert await reader.read() == b""  # closed by the recorder
+                waited = asyncio.get_running_loop().time() - started
+                stalled.close()
+                # The charger whose handshake completed is not cut by the same timer.
+                await charger.send('[2,"1","Heartbeat",{}]')
+                assert await charger.recv() == '[2,"1","Heartbeat",{}]'
+                await charger.close()
+            assert waited >= 0.5
+        finally:
+            await engine.stop()
+            backend.close()

@@ -20,7 +20,12 @@ Two mitmproxy defaults do not suit chargers, and the addon changes both:
 - mitmproxy cuts a TCP connection that has been idle for 600 s (hard-coded ``TCP_TIMEOUT`` in
   mitmproxy 11, the ``tcp_timeout`` option from 12.2.1). A charger that sends one Heartbeat an hour
   would be cut and reconnect, which the capture would show as a fake outage. ``ocpp_idle_timeout``
-  (0: no cut-off, the default) replaces it.
+  (0: no cut-off, the default) replaces it. With no cut-off a handshake that never completes would
+  stay open for ever, so a client connection that is not a WebSocket ``ocpp_handshake_timeout``
+  seconds (15) after it connected is closed.
+
+``ocpp_pseudonymise_key`` gives ``mitmdump -s`` users the recorder's ``--pseudonymise-idtags``: the
+addon's own writer is wrapped in a ``PseudonymisingSink`` (the engine wraps the writer it passes).
 
 Failure policy, as for the relay: with ``capture_on_write_error=continue`` a row the writer cannot
 write is counted (``CaptureWriter.unrecorded``) and traffic flows on; with ``close`` the writer
@@ -30,6 +35,7 @@ nothing crosses the recorder unrecorded.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import deque
@@ -61,6 +67,10 @@ logger = logging.getLogger(__name__)
 
 # "No cut-off", as a number mitmproxy's watchdog can sleep on: ten years.
 NO_IDLE_TIMEOUT_S = 10 * 365 * 24 * 3600
+# A client connection not a WebSocket this long after it connected is closed: with the idle cut-off
+# lifted, a stalled handshake would otherwise stay open for ever. The relay's value: its open_timeout
+# (10 s, the backend's handshake) plus 5 s.
+DEFAULT_HANDSHAKE_TIMEOUT_S = 15
 
 # RFC 6455 7.1.5: "If _The WebSocket Connection is Closed_ and no Close control frame was received
 # by the endpoint ... _The WebSocket Connection Close Code_ is considered to be 1006."
@@ -96,6 +106,7 @@ class OcppCapture:
     def __init__(self, writer: RowSink | None = None) -> None:
         self.writer: RowSink | None = writer
         self._owns_writer = writer is None
+        self._own_writer: CaptureWriter | None = None  # the writer opened in running()
         self.recorders: dict[
             str, ConnectionRecorder
         ] = {}  # flow.id -> recorder of a live WebSocket
@@ -106,6 +117,8 @@ class OcppCapture:
         self.links: dict[str, ChargerLink] = {}  # flow.id -> its link
         # flow.id -> messages we injected toward the charger, already recorded: pass them as they are
         self._passthrough: dict[str, deque[bytes]] = {}
+        # client connection id -> the timer that closes it unless it becomes a WebSocket in time
+        self._handshake_timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -158,6 +171,20 @@ class OcppCapture:
             "A message larger than this is not forwarded; the connection closes with 1009 (message "
             "too big) on both sides. 0: no limit.",
         )
+        loader.add_option(
+            "ocpp_handshake_timeout",
+            int,
+            DEFAULT_HANDSHAKE_TIMEOUT_S,
+            "Seconds a client connection may take to complete its WebSocket upgrade (backend "
+            "included); after that it is closed. 0: no limit.",
+        )
+        loader.add_option(
+            "ocpp_pseudonymise_key",
+            str,
+            "",
+            "Replace idTags in the capture (never on the wire) by a keyed hash (HMAC-SHA256 under "
+            "this key), as record --pseudonymise-idtags. Only when the addon opens its own capture.",
+        )
         # configure() sees only options that are set; the default must hold from the start too.
         self._apply_idle_timeout(ctx.options.ocpp_idle_timeout or NO_IDLE_TIMEOUT_S)
 
@@ -183,6 +210,8 @@ class OcppCapture:
                 )
         if "ocpp_max_frame_bytes" in updated and ctx.options.ocpp_max_frame_bytes < 0:
             raise exceptions.OptionsError("ocpp_max_frame_bytes must be 0 (no limit) or positive")
+        if "ocpp_handshake_timeout" in updated and ctx.options.ocpp_handshake_timeout < 0:
+            raise exceptions.OptionsError("ocpp_handshake_timeout must be 0 (none) or positive")
         if "ocpp_idle_timeout" in updated:
             if ctx.options.ocpp_idle_timeout < 0:
                 raise exceptions.OptionsError("ocpp_idle_timeout must be 0 (never) or positive")
@@ -222,7 +251,14 @@ class OcppCapture:
         recovered = writer.start()
         if recovered:
             logger.info("sealed %d journal(s) left by an earlier run", len(recovered))
+        self._own_writer = writer
         self.writer = writer
+        if ctx.options.ocpp_pseudonymise_key:
+            from ocpp_audit.recorder.pseudonymise import IdTagPseudonymiser, PseudonymisingSink
+
+            # As the recorder service does: idTags change in the capture only, never on the wire.
+            pseudonymiser = IdTagPseudonymiser(ctx.options.ocpp_pseudonymise_key)
+            self.writer = PseudonymisingSink(writer, pseudonymiser)
         self._owns_writer = True
 
     def done(self) -> None:
@@ -232,11 +268,15 @@ class OcppCapture:
         if self._original_tcp_timeout is not None:
             mitm_server.TCP_TIMEOUT = self._original_tcp_timeout
             self._original_tcp_timeout = None
+        for timer in self._handshake_timers.values():
+            timer.cancel()
+        self._handshake_timers.clear()
         if self._owns_writer and self.writer is not None:
-            close = getattr(self.writer, "close", None)
+            close = getattr(self._own_writer or self.writer, "close", None)
             if close is not None:
                 close()
             self.writer = None
+            self._own_writer = None
 
     # -- HTTP: the handshake ---------------------------------------------------------------------
 
@@ -264,6 +304,7 @@ class OcppCapture:
     # -- WebSocket -------------------------------------------------------------------------------
 
     def websocket_start(self, flow: http.HTTPFlow) -> None:
+        self._handshake_done(flow.client_conn.id)
         if self.writer is None:
             return
         path = flow.metadata.get(_ORIGINAL_PATH, flow.request.path)
@@ -356,7 +397,36 @@ class OcppCapture:
         self._closed_by_recorder.discard(flow.id)
         del flow.websocket.messages[:]
 
+    def client_connected(self, client: Client) -> None:
+        seconds = ctx.options.ocpp_handshake_timeout
+        if seconds > 0:
+            loop = asyncio.get_running_loop()
+            self._handshake_timers[client.id] = loop.call_later(
+                seconds, self._handshake_expired, client
+            )
+
+    def _handshake_done(self, client_id: str) -> None:
+        timer = self._handshake_timers.pop(client_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _handshake_expired(self, client: Client) -> None:
+        """Close a client connection that is not a WebSocket after ocpp_handshake_timeout."""
+        self._handshake_timers.pop(client.id, None)
+        proxyserver = ctx.master.addons.get("proxyserver")
+        handler = getattr(proxyserver, "connections", {}).get(client.id)
+        if handler is None:
+            return  # gone already
+        logger.warning(
+            "closing %s: no WebSocket handshake within %d s",
+            _format_address(client.peername),
+            ctx.options.ocpp_handshake_timeout,
+        )
+        with contextlib.suppress(KeyError):  # it may end in the meantime
+            handler.close_connection(handler.client)
+
     def client_disconnected(self, client: Client) -> None:
+        self._handshake_done(client.id)
         # A connection torn down without websocket_end (e.g. killed): still write its close row.
         for flow_id, flow in list(self.flows.items()):
             if flow.client_conn.id == client.id:
