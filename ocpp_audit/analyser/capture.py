@@ -125,7 +125,7 @@ def readable_parts(paths: Sequence[Path]) -> tuple[list[Path], list[SkippedPart]
             check_part(part)
         except CaptureError as error:
             problem = str(error).removeprefix(f"{part}: ")
-            logger.warning("skipped %s: %s", part, problem)
+            logger.info("skipped %s: %s", part, problem)  # the caller lists them
             skipped.append(SkippedPart(part, problem))
         else:
             good.append(part)
