@@ -12,6 +12,8 @@ import asyncio
 import io
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -41,6 +43,7 @@ from tests.conftest import timeout
 TOKEN = "acceptance-test-token"
 SKIP_CHARGER = "GUIDED-SKIP15"
 PROMPTED_CHARGER = "GUIDED-PROMPTED"
+ABORT_CHARGER = "GUIDED-ABORT"
 
 
 @dataclass
@@ -76,6 +79,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         ids = {f"GUIDED-{name}": name for name in PROFILES}
         ids[SKIP_CHARGER] = "good"
         ids[PROMPTED_CHARGER] = "good"
+        ids[ABORT_CHARGER] = "good"
         async with RecorderService(options, config) as service:
             chargers = {
                 cp: SimulatedCharger(
@@ -139,15 +143,25 @@ def guided_runs(lab: Lab, tmp_path_factory: pytest.TempPathFactory):
         "json",
     ]
 
-    async def cli() -> subprocess.CompletedProcess[str]:
+    # A person at the prompt who aborts at once (typed "a").
+    abort_command = [
+        *command[:3],
+        ABORT_CHARGER,
+        "--control",
+        lab.control_url,
+        "--token",
+        TOKEN,
+    ]
+
+    async def cli(command: list[str], typed: bytes = b"") -> subprocess.CompletedProcess[str]:
         process = await asyncio.create_subprocess_exec(
             *command,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        out, err = await process.communicate()
+        out, err = await process.communicate(typed)
         assert process.returncode is not None
         return subprocess.CompletedProcess(command, process.returncode, out.decode(), err.decode())
 
@@ -157,15 +171,15 @@ def guided_runs(lab: Lab, tmp_path_factory: pytest.TempPathFactory):
             for name in PROFILES
         ]
         async with asyncio.timeout(timeout(150)):
-            return await asyncio.gather(cli(), *runs)
+            return await asyncio.gather(cli(command), cli(abort_command, b"a\n"), *runs)
 
-    completed, *runs = asyncio.run(main())
-    return {run.charge_point_id: run for run in runs}, completed, report_file
+    completed, aborted, *runs = asyncio.run(main())
+    return {run.charge_point_id: run for run in runs}, completed, report_file, aborted
 
 
 @pytest.mark.parametrize("profile_name", sorted(PROFILES))
 def test_guided_run_fails_exactly_what_the_fault_touches(guided_runs, profile_name: str) -> None:
-    runs, _, _ = guided_runs
+    runs, _, _, _ = guided_runs
     run = runs[f"GUIDED-{profile_name}"]
     assert run.report is not None and not run.aborted
     [charger] = run.report.chargers
@@ -182,7 +196,7 @@ def test_guided_run_fails_exactly_what_the_fault_touches(guided_runs, profile_na
 
 
 def test_cli_run_with_skip_reports_the_function_not_observed(guided_runs) -> None:
-    _, completed, report_file = guided_runs
+    _, completed, report_file, _ = guided_runs
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert f"[20/{len(GUIDED_STEPS)}] function 15 Clear cache: clear cache ... skipped" in (
         completed.stderr
@@ -193,6 +207,17 @@ def test_cli_run_with_skip_reports_the_function_not_observed(guided_runs) -> Non
     functions = {f["function"]: f["verdict"] for f in charger["functions"]}
     assert functions[15] == "NOT_OBSERVED"
     assert {v for f, v in functions.items() if f != 15} == {"PASS"}
+
+
+def test_cli_prompted_run_aborted_at_the_prompt_still_judges(guided_runs) -> None:
+    *_, aborted = guided_runs
+    assert "type s and Enter to skip this step, a to abort the run" in aborted.stderr
+    assert "aborted: the run stops here" in aborted.stderr
+    assert re.search(r"\d+ steps: \d+ done, 0 failed, 0 skipped, aborted", aborted.stderr)
+    # the slice was judged all the same (it may hold nothing of the charger yet)
+    assert "sealing the capture and judging the run" in aborted.stderr
+    assert f"Charger {ABORT_CHARGER}" in aborted.stdout or "nothing judged" in aborted.stdout
+    assert aborted.returncode == 0, aborted.stderr[-2000:]
 
 
 def test_prompted_run_with_a_person_skipping_a_step(lab: Lab) -> None:
@@ -232,3 +257,57 @@ def test_guided_run_refuses_a_charger_that_is_not_connected(lab: Lab) -> None:
     client = ControlClient(lab.control_url, TOKEN)
     with pytest.raises(LookupError, match="NOT-THERE"):
         asyncio.run(run_guided(client, "NOT-THERE", AutoCharger("NOT-THERE", lab.simulator_url)))
+
+
+async def test_simulate_control_performs_physical_steps(tmp_path: Path) -> None:
+    """`ocpp-audit simulate --control`: POST /chargers/<id>/plug-in makes the charger plug in."""
+    from ocpp_audit.recorder.central_system import CentralSystem
+    from ocpp_audit.simulator.control import SimulatorControlClient
+
+    central_system = CentralSystem()
+    await central_system.start()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from ocpp_audit.cli.simulate import simulate; simulate()",
+        "--target",
+        central_system.url,
+        "--id-prefix",
+        "SIMCTL",
+        "--control",
+        "127.0.0.1:0",
+        "--duration",
+        "60",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(timeout(20)):
+            line = (await process.stdout.readline()).decode()
+        found = re.search(r"control on (http://\S+):", line)
+        assert found, line
+        client = SimulatorControlClient(found.group(1))
+        await central_system.wait_connected("SIMCTL001", timeout=timeout(10))
+        mark = central_system.mark()
+        status, answer = await asyncio.to_thread(
+            client.step, "SIMCTL001", "plug-in", connector_id=2
+        )
+        assert (status, answer["done"]) == (200, "plug-in")
+        await central_system.wait_for_message(
+            "SIMCTL001",
+            "StatusNotification",
+            after=mark,
+            predicate=lambda p: p["connectorId"] == 2 and p["status"] == "Preparing",
+            timeout=timeout(10),
+        )
+        status, answer = await asyncio.to_thread(client.step, "SIMCTL001", "fly", connector_id=1)
+        assert status == 404 and "plug-in" in answer["error"]
+        status, answer = await asyncio.to_thread(client.step, "NOBODY", "unplug")
+        assert status == 404
+    finally:
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(timeout(20)):
+            await process.communicate()
+        await central_system.stop()
