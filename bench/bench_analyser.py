@@ -48,7 +48,8 @@ import json, sys, time
 from pathlib import Path
 from ocpp_audit.analyser.engine import analyse
 started = time.perf_counter()
-report = analyse([Path(sys.argv[1])], exclude=[r for r in sys.argv[2].split(",") if r])
+report = analyse([Path(sys.argv[1])], exclude=[r for r in sys.argv[2].split(",") if r],
+                 memory_limit=sys.argv[3] or None)
 doc = report.to_dict()
 slowest = sorted(getattr(report, "rule_seconds", {}).items(), key=lambda item: -item[1])
 print(json.dumps({"work_s": time.perf_counter() - started,
@@ -141,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--exclude", action="append", default=[], metavar="RULE", help="leave a rule out (repeat)"
     )
+    parser.add_argument(
+        "--memory-limit", help="DuckDB memory cap for the rule suite, as analyse --memory-limit"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "analyser.json")
     parser.add_argument(
         "--cache-dir", type=Path, default=RESULTS_DIR, help="where generated captures are kept"
@@ -151,10 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     capture, info = ensure_capture(chargers, days, args.regenerate, args.cache_dir)
     pattern = str(capture / "frames" / "**" / "*.parquet")
     scan = _measure(SCAN_FLOOR, pattern, timeout_s=args.timeout)
-    suite = _measure(RULE_SUITE, str(capture), ",".join(args.exclude), timeout_s=args.timeout)
+    suite = _measure(
+        RULE_SUITE,
+        str(capture),
+        ",".join(args.exclude),
+        args.memory_limit or "",
+        timeout_s=args.timeout,
+    )
     result: dict[str, object] = {
         "capture": info,
         "excluded_rules": args.exclude,
+        "memory_limit": args.memory_limit,
         "scan_floor": scan,
         "rule_suite": suite,
         # process wall times (interpreter start included) and in-process times of the work itself
