@@ -220,37 +220,79 @@ def test_cli_prompted_run_aborted_at_the_prompt_still_judges(guided_runs) -> Non
     assert aborted.returncode == 0, aborted.stderr[-2000:]
 
 
-def test_prompted_run_with_a_person_skipping_a_step(lab: Lab) -> None:
-    """A person is told what to do; typing "s" skips the step, the next one runs."""
-    client = ControlClient(lab.control_url, TOKEN)
-    said: list[str] = []
-    steps = tuple(
-        step for step in GUIDED_STEPS if step.name in ("unknown card is rejected", "clear cache")
+class ScriptedPerson:
+    """Reads the instructions a guided run prints and does them on the simulated charger."""
+
+    PATTERNS = (
+        (r"Plug the cable into connector (\d+)", "plug-in"),
+        (r"Unplug the cable from connector (\d+)", "unplug"),
+        (r"Swipe the card '([^']+)' at the reader \(connector (\d+)\)", "swipe"),
+        (r"Pull the charger's network", "lose-network"),
+        (r"Restore the charger's network", "restore-network"),
     )
 
+    def __init__(self, charge_point_id: str, simulator_url: str) -> None:
+        from ocpp_audit.simulator.control import SimulatorControlClient
+
+        self.charge_point_id = charge_point_id
+        self.client = SimulatorControlClient(simulator_url)
+        self.heard: list[str] = []
+        self.errors: list[str] = []
+
+    def __call__(self, instruction: str) -> None:
+        self.heard.append(instruction)
+        for pattern, step in self.PATTERNS:
+            found = re.search(pattern, instruction)
+            if found is None:
+                continue
+            fields: dict[str, object] = {}
+            if step == "swipe":
+                fields = {"id_tag": found.group(1), "connector_id": int(found.group(2))}
+            elif step in ("plug-in", "unplug"):
+                fields = {"connector_id": int(found.group(1))}
+            threading.Thread(target=self._do, args=(step, fields), daemon=True).start()
+
+    def _do(self, step: str, fields: dict[str, object]) -> None:
+        status, answer = self.client.step(self.charge_point_id, step, **fields)
+        if status != 200:
+            self.errors.append(f"{step}: {answer}")
+
+
+def test_prompted_run_with_a_person_skipping_a_step(lab: Lab) -> None:
+    """A person is told what to do and does it; typing "s" skips a step, the next ones run."""
+    client = ControlClient(lab.control_url, TOKEN)
+    person = ScriptedPerson(PROMPTED_CHARGER, lab.simulator_url)
+    progress: list[str] = []
+    names = ("unknown card is rejected", "transaction through a network loss", "clear cache")
+    steps = tuple(step for step in GUIDED_STEPS if step.name in names)
+
     async def main():  # type: ignore[no-untyped-def]
-        charger = PromptedCharger(PROMPTED_CHARGER, said.append, client)
+        charger = PromptedCharger(PROMPTED_CHARGER, person, client)
         prompts = Prompts.from_stream(io.StringIO("s\n"))
-        async with asyncio.timeout(timeout(30)):
+        async with asyncio.timeout(timeout(60)):
             return await run_guided(
                 client,
                 PROMPTED_CHARGER,
                 charger,
                 steps=steps,
                 prompts=prompts,
-                progress=said.append,
+                progress=progress.append,
                 judge=False,
                 step_timeout=timeout(20),
+                offline_seconds=1.0,
             )
 
     run = asyncio.run(main())
     assert [(s.name, s.status) for s in run.steps] == [
         ("unknown card is rejected", "skipped"),
+        ("transaction through a network loss", "done"),
         ("clear cache", "done"),
-    ]
+    ], run.steps
     assert run.skipped_functions == {6}
-    assert "Swipe the card 'ACCEPTANCE-UNKNOWN' at the reader (connector 1)." in said
-    assert any("type s and Enter to skip" in line for line in said)
+    assert not person.errors
+    assert "Swipe the card 'ACCEPTANCE-UNKNOWN' at the reader (connector 1)." in person.heard
+    assert any("Pull the charger's network" in line for line in person.heard)
+    assert any("type s and Enter to skip" in line for line in progress)
 
 
 def test_guided_run_refuses_a_charger_that_is_not_connected(lab: Lab) -> None:

@@ -189,6 +189,10 @@ async def run_guided(
         raise ConnectionError(f"control API at {control.url}: {document.get('error')}")
     if charge_point_id not in {c.get("charge_point_id") for c in document.get("chargers", [])}:
         raise LookupError(f"charger {charge_point_id!r} is not connected to the recorder")
+    # Follow the charger's messages from now on (the recorder keeps a log once asked).
+    status, document = await in_thread(control.messages, charge_point_id)
+    if status != 200:
+        raise ConnectionError(f"control API at {control.url}: {document.get('error')}")
     merged = await in_thread(_timing_for_run, control, charge_point_id, timing)
     ctx = ScenarioContext(ControlCommander(control), charger, ScenarioTiming(**merged))
     run = GuidedRun(charge_point_id, dt.datetime.now(dt.UTC), skipped_functions=set(skip))

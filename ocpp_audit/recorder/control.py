@@ -22,8 +22,8 @@ Injected CALLs carry unique ids starting with :data:`INJECTED_ID_PREFIX`, which 
                                             -> {"message_type": 3, "payload": {...}, ...}
     GET  /chargers/<id>/messages?after=N&action=A&wait=S
                                             -> {"messages": [{index, ts, ts_us, action, payload}], "next": M}
-        the charger's CALLs logged at index >= N (a bounded log per charge point id that outlives
-        reconnects), waiting up to S seconds for one when there is none yet (the guided run)
+        the charger's CALLs logged at index >= N, waiting up to S seconds for one when there is none
+        yet (the guided run); the bounded log outlives reconnects and starts at the first request
     GET  /capture                           -> {"capture_dir": ..., "endpoints": {...} or null}
     POST /capture/seal                      -> {"sealed": true}: rotate the journal and wait until
                                                it is sealed into Parquet, so a run's slice is readable
@@ -65,7 +65,7 @@ INJECTED_ID_PREFIX = "ocpp-audit-"
 DEFAULT_CALL_TIMEOUT_S = 30.0
 MAX_CALL_TIMEOUT_S = 3600.0
 DEFAULT_CONTROL_PORT = 9001
-MESSAGE_LOG_SIZE = 2000  # charger CALLs kept per charge point id for the messages feed
+MESSAGE_LOG_SIZE = 500  # charger CALLs kept per followed charge point id (the messages feed)
 MAX_WAIT_S = 120.0
 TOKEN_FILE_NAME = "control-token"
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -410,13 +410,20 @@ class ChargerRegistry:
 
     def add(self, link: ChargerLink) -> None:
         self._links[link.charge_point_id] = link
-        link.message_log = self.message_log(link.charge_point_id)
+        link.message_log = self._logs.get(link.charge_point_id)
 
     def message_log(self, charge_point_id: str) -> MessageLog:
-        """The charger's CALL log (made on first use, kept across its reconnects)."""
+        """The charger's CALL log, kept across its reconnects.
+
+        Made on first use (the first ``GET .../messages``), so that only chargers someone follows
+        (a guided run) keep one: a recorder of thousands of chargers keeps no copies otherwise.
+        """
         log = self._logs.get(charge_point_id)
         if log is None:
             log = self._logs[charge_point_id] = MessageLog()
+            link = self._links.get(charge_point_id)
+            if link is not None:
+                link.message_log = log
         return log
 
     def remove(self, link: ChargerLink) -> None:
