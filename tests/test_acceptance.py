@@ -353,3 +353,18 @@ async def test_simulate_control_performs_physical_steps(tmp_path: Path) -> None:
         async with asyncio.timeout(timeout(20)):
             await process.communicate()
         await central_system.stop()
+
+
+def test_record_id_tags_for_the_built_in_central_system() -> None:
+    """`record --standalone --id-tag`: the unknown card of function 6 must be refused."""
+    import click
+
+    from ocpp_audit.cli.record import parse_id_tags
+
+    assert parse_id_tags(()) is None  # every idTag Accepted
+    assert parse_id_tags(("ACCEPTANCE-OK", "OLD-CARD=Expired")) == {
+        "ACCEPTANCE-OK": "Accepted",
+        "OLD-CARD": "Expired",
+    }
+    with pytest.raises(click.BadParameter, match="STATUS one of"):
+        parse_id_tags(("CARD=Maybe",))

@@ -35,6 +35,27 @@ def parse_control(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+ID_TAG_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")  # OCPP 1.6 7.15
+
+
+def parse_id_tags(values: tuple[str, ...]) -> dict[str, str] | None:
+    """``TAG`` or ``TAG=STATUS`` values -> the central system's idTag table (None: accept all)."""
+    if not values:
+        return None
+    table: dict[str, str] = {}
+    for value in values:
+        tag, sep, status = value.partition("=")
+        status = status if sep else "Accepted"
+        if not tag or len(tag) > 20 or status not in ID_TAG_STATUSES:
+            raise click.BadParameter(
+                f"expected TAG[=STATUS] (TAG up to 20 characters, STATUS one of "
+                f"{', '.join(ID_TAG_STATUSES)}), got {value!r}",
+                param_hint="--id-tag",
+            )
+        table[tag] = status
+    return table
+
+
 @click.command()
 @click.option(
     "--listen",
@@ -140,6 +161,14 @@ def parse_control(value: str) -> tuple[str, int]:
     help="With --endpoints: the firmware file to serve (default: a generated test image).",
 )
 @click.option(
+    "--id-tag",
+    "id_tags",
+    multiple=True,
+    metavar="TAG[=STATUS]",
+    help="Standalone: an idTag the central system knows (status Accepted unless given); once "
+    "any is given, every other idTag is Invalid. Repeatable. (Default: every idTag Accepted.)",
+)
+@click.option(
     "--boot-status",
     type=click.Choice(["Accepted", "Pending", "Rejected"]),
     default="Accepted",
@@ -171,6 +200,7 @@ def record(
     control_token: str | None,
     endpoints_host: str | None,
     firmware: Path | None,
+    id_tags: tuple[str, ...],
     boot_status: str,
     heartbeat_interval: int,
 ) -> None:
@@ -234,10 +264,16 @@ def record(
         endpoints_host=endpoints_host,
         firmware=firmware,
     )
+    if id_tags and not standalone:
+        raise click.UsageError("--id-tag is for the built-in central system: add --standalone")
     if firmware is not None and not endpoints_host:
         raise click.UsageError("--firmware needs --endpoints HOST")
     config = (
-        CentralSystemConfig(boot_status=boot_status, heartbeat_interval=heartbeat_interval)
+        CentralSystemConfig(
+            boot_status=boot_status,
+            heartbeat_interval=heartbeat_interval,
+            id_tags=parse_id_tags(id_tags),
+        )
         if standalone
         else None
     )
