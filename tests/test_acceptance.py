@@ -368,3 +368,15 @@ def test_record_id_tags_for_the_built_in_central_system() -> None:
     }
     with pytest.raises(click.BadParameter, match="STATUS one of"):
         parse_id_tags(("CARD=Maybe",))
+
+
+def test_messages_feed_long_polls_and_checks_its_parameters(lab: Lab) -> None:
+    client = ControlClient(lab.control_url, TOKEN)
+    status, answer = client._request("GET", f"/chargers/{SKIP_CHARGER}/messages?wait=999", None, 10)
+    assert status == 400 and "'wait'" in answer["error"]
+    status, answer = client._request("GET", f"/chargers/{SKIP_CHARGER}/messages?after=x", None, 10)
+    assert status == 400
+    # Nothing new for an unknown action: the long poll returns empty after its wait.
+    status, answer = client.messages(SKIP_CHARGER, after=10**6, action="Nothing", wait=0.2)
+    assert status == 200 and answer["messages"] == []
+    assert ControlClient(lab.control_url, "wrong").messages(SKIP_CHARGER)[0] == 401
