@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# The engine fixtures (recorder in front of a backend, for both engines) serve many test files.
+pytest_plugins = ["tests.engines"]
+
 # One factor that a slow machine can raise: every wait in the tests is multiplied by it.
 TIMEOUT_FACTOR = float(os.environ.get("OCPP_AUDIT_TIMEOUT_FACTOR", "1"))
 

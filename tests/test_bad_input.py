@@ -17,10 +17,8 @@ from websockets.client import ClientProtocol
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-pytest_plugins = ["tests.engines"]
-
-from tests.conftest import timeout  # noqa: E402
-from tests.engines import PlainBackend, messages, stop_and_read  # noqa: E402
+from tests.conftest import timeout
+from tests.engines import PlainBackend, messages, stop_and_read
 
 DEEP = 20_000  # levels of nesting: beyond Python's recursion limit for a naive parser
 

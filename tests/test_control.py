@@ -24,11 +24,8 @@ from ocpp_audit.recorder.control import (
 )
 from ocpp_audit.recorder.service import RecorderService
 from ocpp_audit.simulator import SimulatedCharger
-
-pytest_plugins = ["tests.engines"]
-
-from tests.conftest import timeout  # noqa: E402
-from tests.engines import PlainBackend, RecorderFactory, stop_and_read  # noqa: E402
+from tests.conftest import timeout
+from tests.engines import PlainBackend, RecorderFactory, stop_and_read
 
 # The server-initiated commands of the acceptance script (functions 3-7 and 10-16), in an order the
 # simulator can follow without a person: the firmware update is scheduled an hour ahead and the hard

@@ -17,11 +17,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 # The shared fixtures (recording, recorder_plain, recorder_cs, ...), parametrised over the engines.
-pytest_plugins = ["tests.engines"]
-pytest.register_assert_rewrite("tests.engines")
-
-from tests.conftest import timeout  # noqa: E402
-from tests.engines import PlainBackend, messages, stop_and_read  # noqa: E402
+from tests.conftest import timeout
+from tests.engines import PlainBackend, messages, stop_and_read
 
 BIG = 32 * 1024 * 1024
 

@@ -20,11 +20,9 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-pytest_plugins = ["tests.engines"]
-
-from tests.conftest import timeout  # noqa: E402
-from tests.engines import PlainBackend, read_capture, stop_and_read  # noqa: E402
-from tests.test_record_cli import Recorder  # noqa: E402
+from tests.conftest import timeout
+from tests.engines import PlainBackend, read_capture, stop_and_read
+from tests.test_record_cli import Recorder
 
 logger = logging.getLogger(__name__)
 

@@ -22,15 +22,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-pytest_plugins = ["tests.engines"]
-
-from ocpp_audit.recorder.pseudonymise import (  # noqa: E402
+from ocpp_audit.recorder.pseudonymise import (
     IdTagPseudonymiser,
     PseudonymisingSink,
 )
-from tests.conftest import timeout  # noqa: E402
-from tests.engines import PlainBackend, read_capture, stop_and_read  # noqa: E402
-from tests.test_record_cli import ROOT, Recorder  # noqa: E402
+from tests.conftest import timeout
+from tests.engines import PlainBackend, read_capture, stop_and_read
+from tests.test_record_cli import ROOT, Recorder
 
 KEY = b"audit-key-2026"
 PASSWORD = "Pw-7f3a9c1e-never-stored"
