@@ -24,6 +24,8 @@ from ocpp_audit.recorder.schema import ClosedBy, Direction, Event
 # one outstanding CALL per direction; this keeps far more than a conforming peer ever needs.
 MAX_PENDING_CALLS = 256
 
+_MESSAGE = Event.MESSAGE.value
+
 
 class RowSink(Protocol):
     """Where rows go: the capture writer (or a list, in unit tests)."""
@@ -158,48 +160,52 @@ class ConnectionRecorder:
     ) -> Frame:
         """Record one message (call before forwarding it); returns the parsed frame."""
         frame = parse(data)
-        fields: dict[str, object] = {"direction": direction.value}
-        if isinstance(data, str):
-            fields["raw"] = data
+        # The hot path of every engine: the row is built once, as one dict literal.
+        row: dict[str, object] = {
+            "event": _MESSAGE,
+            "ts": now_us() if ts is None else ts,
+            "connection_id": self.connection_id,
+            "charge_point_id": self.charge_point_id,
+            "seq": self.seq,
+            "injected": injected,
+            "direction": direction.value,
+        }
+        self.seq += 1
+        if type(data) is str:
+            row["raw"] = data
         else:
-            fields["raw_binary"] = bytes(data)
-        if isinstance(frame, Call):
+            row["raw_binary"] = bytes(data)
+        kind = type(frame)
+        if kind is Call:
             key = (direction.value, frame.unique_id)
-            self._pending[key] = (frame.action, injected)
-            self._pending.move_to_end(key)
-            while len(self._pending) > MAX_PENDING_CALLS:
-                self._pending.popitem(last=False)
-            fields.update(
-                message_type=2,
-                unique_id=frame.unique_id,
-                action=frame.action,
-                payload=frame.payload_json,
-            )
-        elif isinstance(frame, CallResult | CallError):
-            action, injected = self._answered(direction, frame.unique_id, injected)
-            fields.update(
-                message_type=int(frame.message_type),
-                unique_id=frame.unique_id,
-                action=action,
-                payload=frame.payload_json,
-            )
-            if isinstance(frame, CallError):
-                fields.update(
-                    error_code=frame.error_code,
-                    error_description=frame.error_description,
-                )
+            pending = self._pending
+            pending[key] = (frame.action, injected)
+            pending.move_to_end(key)
+            if len(pending) > MAX_PENDING_CALLS:
+                pending.popitem(last=False)
+            row["message_type"] = 2
+            row["unique_id"] = frame.unique_id
+            row["action"] = frame.action
+            row["payload"] = frame.payload_json
+        elif kind is CallResult or kind is CallError:
+            action, row["injected"] = self._answered(direction, frame.unique_id, injected)
+            row["message_type"] = 3 if kind is CallResult else 4
+            row["unique_id"] = frame.unique_id
+            row["action"] = action
+            row["payload"] = frame.payload_json
+            if kind is CallError:
+                row["error_code"] = frame.error_code
+                row["error_description"] = frame.error_description
         else:
             assert isinstance(frame, Malformed)
             action = frame.action
             if frame.message_type in (3, 4) and frame.unique_id is not None:
-                action, injected = self._answered(direction, frame.unique_id, injected)
-            fields.update(
-                message_type=frame.message_type,
-                unique_id=frame.unique_id,
-                action=action,
-                parse_error=frame.reason,
-            )
-        self._write(self._row(Event.MESSAGE, ts, injected=injected, **fields))
+                action, row["injected"] = self._answered(direction, frame.unique_id, injected)
+            row["message_type"] = frame.message_type
+            row["unique_id"] = frame.unique_id
+            row["action"] = action
+            row["parse_error"] = frame.reason
+        self.sink.append(row)
         return frame
 
     def _answered(

@@ -15,6 +15,7 @@ conversion, no number reformatting. ``serialize`` of a parsed value gives back t
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -57,6 +58,18 @@ OCPP_ERROR_CODES = frozenset(
 
 _decoder = json.JSONDecoder()
 _WHITESPACE = " \t\n\r"
+
+# The fast path for a well-formed frame (nearly every frame): one json.loads of the whole text, and
+# this pattern to find where the payload's source text starts (after the leading number and
+# strings). Anything it does not cover goes through _split_array, which gives the exact reason.
+_WS = "[ \t\n\r]*"
+_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_CALL_HEAD = re.compile(f"{_WS}\\[{_WS}2{_WS},{_WS}{_STRING}{_WS},{_WS}{_STRING}{_WS},{_WS}")
+_RESULT_HEAD = re.compile(f"{_WS}\\[{_WS}3{_WS},{_WS}{_STRING}{_WS},{_WS}")
+_ERROR_HEAD = re.compile(
+    f"{_WS}\\[{_WS}4{_WS},{_WS}{_STRING}{_WS},{_WS}{_STRING}{_WS},{_WS}{_STRING}{_WS},{_WS}"
+)
+_HEADS = {2: (_CALL_HEAD, 4), 3: (_RESULT_HEAD, 3), 4: (_ERROR_HEAD, 5)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +247,9 @@ def _parse(data: str | bytes) -> Frame:
             )
         return Malformed(raw_bytes, "binary frame: OCPP-J uses text frames")
     text = data
+    fast = _parse_fast(text)
+    if fast is not None:
+        return fast
     split = _split_array(text)
     if isinstance(split, str):
         return Malformed(text, split)
@@ -281,3 +297,28 @@ def _parse(data: str | bytes) -> Frame:
     if not isinstance(details, dict):
         return malformed("errorDetails is not a JSON object")
     return CallError(unique_id, error_code, description, details, details_json, text)
+
+
+def _parse_fast(text: str) -> Frame | None:
+    """A well-formed CALL, CALLRESULT or CALLERROR, or None to take the slow, exact path."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if type(value) is not list or not value or type(value[0]) is not int:
+        return None
+    head = _HEADS.get(value[0])
+    if head is None or len(value) != head[1]:
+        return None
+    payload = value[-1]
+    match = head[0].match(text)
+    if match is None or type(payload) is not dict:
+        return None
+    # json.loads accepted the text and the pattern matched every element before the payload, so
+    # the payload's source text runs from the match to the array's closing bracket.
+    payload_json = text[match.end() : text.rstrip(_WHITESPACE).rindex("]")].rstrip(_WHITESPACE)
+    if value[0] == 2:
+        return Call(value[1], value[2], payload, payload_json, text)
+    if value[0] == 3:
+        return CallResult(value[1], payload, payload_json, text)
+    return CallError(value[1], value[2], value[3], payload, payload_json, text)
