@@ -87,11 +87,14 @@ class PromptedCharger:
         self.say(f"Swipe the card {id_tag!r} at the reader (connector {connector_id}).")
 
     async def lose_network(self) -> None:
+        # The connection to watch, asked before the person acts on it.
+        self._offline_from = await self._connection_id()
         self.say(
             "Pull the charger's network (unplug its Ethernet cable or switch off its modem) now "
             "and keep it out until told to restore it."
         )
-        self._offline_from = await self._connection_id()
+        if self._offline_from is None:
+            return  # not connected to begin with
         # A pulled cable can leave a half-open TCP connection the recorder notices only later:
         # wait a while for the close, then go on (the offline period is timed from here).
         await self._wait_connection(lambda current: current != self._offline_from, 120.0, False)
