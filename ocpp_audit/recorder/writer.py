@@ -61,6 +61,11 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+try:  # optional: encodes journal lines about 4x faster than the standard library
+    import orjson
+except ImportError:  # pragma: no cover - the standard library's encoder then
+    orjson = None
+
 from ocpp_audit.recorder.schema import COLUMN_NAMES, FRAMES_DIR, PARTITION_KEY, Event, arrow_schema
 
 __all__ = ["CaptureWriteError", "CaptureWriter", "write_rows"]
@@ -167,6 +172,11 @@ def _journal_line(row: dict[str, object]) -> bytes:
     if binary is not None:
         row = dict(row)
         row["raw_binary"] = base64.b64encode(binary).decode("ascii")  # type: ignore[arg-type]
+    if orjson is not None:
+        try:
+            return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # orjson.JSONEncodeError: lone surrogates, integers over 64 bits
+            pass  # the standard library's encoder below, which handles or reports them
     text = _encode_line(row)
     try:
         return text.encode("utf-8") + b"\n"
