@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "analyse": "ocpp_audit.cli.analyse:analyse",
     "query": "ocpp_audit.cli.query:query",
     "demo": "ocpp_audit.cli.demo:demo",
+    "acceptance": "ocpp_audit.cli.acceptance:acceptance",
     "inject": "ocpp_audit.cli.inject:inject",
     "import": "ocpp_audit.cli.import_:import_",
     "export": "ocpp_audit.cli.export:export",
