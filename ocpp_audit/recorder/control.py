@@ -28,9 +28,8 @@ Injected CALLs carry unique ids starting with :data:`INJECTED_ID_PREFIX`, which 
     POST /capture/seal                      -> {"sealed": true}: rotate the journal and wait until
                                                it is sealed into Parquet, so a run's slice is readable
 
-HTTP/1.1 is parsed by ``h11`` (python-hyper's sans-I/O HTTP/1.1 implementation, already installed
-with mitmproxy and wsproto) over asyncio streams: two routes need no web framework, and the control
-API stays independent of either engine.
+HTTP/1.1 is served by :class:`ocpp_audit.jsonhttp.JsonHttpServer` (``h11`` over asyncio streams):
+a few routes need no web framework, and the control API stays independent of either engine.
 """
 
 from __future__ import annotations
@@ -54,6 +53,7 @@ from urllib.parse import unquote
 
 import h11
 
+from ocpp_audit.jsonhttp import JsonHttpServer, is_loopback, json_request
 from ocpp_audit.recorder.connection import ConnectionRecorder, now_us
 from ocpp_audit.recorder.frames import Call, CallError, CallResult, Frame, Malformed
 from ocpp_audit.recorder.schema import Direction
@@ -472,18 +472,7 @@ def write_token_file(path: Path, token: str) -> None:
         out.write(token + "\n")
 
 
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class ControlServer:
+class ControlServer(JsonHttpServer):
     """The JSON HTTP control API on ``host:port``, every request with ``Authorization: Bearer``."""
 
     def __init__(
@@ -502,74 +491,21 @@ class ControlServer:
             )
         if not token:
             raise ValueError("the control API needs a token")
+        super().__init__(
+            self._route,
+            host,
+            port,
+            ssl_context=ssl_context,  # serve https when set
+            max_body_bytes=MAX_REQUEST_BYTES,
+            www_authenticate='Bearer realm="ocpp-audit"',
+            name="control API",
+        )
         self.registry = registry
         self.token = token
-        self.host = host
-        self.port = port
-        self.ssl_context = ssl_context  # serve https when set
         # Set by the recorder service: the capture folder, a sealing callback, endpoint locations.
         self.capture_dir: Path | None = None
         self.seal: Callable[[], Awaitable[None]] | None = None
         self.endpoints: Any = None  # recorder.endpoints.FileEndpoints when running
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        scheme = "https" if self.ssl_context is not None else "http"
-        return f"{scheme}://{host}:{self.port}"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, ssl=self.ssl_context
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-        logger.info("control API on %s", self.url)
-
-    async def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self._server.wait_closed()
-        self._server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        connection = h11.Connection(h11.SERVER)
-        try:
-            while True:
-                request, body = await _read_request(connection, reader)
-                if request is None:
-                    return
-                status, document = await self._route(request, body)
-                data = json.dumps(document).encode() + b"\n"
-                headers = [
-                    ("Content-Type", "application/json"),
-                    ("Content-Length", str(len(data))),
-                ]
-                if status == 401:
-                    headers.append(("WWW-Authenticate", 'Bearer realm="ocpp-audit"'))
-                writer.write(connection.send(h11.Response(status_code=status, headers=headers)))
-                writer.write(connection.send(h11.Data(data=data)))
-                writer.write(connection.send(h11.EndOfMessage()))
-                await writer.drain()
-                if connection.our_state is h11.MUST_CLOSE:
-                    return
-                connection.start_next_cycle()
-        except (h11.ProtocolError, ConnectionError, asyncio.IncompleteReadError) as exc:
-            logger.debug("control API connection ended: %s", exc)
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     def _authorized(self, request: h11.Request) -> bool:
         for name, value in request.headers:
@@ -671,30 +607,6 @@ class ControlServer:
         return 200, answer.to_dict()
 
 
-async def _read_request(
-    connection: h11.Connection, reader: asyncio.StreamReader
-) -> tuple[h11.Request | None, bytes]:
-    """The next request and its body; (None, b"") when the client is done."""
-    request: h11.Request | None = None
-    body = bytearray()
-    while True:
-        event = connection.next_event()
-        if event is h11.NEED_DATA:
-            data = await reader.read(65536)
-            connection.receive_data(data)
-            continue
-        if isinstance(event, h11.Request):
-            request = event
-        elif isinstance(event, h11.Data):
-            body += event.data
-            if len(body) > MAX_REQUEST_BYTES:
-                raise h11.LocalProtocolError("request body too large", 413)
-        elif isinstance(event, h11.EndOfMessage):
-            return request, bytes(body)
-        elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-            return None, b""
-
-
 class ControlClient:
     """A blocking client of the control API (the ``inject`` command; tests call it in a thread).
 
@@ -743,27 +655,5 @@ class ControlClient:
     def _request(
         self, method: str, path: str, body: dict[str, Any] | None, timeout: float
     ) -> tuple[int, dict[str, Any]]:
-        import urllib.error
-        import urllib.request
-
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            # The control API is local: never through an HTTP proxy from the environment.
-            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-            with opener.open(request, timeout=timeout) as response:
-                return response.status, _json_document(response.read())
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code, _json_document(error.read())
-
-
-def _json_document(data: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(data or b"{}")
-    except ValueError:
-        return {"error": data.decode("utf-8", "replace").strip()}
-    return document if isinstance(document, dict) else {"document": document}
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return json_request(self.url + path, method, body, timeout, headers)

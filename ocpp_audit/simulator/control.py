@@ -13,15 +13,13 @@ mode performs each physical step (plug in, swipe, pull the network, ...) without
     POST /chargers/<id>/clear-fault   {"connector_id": 1}
                                                  -> {"done": "<step>"} once the step's messages are sent
 
-Loopback only and without a token: it drives simulated chargers, nothing else. HTTP/1.1 is parsed by
-``h11``, as in the recorder's control API.
+Loopback only and without a token: it drives simulated chargers, nothing else. Served by
+:class:`ocpp_audit.jsonhttp.JsonHttpServer`, as the recorder's control API is.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
 import json
 import logging
 from collections.abc import Mapping
@@ -30,6 +28,7 @@ from urllib.parse import quote, unquote
 
 import h11
 
+from ocpp_audit.jsonhttp import JsonHttpServer, is_loopback, json_request
 from ocpp_audit.simulator.charger import SimulatedCharger
 
 __all__ = ["STEPS", "SimulatorControl", "SimulatorControlClient"]
@@ -50,98 +49,22 @@ STEP_TIMEOUT_S = 60.0
 MAX_BODY_BYTES = 64 * 1024
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class SimulatorControl:
+class SimulatorControl(JsonHttpServer):
     """Serves the physical steps of ``chargers`` (charge point id -> charger) on loopback."""
 
     def __init__(
         self, chargers: Mapping[str, SimulatedCharger], host: str = "127.0.0.1", port: int = 0
     ) -> None:
-        if not _loopback(host):
+        if not is_loopback(host):
             raise ValueError(f"the simulator control listens on loopback only, not {host!r}")
+        super().__init__(
+            self._route, host, port, max_body_bytes=MAX_BODY_BYTES, name="simulator control"
+        )
         self.chargers = chargers
-        self.host = host
-        self.port = port
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-        logger.info("simulator control on %s", self.url)
-
-    async def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self._server.wait_closed()
-        self._server = None
 
     async def __aenter__(self) -> SimulatorControl:
         await self.start()
         return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        connection = h11.Connection(h11.SERVER)
-        try:
-            while True:
-                request: h11.Request | None = None
-                body = bytearray()
-                while True:
-                    event = connection.next_event()
-                    if event is h11.NEED_DATA:
-                        connection.receive_data(await reader.read(65536))
-                    elif isinstance(event, h11.Request):
-                        request = event
-                    elif isinstance(event, h11.Data):
-                        body += event.data
-                        if len(body) > MAX_BODY_BYTES:
-                            return
-                    elif isinstance(event, h11.EndOfMessage):
-                        break
-                    else:  # closed or paused
-                        return
-                assert request is not None
-                status, document = await self._route(request, bytes(body))
-                data = json.dumps(document).encode() + b"\n"
-                headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
-                writer.write(connection.send(h11.Response(status_code=status, headers=headers)))
-                writer.write(connection.send(h11.Data(data=data)))
-                writer.write(connection.send(h11.EndOfMessage()))
-                await writer.drain()
-                if connection.our_state is h11.MUST_CLOSE:
-                    return
-                connection.start_next_cycle()
-        except (h11.ProtocolError, ConnectionError) as exc:
-            logger.debug("simulator control connection ended: %s", exc)
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
     async def _route(self, request: h11.Request, body: bytes) -> tuple[int, dict[str, Any]]:
         method = request.method.decode()
@@ -198,23 +121,5 @@ class SimulatorControlClient:
     def step(
         self, charge_point_id: str, step: str, timeout: float = STEP_TIMEOUT_S + 10, **fields: Any
     ) -> tuple[int, dict[str, Any]]:
-        import urllib.error
-        import urllib.request
-
-        data = json.dumps(fields).encode()
-        request = urllib.request.Request(
-            f"{self.url}/chargers/{quote(charge_point_id, safe='')}/{step}",
-            data=data,
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(request, timeout=timeout) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            with error:
-                try:
-                    return error.code, json.loads(error.read() or b"{}")
-                except ValueError:
-                    return error.code, {"error": f"HTTP {error.code}"}
+        url = f"{self.url}/chargers/{quote(charge_point_id, safe='')}/{step}"
+        return json_request(url, "POST", fields, timeout)
