@@ -6,13 +6,26 @@ CALLRESULT against the Response schema of the CALL it answers."""
 severity = "error"   # an invalid payload breaks interoperability with any conforming backend
 references = ["OCPP-J 1.6 section 4.1.3", "OCPP 1.6 JSON schemas (ocpp/v16/schemas)"]
 +++*/
--- ocpp_schema_error() is registered on the connection by the analyser
--- (ocpp_audit/analyser/schema_validation.py); it returns NULL for a valid payload.
-WITH checked AS (
-    SELECT charge_point_id, ts, unique_id, direction, action, message_type,
-           ocpp_schema_error(action, message_type, payload) AS problem
+-- ocpp_schema_error() and ocpp_schema_key() are registered on the connection by the analyser
+-- (ocpp_audit/analyser/schema_validation.py); ocpp_schema_error returns NULL for a valid payload.
+-- Payloads with the same shape key share a verdict, so one payload per key is validated in Python
+-- and only the rows of failing keys are validated one by one (each with its own reason).
+WITH candidates AS (
+    SELECT charge_point_id, ts, unique_id, direction, action, message_type, payload,
+           ocpp_schema_key(action, message_type, payload) AS shape
     FROM messages
     WHERE message_type IN (2, 3) AND parse_error IS NULL AND action IS NOT NULL
+),
+shapes AS (
+    SELECT action, message_type, shape,
+           ocpp_schema_error(action, message_type, any_value(payload)) IS NOT NULL AS failing
+    FROM candidates
+    GROUP BY action, message_type, shape
+),
+checked AS (
+    SELECT charge_point_id, ts, unique_id, direction, action, message_type,
+           CASE WHEN failing THEN ocpp_schema_error(action, message_type, payload) END AS problem
+    FROM candidates JOIN shapes USING (action, message_type, shape)
 )
 SELECT charge_point_id,
        CASE direction WHEN 'cp_to_cs' THEN 'charger payloads' ELSE 'backend payloads' END
