@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import click
 
 from ocpp_audit.analyser.report import FORMATS, render
-from ocpp_audit.cli.inject import DEFAULT_CONTROL_URL, control_url, read_token
+from ocpp_audit.cli.control_options import control_options, control_url, read_token
 
 
 @click.command()
 @click.argument("charge_point_id")
-@click.option(
-    "--control",
-    "control",
-    default=lambda: os.environ.get("OCPP_AUDIT_CONTROL", DEFAULT_CONTROL_URL),
-    show_default=DEFAULT_CONTROL_URL,
-    metavar="URL",
-    help="The recorder's control API (also OCPP_AUDIT_CONTROL); a bare port means 127.0.0.1.",
-)
-@click.option(
-    "--token",
-    envvar="OCPP_AUDIT_CONTROL_TOKEN",
-    help="Bearer token of the control API (also OCPP_AUDIT_CONTROL_TOKEN).",
-)
-@click.option(
-    "--token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Read the token from this file (record --control writes <capture>/control-token).",
-)
+@control_options
 @click.option(
     "--auto",
     is_flag=True,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-DEFAULT_CONTROL_URL = "http://127.0.0.1:9001"
+from ocpp_audit.cli.control_options import control_options, control_url, read_token
 
 
 class InjectFailed(click.ClickException):
@@ -18,31 +17,6 @@ class InjectFailed(click.ClickException):
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def control_url(value: str) -> str:
-    """``http://host:port``, ``host:port`` or a bare port -> the API's base URL."""
-    if value.isdigit():
-        return f"http://127.0.0.1:{value}"
-    if "://" not in value:
-        return f"http://{value}"
-    return value.rstrip("/")
-
-
-def read_token(token: str | None, token_file: Path | None) -> str:
-    if token:
-        return token
-    if token_file is not None:
-        try:
-            text = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise InjectFailed(f"cannot read the token file: {exc}") from exc
-        if not text:
-            raise InjectFailed(f"the token file {token_file} is empty")
-        return text
-    raise InjectFailed(
-        "give --token or --token-file (`record --control` prints where its token file is)"
-    )
 
 
 def parse_payload(action: str, payload_json: str) -> dict[str, Any]:
@@ -62,24 +36,7 @@ def parse_payload(action: str, payload_json: str) -> dict[str, Any]:
 
 
 @click.command()
-@click.option(
-    "--control",
-    "control",
-    default=lambda: os.environ.get("OCPP_AUDIT_CONTROL", DEFAULT_CONTROL_URL),
-    show_default=DEFAULT_CONTROL_URL,
-    metavar="URL",
-    help="The recorder's control API (also OCPP_AUDIT_CONTROL); a bare port means 127.0.0.1.",
-)
-@click.option(
-    "--token",
-    envvar="OCPP_AUDIT_CONTROL_TOKEN",
-    help="Bearer token of the control API (also OCPP_AUDIT_CONTROL_TOKEN).",
-)
-@click.option(
-    "--token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File holding the token (the one `record --control` writes and prints).",
-)
+@control_options
 @click.option(
     "--timeout",
     "call_timeout",
