@@ -34,11 +34,19 @@ class Recorder:
         self.url = url
 
     @classmethod
-    async def start(cls, capture_dir: Path, *arguments: str) -> Recorder:
+    async def start(
+        cls,
+        capture_dir: Path,
+        *arguments: str,
+        verbose: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> Recorder:
+        """``ocpp-audit record`` (``-vv``: debug logging, when ``verbose``), ``env`` added."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "ocpp_audit",
+            *(["-vv"] if verbose else []),
             "record",
             "--listen",
             "127.0.0.1:0",
@@ -48,13 +56,15 @@ class Recorder:
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **(env or {})},
         )
         assert process.stdout is not None
         try:
             async with asyncio.timeout(timeout(20)):
                 line = (await process.stdout.readline()).decode()
-        except TimeoutError:
+        except BaseException:
             process.kill()
+            await process.wait()
             raise
         match = re.search(r"Recording on (ws://\S+)", line)
         if match is None:

@@ -11,10 +11,8 @@ import base64
 import json
 import logging
 import os
-import re
 import signal
 import stat
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from ocpp_audit.recorder.pseudonymise import (
 )
 from tests.conftest import timeout
 from tests.engines import PlainBackend, read_capture, stop_and_read
-from tests.test_record_cli import ROOT, Recorder
+from tests.test_record_cli import Recorder
 
 KEY = b"audit-key-2026"
 PASSWORD = "Pw-7f3a9c1e-never-stored"
@@ -255,46 +253,13 @@ async def test_no_credential_in_capture_logs_or_errors_and_private_modes(
     assert _assert_private(capture) >= 1
 
 
-async def _start_verbose_recorder(
-    capture_dir: Path, *arguments: str, env: dict[str, str] | None = None
-) -> Recorder:
-    """``ocpp-audit -vv record`` (debug logging) on 127.0.0.1 port 0."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ocpp_audit",
-        "-vv",
-        "record",
-        "--listen",
-        "127.0.0.1:0",
-        "--capture",
-        str(capture_dir),
-        *arguments,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    assert process.stdout is not None
-    try:
-        async with asyncio.timeout(timeout(20)):
-            line = (await process.stdout.readline()).decode()
-        match = re.search(r"Recording on (ws://\S+)", line)
-        assert match is not None, line
-    except BaseException:
-        process.kill()
-        await process.wait()
-        raise
-    return Recorder(process, match.group(1))
-
-
 async def test_record_process_writes_no_credential_to_stderr_or_capture(tmp_path):
     backend = PlainBackend(echo=True)
     await backend.start()
     capture = tmp_path / "capture"
     # The idTag key from the environment, so it is not in the process list either.
-    recorder = await _start_verbose_recorder(
-        capture, "--upstream", backend.url, env={"OCPP_AUDIT_IDTAG_KEY": KEY.decode()}
+    recorder = await Recorder.start(
+        capture, "--upstream", backend.url, verbose=True, env={"OCPP_AUDIT_IDTAG_KEY": KEY.decode()}
     )
     try:
         headers = {"Authorization": f"Basic {CREDENTIALS}", "X-Api-Key": API_KEY}
