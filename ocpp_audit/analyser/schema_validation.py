@@ -159,7 +159,7 @@ def shape_key_sql(action: str, message_type: str, payload: str) -> str:
     schema_name = f"CASE {message_type} WHEN 2 THEN {action} ELSE {action} || 'Response' END"
     return (
         f"CASE WHEN {schema_name} IN ({exact}) THEN {payload}"
-        f" ELSE translate({payload}, '123456789', '111111111') || chr(0)"
+        f" ELSE regexp_replace({payload}, '[1-9]', '1', 'g') || chr(0)"
         f" || array_to_string(regexp_extract_all({payload}, '{_KEPT_DIGITS.pattern}'), ',') END"
     )
 

@@ -55,7 +55,8 @@ def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option(
     "--memory-limit",
     metavar="SIZE",
-    help="Cap DuckDB's memory (such as 2GB); beyond it DuckDB spills to a temporary folder.",
+    help="Cap DuckDB's memory (such as 2GB); beyond it DuckDB spills to a temporary folder."
+    " Default: 3GB, or 80% of the machine's memory if that is less.",
 )
 @click.option(
     "--skip-bad-parts",
