@@ -18,12 +18,14 @@ import os
 import resource
 import signal
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ocpp_audit.recorder.engines import create_engine
 from ocpp_audit.recorder.options import RecordOptions
+from ocpp_audit.recorder.service import gc_maintenance, tune_gc
 from ocpp_audit.recorder.writer import CaptureWriter
 
 
@@ -43,7 +45,12 @@ async def _main(args: argparse.Namespace) -> None:
         engine = create_engine(options, writer)
         await engine.start()
         print(f"PORT {engine.port}", flush=True)
-        freezer = asyncio.create_task(_freeze_every(5.0)) if args.gc == "freeze" else None
+        freezer = None
+        if args.gc == "freeze":
+            freezer = asyncio.create_task(_freeze_every(5.0))
+        elif args.gc == "tuned":  # what `ocpp-audit record` does (RecorderService(tune_gc=True))
+            tune_gc()
+            freezer = asyncio.create_task(gc_maintenance())
         await stopping.wait()
         if freezer is not None:
             freezer.cancel()
@@ -57,6 +64,23 @@ async def _freeze_every(seconds: float) -> None:
         gc.freeze()
 
 
+def _log_gc_pauses(path: str) -> None:
+    """Log each collection over 5 ms: wall time, and CPU time (not stretched by a busy machine)."""
+    log = open(path, "a", buffering=1)  # noqa: SIM115 - open for the life of the process
+    started = [0.0, 0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = time.perf_counter(), time.process_time()
+            return
+        wall_ms = (time.perf_counter() - started[0]) * 1000
+        cpu_ms = (time.process_time() - started[1]) * 1000
+        if wall_ms >= 5:
+            log.write(f"{time.time():.3f} gen{info['generation']} {wall_ms:.1f} {cpu_ms:.1f}\n")
+
+    gc.callbacks.append(callback)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=["relay", "mitmproxy"], default="relay")
@@ -65,11 +89,16 @@ def main() -> None:
     parser.add_argument("--uvloop", action="store_true")
     parser.add_argument(
         "--gc",
-        choices=["default", "off", "freeze"],
+        choices=["default", "off", "freeze", "tuned"],
         default="default",
-        help="garbage collector: as is; disabled (diagnosis only); gc.freeze() every 5 s",
+        help="garbage collector: as is; disabled (diagnosis only); gc.freeze() every 5 s; "
+        "the recorder's own policy (service.tune_gc)",
     )
     args = parser.parse_args()
+    # BENCH_RECORDER_GC_LOG=<file>: one line per garbage collection over 5 ms (time, generation, wall ms, CPU ms)
+    gc_log_path = os.environ.get("BENCH_RECORDER_GC_LOG")
+    if gc_log_path:
+        _log_gc_pauses(gc_log_path)
     if args.gc == "off":
         gc.disable()
     # BENCH_RECORDER_PROFILE=<file>: cProfile the recorder into <file> (pstats format)

@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uvloop", action="store_true", help="run the recorder on uvloop")
     parser.add_argument(
         "--recorder-gc",
-        choices=["default", "off", "freeze"],
+        choices=["default", "off", "freeze", "tuned"],
         default="default",
         help="the recorder's garbage collector (diagnosis of pauses; see bench/_recorder.py)",
     )
