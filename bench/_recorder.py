@@ -2,7 +2,8 @@
 
 Runs ``create_engine(options, writer)`` (relay or mitmproxy) in front of ``--upstream``, recording into
 ``--capture``; prints ``PORT <n>`` on stdout once listening; on SIGTERM or SIGINT stops the engine
-and closes the writer. ``--uvloop`` runs it on uvloop instead of asyncio's default loop.
+and closes the writer. ``--uvloop`` runs it on uvloop instead of asyncio's default loop; ``--gc``
+chooses the garbage collector policy (default ``tuned``: what ``ocpp-audit record`` does).
 
     .venv/bin/python bench/_recorder.py --engine relay --upstream ws://127.0.0.1:9000 \
         --capture /tmp/capture [--uvloop]
@@ -90,7 +91,7 @@ def main() -> None:
     parser.add_argument(
         "--gc",
         choices=["default", "off", "freeze", "tuned"],
-        default="default",
+        default="tuned",
         help="garbage collector: as is; disabled (diagnosis only); gc.freeze() every 5 s; "
         "the recorder's own policy (service.tune_gc)",
     )
