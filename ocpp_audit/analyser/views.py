@@ -303,6 +303,21 @@ _STATUS_NOTIFICATIONS = View(
     """,
 )
 
+# Each MeterValues / StopTransaction payload is parsed once into this structure (from_json), instead
+# of one JSON parse per field of each of its sampledValues (10.6M frames: 18 s -> see the commit).
+# from_json yields what json_extract_string yields for each field (first of duplicate keys, JSON text
+# for a non-string value, NULL for a missing key or a non-object element), so malformed payloads give
+# the same rows as before.
+_METER_VALUE_TYPE = (
+    '[{"timestamp": "VARCHAR", "sampledValue": [{"value": "VARCHAR", "context": "VARCHAR",'
+    ' "format": "VARCHAR", "measurand": "VARCHAR", "phase": "VARCHAR", "location": "VARCHAR",'
+    ' "unit": "VARCHAR"}]}]'
+)
+_METER_VALUES_TYPE = (
+    f'{{"connectorId": "VARCHAR", "transactionId": "VARCHAR", "meterValue": {_METER_VALUE_TYPE}}}'
+)
+_STOP_TRANSACTION_TYPE = f'{{"transactionId": "VARCHAR", "transactionData": {_METER_VALUE_TYPE}}}'
+
 _METER_SAMPLES = View(
     "meter_samples",
     "One row per sampledValue, from MeterValues and from StopTransaction transactionData"
@@ -325,40 +340,43 @@ _METER_SAMPLES = View(
         ("value_text", "the value exactly as sent"),
         ("value", "the value as a number; null when it does not parse"),
     ),
-    """
+    f"""
     WITH meter_values AS (
         SELECT charge_point_id, connection_id, ts, seq, unique_id, 'MeterValues' AS source,
-               TRY_CAST(json_extract_string(payload, '$.connectorId') AS INTEGER) AS connector_id,
-               TRY_CAST(json_extract_string(payload, '$.transactionId') AS BIGINT)
-                   AS transaction_id,
-               unnest(json_extract(payload, '$.meterValue[*]')) AS meter_value
-        FROM messages
-        WHERE message_type = 2 AND action = 'MeterValues' AND direction = 'cp_to_cs'
+               TRY_CAST(p.connectorId AS INTEGER) AS connector_id,
+               TRY_CAST(p.transactionId AS BIGINT) AS transaction_id,
+               unnest(p.meterValue) AS meter_value
+        FROM (
+            SELECT *, from_json(payload, '{_METER_VALUES_TYPE}') AS p
+            FROM messages
+            WHERE message_type = 2 AND action = 'MeterValues' AND direction = 'cp_to_cs'
+        )
         UNION ALL
         SELECT charge_point_id, connection_id, ts, seq, unique_id, 'StopTransaction', NULL,
-               TRY_CAST(json_extract_string(payload, '$.transactionId') AS BIGINT),
-               unnest(json_extract(payload, '$.transactionData[*]'))
-        FROM messages
-        WHERE message_type = 2 AND action = 'StopTransaction' AND direction = 'cp_to_cs'
+               TRY_CAST(p.transactionId AS BIGINT),
+               unnest(p.transactionData)
+        FROM (
+            SELECT *, from_json(payload, '{_STOP_TRANSACTION_TYPE}') AS p
+            FROM messages
+            WHERE message_type = 2 AND action = 'StopTransaction' AND direction = 'cp_to_cs'
+        )
     ),
     sampled AS (
         SELECT * EXCLUDE (meter_value),
-               TRY_CAST(json_extract_string(meter_value, '$.timestamp') AS TIMESTAMPTZ)
-                   AS timestamp,
-               unnest(json_extract(meter_value, '$.sampledValue[*]')) AS sampled_value
+               TRY_CAST(meter_value.timestamp AS TIMESTAMPTZ) AS timestamp,
+               unnest(meter_value.sampledValue) AS sampled_value
         FROM meter_values
     )
     SELECT charge_point_id, connection_id, ts, unique_id, source, connector_id, transaction_id,
            timestamp,
-           coalesce(json_extract_string(sampled_value, '$.measurand'),
-                    'Energy.Active.Import.Register') AS measurand,
-           json_extract_string(sampled_value, '$.phase') AS phase,
-           json_extract_string(sampled_value, '$.unit') AS unit,
-           coalesce(json_extract_string(sampled_value, '$.context'), 'Sample.Periodic') AS context,
-           coalesce(json_extract_string(sampled_value, '$.location'), 'Outlet') AS location,
-           coalesce(json_extract_string(sampled_value, '$.format'), 'Raw') AS format,
-           json_extract_string(sampled_value, '$.value') AS value_text,
-           TRY_CAST(trim(json_extract_string(sampled_value, '$.value')) AS DOUBLE) AS value
+           coalesce(sampled_value.measurand, 'Energy.Active.Import.Register') AS measurand,
+           sampled_value.phase AS phase,
+           sampled_value.unit AS unit,
+           coalesce(sampled_value.context, 'Sample.Periodic') AS context,
+           coalesce(sampled_value.location, 'Outlet') AS location,
+           coalesce(sampled_value.format, 'Raw') AS format,
+           sampled_value.value AS value_text,
+           TRY_CAST(trim(sampled_value.value) AS DOUBLE) AS value
     FROM sampled
     """,
 )
