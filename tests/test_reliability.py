@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import timeout
-from tests.engines import PlainBackend, read_capture, stop_and_read
+from tests.engines import PlainBackend, messages, read_capture, stop_and_read
 from tests.test_record_cli import Recorder
 
 logger = logging.getLogger(__name__)
@@ -231,3 +233,78 @@ async def test_reconnect_storm_after_backend_restart(tmp_path, engine):
     )
     # Generous: the second wave must not keep the first wave's connections alive.
     assert rss_after < rss_before * 2 + 200 * 1024
+
+
+# -- crash under load ----------------------------------------------------------------------------
+
+CRASH_CHARGERS = 300
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["relay", "mitmproxy"])
+async def test_sigkill_under_load_from_hundreds_of_chargers_loses_nothing(engine, tmp_path):
+    """Issue 7: SIGKILL with hundreds of chargers mid-traffic; after a restart every frame either
+    side received is in the capture, in order, none twice (counted from both ends)."""
+    backend = PlainBackend(echo=True)
+    await backend.start()
+    capture_dir = tmp_path / "capture"
+    upstream = backend.url
+    recorder = await Recorder.start(capture_dir, "--upstream", upstream, "--engine", engine)
+    received: dict[str, list[str | bytes]] = {}
+    chargers = []
+    try:
+        for number in range(CRASH_CHARGERS):
+            charge_point_id = f"CRASH{number:03d}"
+            chargers.append(
+                (
+                    charge_point_id,
+                    await connect(
+                        f"{recorder.url}/ocpp/{charge_point_id}", subprotocols=["ocpp1.6"]
+                    ),
+                )
+            )
+            received[charge_point_id] = []
+
+        async def traffic(charge_point_id: str, websocket) -> None:
+            # Sequential round trips (bounded in count): one Heartbeat, wait for its echo.
+            for index in range(10_000):
+                await websocket.send(f'[2,"{charge_point_id}-{index}","Heartbeat",{{}}]')
+                received[charge_point_id].append(await websocket.recv())
+
+        tasks = [asyncio.create_task(traffic(*charger)) for charger in chargers]
+        async with asyncio.timeout(timeout(30)):
+            while sum(map(len, received.values())) < 20 * CRASH_CHARGERS:
+                await asyncio.sleep(0.02)
+        os.kill(recorder.process.pid, signal.SIGKILL)
+        await recorder.process.wait()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(result, ConnectionClosed) for result in results)
+    finally:
+        await recorder.kill()
+        await backend.stop()
+
+    # The restart seals the crash's journal before it listens.
+    restarted = await Recorder.start(capture_dir, "--upstream", upstream, "--engine", engine)
+    status, stderr = await restarted.stop(signal.SIGTERM)
+    assert status == 0, stderr
+    rows = [row for row in read_capture(capture_dir) if row["event"] == "message"]
+    by_backend = {
+        connection.path.rsplit("/", 1)[-1]: list(connection.received)
+        for connection in backend.connections
+    }
+    assert len(by_backend) == CRASH_CHARGERS
+    total_received = 0
+    for charge_point_id, at_charger in received.items():
+        mine = [row for row in rows if row["charge_point_id"] == charge_point_id]
+        recorded_up = messages(mine, "cp_to_cs")
+        recorded_down = messages(mine, "cs_to_cp")
+        at_backend = by_backend[charge_point_id]
+        # Whatever reached a side crossed the recorder, so it was journalled first, in order.
+        assert recorded_up[: len(at_backend)] == at_backend, charge_point_id
+        assert recorded_down[: len(at_charger)] == at_charger, charge_point_id
+        assert len(recorded_up) == len(set(recorded_up)), charge_point_id  # each once
+        total_received += len(at_backend) + len(at_charger)
+    logger.info(
+        "crash under load (%s): %d frames received in all, all recorded", engine, total_received
+    )
+    assert total_received >= 40 * CRASH_CHARGERS
