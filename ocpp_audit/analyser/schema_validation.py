@@ -20,10 +20,12 @@ the SQL macro::
 Two payloads with the same key are either both valid or both invalid against their schema: the key
 is the payload with each digit 1-9 written as chr(1) (so every string keeps its length, every number
 its zeros, sign, point and exponent: JSON grammar, integer-ness, ``maxLength`` and ``minItems`` judge
-both alike), except a run of digits that follows a letter, kept as written and marked by a chr(1)
-after it (so enum values such as ``L1-N`` or ``SHA256`` stay exact; valid JSON text has no raw
-chr(1), so the key reads back unambiguously). One regexp_replace: on 10 M frames the key is most of
-the rule's cost. A schema whose verdict could depend on other digits (numeric
+both alike), then chr(2), then the payload's runs of digits that follow a letter, as written and
+joined by chr(3) (so enum values such as ``L1-N`` or ``SHA256`` stay exact: such runs sit at the same
+places in two payloads whose digit-masked texts are equal; valid JSON text has no raw chr(1), chr(2)
+or chr(3), so the key reads back unambiguously). Nine replace() calls and one regexp_extract_all:
+on 10 M frames the key is most of the rule's cost, and a regexp_replace of every digit (one RE2
+match per digit) was 1.3 times dearer. A schema whose verdict could depend on other digits (numeric
 bounds, ``multipleOf``, ``pattern``, ``uniqueItems``, an enum value or property name with other
 digits) is keyed by the whole payload instead.
 """
@@ -159,10 +161,12 @@ def shape_key_sql(action: str, message_type: str, payload: str) -> str:
     """SQL for the shape key of a payload (the body of the ``ocpp_schema_key`` macro)."""
     exact = ", ".join(f"'{name}'" for name in exact_keyed_schemas()) or "NULL"
     schema_name = f"CASE {message_type} WHEN 2 THEN {action} ELSE {action} || 'Response' END"
+    digits = payload
+    for digit in "123456789":
+        digits = f"replace({digits}, '{digit}', chr(1))"
+    kept = f"array_to_string(regexp_extract_all({payload}, '{_KEPT_DIGITS.pattern}'), chr(3))"
     return (
-        f"CASE WHEN {schema_name} IN ({exact}) THEN {payload}"
-        f" ELSE regexp_replace({payload}, '({_KEPT_DIGITS.pattern})|[1-9]', '\\1' || chr(1), 'g')"
-        " END"
+        f"CASE WHEN {schema_name} IN ({exact}) THEN {payload} ELSE {digits} || chr(2) || {kept} END"
     )
 
 
