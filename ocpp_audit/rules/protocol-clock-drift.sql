@@ -27,8 +27,10 @@ per_charger AS (
     SELECT charge_point_id,
            median((epoch_us(payload_ts) - epoch_us(ts)) / 1e6) AS drift_s,
            count(*) AS samples,
+           -- the worst timestamp as evidence; ties go to the earliest, so reports are repeatable
            arg_max({'ts': ts, 'unique_id': unique_id},
-                   abs(epoch_us(payload_ts) - epoch_us(ts))) AS worst
+                   {'drift_us': abs(epoch_us(payload_ts) - epoch_us(ts)),
+                    'earlier': -epoch_us(ts), 'unique_id': unique_id}) AS worst
     FROM stamps
     GROUP BY charge_point_id
 )
