@@ -1,9 +1,11 @@
 """A minimal OCPP 1.6-J backend for the benchmarks, in its own process: answers every CALL at once.
 
 CALLRESULT payloads: BootNotification Accepted (interval 300), Heartbeat the current time, anything
-else ``{}``. Prints ``PORT <n>`` on stdout once listening; stops on SIGTERM or SIGINT.
+else ``{}``. Prints ``PORT <n>`` on stdout once listening; stops on SIGTERM or SIGINT. permessage-deflate is
+declined unless ``--compression`` (then accepted when a client offers it, as websockets does by
+default).
 
-    .venv/bin/python bench/_backend.py [--uvloop]
+    .venv/bin/python bench/_backend.py [--uvloop] [--compression]
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def _select_subprotocol(connection: ServerConnection, offered: object) -> str | 
     return "ocpp1.6" if offered and "ocpp1.6" in offered else None  # type: ignore[operator]
 
 
-async def _main(host: str) -> None:
+async def _main(host: str, compression: str | None) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -61,7 +63,7 @@ async def _main(host: str) -> None:
         host,
         0,
         select_subprotocol=_select_subprotocol,
-        compression=None,
+        compression=compression,
         ping_interval=None,
         backlog=4096,
     ) as server:
@@ -74,15 +76,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument(
+        "--compression", action="store_true", help="accept permessage-deflate when offered"
+    )
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    compression = "deflate" if args.compression else None
     if args.uvloop:
         import uvloop
 
-        uvloop.run(_main(args.host))
+        uvloop.run(_main(args.host, compression))
     else:
-        asyncio.run(_main(args.host))
+        asyncio.run(_main(args.host, compression))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,14 @@ asyncio's default loop and on uvloop.
 
     .venv/bin/python bench/bench_proxy.py            # N = 1, 10, 100; 3 s per measurement
     .venv/bin/python bench/bench_proxy.py --quick    # N = 1, 4; 0.5 s per measurement
+    .venv/bin/python bench/bench_proxy.py --compression both   # permessage-deflate negotiated
+
+By default the chargers offer no compression (as most real chargers): no hop is deflated on any
+path. ``--compression charger``: the chargers offer permessage-deflate, the backend declines it (the
+relay mirrors the backend's choice on the charger's hop: nothing deflated). ``--compression both``:
+the backend accepts it (websockets' default): direct and mitmproxy (which passes the handshake
+through) deflate one hop, the relay each of its two hops (RFC 7692: per hop), so it inflates and
+deflates every message once more. The charger's hop's Sec-WebSocket-Extensions is in the JSON.
 
 Prints a table and writes ``bench/results/proxy.json``.
 """
@@ -43,14 +51,26 @@ TARGETS = (
 
 
 async def _charger(
-    url: str, index: int, window: tuple[float, float], max_round_trips: int, out: list[float]
+    url: str,
+    index: int,
+    window: tuple[float, float],
+    max_round_trips: int,
+    out: list[float],
+    compression: str | None = None,
+    extensions: list[str] | None = None,
 ) -> int:
     """Sequential round trips until the window ends; latencies (s) of those sent inside the
     window go to ``out``. Returns how many round trips were made in all (warm-up included)."""
     window_start, window_end = window
     async with connect(
-        f"{url}/BENCH{index:04d}", subprotocols=["ocpp1.6"], compression=None, ping_interval=None
+        f"{url}/BENCH{index:04d}",
+        subprotocols=["ocpp1.6"],
+        compression=compression,
+        ping_interval=None,
     ) as websocket:
+        if extensions is not None and index == 0:  # what the charger's hop negotiated
+            assert websocket.response is not None
+            extensions.append(websocket.response.headers.get("Sec-WebSocket-Extensions", ""))
         n = 0
         while n < max_round_trips:
             sent = time.perf_counter()  # uvloop's loop.time() ticks in whole milliseconds
@@ -65,13 +85,19 @@ async def _charger(
 
 
 async def _clients(
-    url: str, chargers: int, warmup_s: float, measure_s: float, out: list[float]
+    url: str,
+    chargers: int,
+    warmup_s: float,
+    measure_s: float,
+    out: list[float],
+    compression: str | None,
+    extensions: list[str],
 ) -> int:
-    window_start = time.perf_counter() + warmup_s
+    window = (time.perf_counter() + warmup_s, time.perf_counter() + warmup_s + measure_s)
     counts = await asyncio.wait_for(
         asyncio.gather(
             *(
-                _charger(url, i, (window_start, window_start + measure_s), 10_000_000, out)
+                _charger(url, i, window, 10_000_000, out, compression, extensions)
                 for i in range(chargers)
             )
         ),
@@ -81,14 +107,22 @@ async def _clients(
 
 
 def measure(
-    url: str, recorder: Child | None, chargers: int, warmup_s: float, measure_s: float
+    url: str,
+    recorder: Child | None,
+    chargers: int,
+    warmup_s: float,
+    measure_s: float,
+    compression: str | None = None,
 ) -> dict[str, object]:
     """One run of ``chargers`` clients (on uvloop) against ``url``."""
     import uvloop
 
     cpu_before = recorder.cpu_s() if recorder else 0.0
     latencies: list[float] = []
-    total = uvloop.run(_clients(url, chargers, warmup_s, measure_s, latencies))
+    extensions: list[str] = []
+    total = uvloop.run(
+        _clients(url, chargers, warmup_s, measure_s, latencies, compression, extensions)
+    )
     # CPU is read around the whole run, warm-up and handshakes included: divide by every trip.
     cpu = (recorder.cpu_s() - cpu_before) if recorder else 0.0
     latencies.sort()
@@ -100,6 +134,7 @@ def measure(
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "recorder_cpu_us_per_round_trip": (cpu / total * 1e6) if recorder and total else 0.0,
         "recorder_rss_mb": (recorder.rss_bytes() / 1e6) if recorder else 0.0,
+        "charger_hop_extensions": extensions[0] if extensions else "",
     }
 
 
@@ -109,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="measured window per run")
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--quick", action="store_true", help="N = 1, 4; 0.5 s windows")
+    parser.add_argument(
+        "--compression",
+        choices=["none", "charger", "both"],
+        default="none",
+        help="permessage-deflate offered by nobody; by the chargers only (the backend declines); "
+        "by the chargers and accepted by the backend",
+    )
     parser.add_argument(
         "--targets", nargs="+", default=[name for name, _, _ in TARGETS],
         choices=[name for name, _, _ in TARGETS],
@@ -123,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
     runs: list[dict[str, object]] = []
     try:
-        with Child("_backend.py", "--uvloop") as backend:
+        compression = "deflate" if args.compression != "none" else None
+        backend_extra = ["--compression"] if args.compression == "both" else []
+        with Child("_backend.py", "--uvloop", *backend_extra) as backend:
             backend_url = f"ws://127.0.0.1:{backend.port}"
             for name, engine, uvloop in TARGETS:
                 if name not in args.targets:
@@ -138,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     url = f"ws://127.0.0.1:{recorder.port}" if recorder else backend_url
                     for chargers in args.chargers:
-                        run = measure(url, recorder, chargers, args.warmup, args.seconds)
+                        run = measure(
+                            url, recorder, chargers, args.warmup, args.seconds, compression
+                        )
                         run["target"] = name
                         runs.append(run)
                         print(
@@ -179,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "ratios": ratios,
         "seconds_per_run": args.seconds,
+        "compression": args.compression,
         "targets": {
             "relay_over_mitmproxy_throughput_at_N100": ">= 5",
             "direct_over_relay_throughput_at_N100": "<= 2.5",
@@ -191,13 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     print()
-    header = f"{'target':<13} {'N':>4} {'rt/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/rt':>10}"
+    header = f"{'target':<13} {'N':>4} {'rt/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/rt':>10}  extensions"
     print(header)
     for run in runs:
         print(
             f"{run['target']:<13} {run['chargers']:>4} {run['round_trips_per_s']:>10,.0f} "
             f"{run['p50_ms']:>8.3f} {run['p99_ms']:>8.3f} "
-            f"{run['recorder_cpu_us_per_round_trip']:>10.0f}"
+            f"{run['recorder_cpu_us_per_round_trip']:>10.0f}  {run['charger_hop_extensions'] or '-'}"
         )
     for key, entry in ratios.items():
         print(key, ", ".join(f"{name} {value:.2f}" for name, value in entry.items()))

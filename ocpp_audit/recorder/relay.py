@@ -349,6 +349,11 @@ class RelayEngine:
             return _plain_response(
                 502, "Bad Gateway", "Bad Gateway: the backend cannot be reached.\n"
             )
+        if not upstream.protocol.extensions:
+            # RFC 7692 negotiates compression per hop; mirror the backend's choice on the charger's
+            # hop, so a backend that declines permessage-deflate costs no deflate on either hop
+            # (as if the charger were connected straight to it).
+            charger.protocol.available_extensions = None
         session = _Session(
             upstream=upstream,
             recorder=recorder,
