@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 # The shared fixtures (recording, recorder_plain, recorder_cs, ...), parametrised over the engines.
@@ -362,3 +363,40 @@ async def test_simulated_charger_session_with_an_offline_gap(recorder_cs):
     assert len(connections) == 2  # the offline gap: two connections
     assert sum(row["event"] == "open" for row in rows) == 2
     assert sum(row["event"] == "close" for row in rows) == 2
+
+
+@pytest.mark.parametrize("backend_accepts", [True, False])
+async def test_compression_follows_the_backends_choice(recording, backend_accepts):
+    """RFC 7692 negotiates permessage-deflate per hop; the charger's hop gets what the backend chose,
+    so a backend that declines means no compression work in the recorder either."""
+    received: list[str] = []
+
+    async def handler(websocket) -> None:
+        async for message in websocket:
+            received.append(message)
+            await websocket.send(message)
+
+    async with serve(
+        handler,
+        "127.0.0.1",
+        0,
+        subprotocols=["ocpp1.6"],
+        compression="deflate" if backend_accepts else None,
+    ) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with (
+            recording(upstream=f"ws://127.0.0.1:{port}") as service,
+            connect(
+                f"{service.url}/ocpp/CP-DEFLATE", subprotocols=["ocpp1.6"], compression="deflate"
+            ) as charger,
+        ):
+            extensions = charger.response.headers.get("Sec-WebSocket-Extensions")
+            frame = '[2,"1","Heartbeat",{}]'
+            await charger.send(frame)
+            async with asyncio.timeout(timeout(5)):
+                assert await charger.recv() == frame
+    assert received == [frame]
+    if backend_accepts:
+        assert extensions is not None and "permessage-deflate" in extensions
+    else:
+        assert extensions is None
