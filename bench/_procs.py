@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import select
@@ -89,3 +90,17 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
         return float("nan")
     index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
     return sorted_values[index]
+
+
+def print_table(rows: list[tuple[str, str]], value_width: int = 14) -> None:
+    """Name/value rows, aligned, as every benchmark prints its summary."""
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value:>{value_width}}")
+
+
+def write_result(result: dict, output: Path) -> None:
+    """The benchmark's JSON document, where --output says."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {output}")

@@ -29,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _procs import print_table, write_result  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -200,12 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         ("rule suite / scan floor (process)", f"{result['suite_to_scan_ratio']:.1f}x"),
         ("rule suite / scan floor (work)", f"{result['suite_to_scan_ratio_work']:.1f}x"),
     ]
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value:>14}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {args.output}")
+    print_table(rows)
+    write_result(result, args.output)
     return 0
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import random
@@ -34,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _procs import Child, percentile, raise_open_files
+from _procs import Child, percentile, print_table, raise_open_files, write_result
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
@@ -293,12 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             ("direct p50 / p99", f"{direct['p50_ms']:.2f} / {direct['p99_ms']:.2f} ms"),
             ("p99 added by the relay", f"{result['p99_added_ms']:.2f} ms"),
         ]
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value:>22}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {args.output}")
+    print_table(rows, value_width=22)
+    write_result(result, args.output)
     return 0
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import shutil
@@ -37,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _procs import Child, percentile, raise_open_files
+from _procs import Child, percentile, raise_open_files, write_result
 from websockets.asyncio.client import connect
 
 RESULTS = Path(__file__).resolve().parent / "results" / "proxy.json"
@@ -248,9 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     for key, entry in ratios.items():
         print(key, ", ".join(f"{name} {value:.2f}" for name, value in entry.items()))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {args.output}")
+    write_result(result, args.output)
     return 0
 
 

@@ -25,8 +25,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import duckdb
+from _procs import print_table, write_result
 
 from ocpp_audit.recorder.connection import ConnectionRecorder
 from ocpp_audit.recorder.schema import Direction
@@ -198,12 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         ("Parquet / JSON lines", f"{result['parquet_to_json_lines_ratio']:.3f}"),
         ("DuckDB count(*) over parts", f"{result['duckdb_count_s']:.3f} s"),
     ]
-    width = max(len(name) for name, _ in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value:>14}")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {args.output}")
+    print_table(rows)
+    write_result(result, args.output)
     return 0
 
 
