@@ -210,14 +210,11 @@ async def test_mitm_engine_closes_a_stalled_handshake(tmp_path: Path) -> None:
     from ocpp_audit.recorder.mitm_engine import MitmEngine
     from ocpp_audit.recorder.options import RecordOptions
     from ocpp_audit.recorder.writer import CaptureWriter
+    from tests.engines import PlainBackend
 
-    async def echo(websocket: websockets.ServerConnection) -> None:
-        async for message in websocket:
-            await websocket.send(message)
-
-    backend = await websockets.serve(echo, "127.0.0.1", 0, subprotocols=["ocpp1.6"])
-    backend_url = f"ws://127.0.0.1:{backend.sockets[0].getsockname()[1]}"
-    options = RecordOptions(capture_dir=tmp_path, upstream=backend_url, engine="mitmproxy")
+    backend = PlainBackend(echo=True)
+    await backend.start()
+    options = RecordOptions(capture_dir=tmp_path, upstream=backend.url, engine="mitmproxy")
     with CaptureWriter(tmp_path) as writer:
         engine = MitmEngine(options, writer)
         await engine.start()
@@ -242,4 +239,4 @@ async def test_mitm_engine_closes_a_stalled_handshake(tmp_path: Path) -> None:
             assert waited >= 0.5
         finally:
             await engine.stop()
-            backend.close()
+            await backend.stop()
