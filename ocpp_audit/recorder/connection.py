@@ -48,6 +48,17 @@ def charge_point_id_from_path(path: str) -> str:
     return unquote(segments[-1]) if segments else ""
 
 
+def format_address(address: object) -> str | None:
+    """A socket peer address as the ``remote_address`` column holds it: ``host:port``, an IPv6 host
+    in brackets (``[::1]:5000``); None when there is none."""
+    if not address:
+        return None
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address)
+
+
 def basic_auth_user(authorization: str | None) -> str | None:
     """The user name of a Basic ``Authorization`` header; the password is never returned.
 

@@ -53,7 +53,12 @@ from mitmproxy.websocket import WebSocketMessage
 from wsproto import ConnectionState
 from wsproto.frame_protocol import Opcode
 
-from ocpp_audit.recorder.connection import ConnectionRecorder, RowSink, charge_point_id_from_path
+from ocpp_audit.recorder.connection import (
+    ConnectionRecorder,
+    RowSink,
+    charge_point_id_from_path,
+    format_address,
+)
 from ocpp_audit.recorder.control import ChargerLink, ChargerRegistry
 from ocpp_audit.recorder.frames import Frame
 from ocpp_audit.recorder.options import DEFAULT_MAX_FRAME_BYTES
@@ -87,13 +92,6 @@ def is_websocket_upgrade(flow: http.HTTPFlow) -> bool:
 
 def _subprotocols(value: str | None) -> list[str]:
     return [token.strip() for token in (value or "").split(",") if token.strip()]
-
-
-def _format_address(address: tuple | None) -> str | None:
-    if not address:
-        return None
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class OcppCapture:
@@ -323,7 +321,7 @@ class OcppCapture:
                     ",".join(flow.request.headers.get_all("sec-websocket-protocol"))
                 ),
                 subprotocol=chosen or None,
-                remote_address=_format_address(flow.client_conn.peername),
+                remote_address=format_address(flow.client_conn.peername),
                 authorization=flow.request.headers.get("authorization"),
                 tls=flow.client_conn.tls_established,
             ),
@@ -419,7 +417,7 @@ class OcppCapture:
             return  # gone already
         logger.warning(
             "closing %s: no WebSocket handshake within %d s",
-            _format_address(client.peername),
+            format_address(client.peername),
             ctx.options.ocpp_handshake_timeout,
         )
         with contextlib.suppress(KeyError):  # it may end in the meantime
@@ -518,7 +516,7 @@ class OcppCapture:
                 subprotocols_offered=_subprotocols(
                     ",".join(flow.request.headers.get_all("sec-websocket-protocol"))
                 ),
-                remote_address=_format_address(flow.client_conn.peername),
+                remote_address=format_address(flow.client_conn.peername),
                 authorization=flow.request.headers.get("authorization"),
                 tls=flow.client_conn.tls_established,
             ),

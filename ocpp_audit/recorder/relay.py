@@ -28,7 +28,11 @@ from websockets.frames import CloseCode, Frame
 from websockets.headers import parse_connection, parse_subprotocol
 from websockets.http11 import Request, Response
 
-from ocpp_audit.recorder.connection import ConnectionRecorder, charge_point_id_from_path
+from ocpp_audit.recorder.connection import (
+    ConnectionRecorder,
+    charge_point_id_from_path,
+    format_address,
+)
 from ocpp_audit.recorder.control import ChargerLink, ChargerRegistry
 from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.schema import ClosedBy, Direction
@@ -157,15 +161,6 @@ def offered_subprotocols(headers: Headers) -> list[str]:
             # websockets answers the charger 400 for this header; pass it on as text to the backend.
             offered.append(value)
     return offered
-
-
-def format_address(address: Any) -> str | None:
-    if not address:
-        return None
-    if isinstance(address, tuple) and len(address) >= 2:
-        host, port = address[0], address[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(address)
 
 
 def server_ssl_context(options: RecordOptions) -> ssl.SSLContext | None:
