@@ -13,14 +13,11 @@ from ocpp_audit.analyser import capture as capture_module
 from ocpp_audit.analyser.rules import load_rules
 from ocpp_audit.cli import main
 from tests.test_analyser_engine import (
-    BOOT_SQL,
-    FOLD_SQL,
-    HEARTBEAT_SQL,
     _corrupt_parts,
-    header,
     standin_views,
     three_chargers,
     write_rule,
+    write_sample_rules,
 )
 
 
@@ -31,15 +28,7 @@ def _views(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def rules_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "rules"
-    write_rule(
-        folder,
-        "02-heartbeat.sql",
-        header("heartbeat", function=2, params="max_gap_s = 90") + HEARTBEAT_SQL,
-    )
-    write_rule(folder, "01-boot.sql", header("boot-notification", function=1) + BOOT_SQL)
-    write_rule(folder, "protocol-fold.sql", header("fold-check", severity="warning") + FOLD_SQL)
-    return folder
+    return write_sample_rules(tmp_path / "rules")
 
 
 @pytest.fixture

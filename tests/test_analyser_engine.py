@@ -103,9 +103,8 @@ def write_rule(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-@pytest.fixture
-def rules_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "rules"
+def write_sample_rules(folder: Path) -> Path:
+    """The heartbeat, boot and fold rules above, as files in ``folder``."""
     write_rule(
         folder,
         "02-heartbeat.sql",
@@ -114,6 +113,11 @@ def rules_dir(tmp_path: Path) -> Path:
     write_rule(folder, "01-boot.sql", header("boot-notification", function=1) + BOOT_SQL)
     write_rule(folder, "protocol-fold.sql", header("fold-check", severity="warning") + FOLD_SQL)
     return folder
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    return write_sample_rules(tmp_path / "rules")
 
 
 def three_chargers(tmp_path: Path) -> Path:
