@@ -30,6 +30,8 @@ from urllib.parse import quote, unquote
 import aioftp
 import h11
 
+from ocpp_audit.recorder.connection import format_address
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_FIRMWARE_NAME = "ocpp-audit-firmware-9.9.0.bin"
@@ -242,7 +244,7 @@ class FileEndpoints:
                 status, body = self._answer(event)
                 if status == 200:
                     self.downloads.append(
-                        Download(event.target.decode("latin-1"), len(body), _peer(peer))
+                        Download(event.target.decode("latin-1"), len(body), format_address(peer))
                     )
                 headers = [
                     ("Content-Length", str(len(body))),
@@ -278,12 +280,6 @@ class FileEndpoints:
         if path == f"/firmware/{self.firmware_name}":
             return 200, self._firmware_bytes
         return 404, b"not found\n"
-
-
-def _peer(peer: object) -> str | None:
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return None
 
 
 def _generated_firmware(name: str) -> bytes:
