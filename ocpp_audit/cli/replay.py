@@ -11,6 +11,7 @@ import click
 
 from ocpp_audit.analyser.capture import CaptureError
 from ocpp_audit.cli.output import InputError, emit
+from ocpp_audit.cli.params import basic_auth
 from ocpp_audit.replay.compare import parse_ignore
 from ocpp_audit.replay.replayer import ReplayOptions
 from ocpp_audit.replay.replayer import replay as run_replay
@@ -28,15 +29,6 @@ def _speed(ctx: click.Context, param: click.Parameter, value: str) -> float | No
     if not speed > 0:
         raise click.BadParameter("a positive factor such as 2 or 0.5, or max")
     return speed
-
-
-def _auth(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, str] | None:
-    if value is None:
-        return None
-    user, colon, password = value.partition(":")
-    if not colon or not user:
-        raise click.BadParameter("USER:PASS")
-    return user, password
 
 
 def _ignore(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -86,7 +78,9 @@ def _ignore(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) 
     metavar="JSONPATH",
     help="Also ignore this answer field: $.a.b, $.list[*].c, $..anywhere (repeatable).",
 )
-@click.option("--auth", callback=_auth, metavar="USER:PASS", help="HTTP Basic auth for the target.")
+@click.option(
+    "--auth", callback=basic_auth, metavar="USER:PASS", help="HTTP Basic auth for the target."
+)
 @click.option(
     "--answer-timeout",
     type=click.FloatRange(min=0, min_open=True),

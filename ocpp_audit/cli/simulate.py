@@ -8,18 +8,10 @@ import signal
 
 import click
 
+from ocpp_audit.cli.params import basic_auth
 from ocpp_audit.simulator.charger import ChargerTiming
 from ocpp_audit.simulator.fleet import run_fleet
 from ocpp_audit.simulator.profiles import PROFILES
-
-
-def _parse_auth(value: str | None) -> tuple[str, str] | None:
-    if value is None:
-        return None
-    user, sep, password = value.partition(":")
-    if not sep or not user:
-        raise click.BadParameter("expected USER:PASS", param_hint="--auth")
-    return user, password
 
 
 @click.command()
@@ -52,7 +44,12 @@ def _parse_auth(value: str | None) -> tuple[str, str] | None:
     metavar="S",
     help="Stop after S seconds (default: run until Ctrl-C).",
 )
-@click.option("--auth", metavar="USER:PASS", help="HTTP Basic credentials for the handshake.")
+@click.option(
+    "--auth",
+    callback=basic_auth,
+    metavar="USER:PASS",
+    help="HTTP Basic credentials for the handshake.",
+)
 @click.option("--charge", is_flag=True, help="Run charging sessions (plug, swipe, charge, stop).")
 @click.option(
     "--connectors",
@@ -81,7 +78,7 @@ def simulate(
     profile: str,
     id_prefix: str,
     duration: float | None,
-    auth: str | None,
+    auth: tuple[str, str] | None,
     charge: bool,
     connectors: int,
     meter_interval: int,
@@ -100,7 +97,6 @@ def simulate(
     """
     if not target.startswith(("ws://", "wss://")):
         raise click.BadParameter("expected a ws:// or wss:// URL", param_hint="--target")
-    credentials = _parse_auth(auth)
     timing = ChargerTiming(meter_value_sample_interval=meter_interval)
     if control:
         if charge:
@@ -108,9 +104,7 @@ def simulate(
         from ocpp_audit.cli.record import parse_control
 
         host, port = parse_control(control)
-        _run_controlled(
-            target, count, profile, id_prefix, duration, credentials, connectors, host, port
-        )
+        _run_controlled(target, count, profile, id_prefix, duration, auth, connectors, host, port)
         return
 
     async def main() -> list:
@@ -125,7 +119,7 @@ def simulate(
             profile=profile,
             id_prefix=id_prefix,
             duration=duration,
-            auth=credentials,
+            auth=auth,
             charge=charge,
             connectors=connectors,
             timing=timing,
