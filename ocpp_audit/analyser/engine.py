@@ -266,7 +266,9 @@ def run_rule(
                 charge_point_id,
             )
             continue
-        results[charge_point_id] = RuleResult(rule, fold(verdicts))
+        results[charge_point_id] = RuleResult(
+            rule, fold(verdicts), omitted_findings=max(0, count - MAX_FINDINGS)
+        )
     for charge_point_id, check, verdict, detail, evidence in rows:
         result = results.get(charge_point_id)
         if result is None:
@@ -274,10 +276,6 @@ def run_rule(
         result.findings.append(Finding(check, verdict, detail, list(evidence)))
         if verdict == "note":
             result.notes.append(detail if detail is not None else (check or "note"))
-    for charge_point_id, _verdicts, count in counts:
-        result = results.get(charge_point_id)
-        if result is not None and count > MAX_FINDINGS:
-            result.omitted_findings = count - MAX_FINDINGS
     for charge_point_id in charge_point_ids:
         results.setdefault(charge_point_id, RuleResult(rule, NOT_OBSERVED))
     return results
