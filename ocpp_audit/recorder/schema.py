@@ -39,9 +39,8 @@ class Event(StrEnum):
     PONG = "pong"
     REFUSED = "refused"  # the handshake failed: the backend refused it or could not be reached
     GAP = "gap"  # frames forwarded but not recorded (write failure); count in ``detail``
-    UPLOAD = (
-        "upload"  # a file arrived on a built-in endpoint (diagnostics); name and size in ``detail``
-    )
+    # A file arrived on a built-in endpoint (diagnostics); name and size in ``detail``.
+    UPLOAD = "upload"
 
 
 class Direction(StrEnum):
