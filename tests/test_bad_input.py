@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import struct
 
 from websockets.asyncio.client import connect
 from websockets.client import ClientProtocol
@@ -59,20 +57,6 @@ async def test_bad_frames_are_forwarded_unchanged_and_recorded(recorder_plain):
     assert recorded[-1]["parse_error"] is None and recorded[-1]["action"] == "Heartbeat"
 
 
-def _masked_frame(opcode: int, payload: bytes) -> bytes:
-    """One client-to-server frame (RFC 6455 5.2: FIN set, masked), built by hand."""
-    mask = os.urandom(4)
-    length = len(payload)
-    if length < 126:
-        header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
-    elif length < 65536:
-        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
-    else:
-        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
-    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
-    return header + mask + masked
-
-
 async def _raw_charger(
     url: str,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, ClientProtocol]:
@@ -98,8 +82,9 @@ async def test_text_frame_with_invalid_utf8_closes_1007_and_is_recorded(
     reader, writer, protocol = await _raw_charger(service.url + "/ocpp/CP-UTF8")
     try:
         upstream = await backend.wait_connection()
-        # websockets refuses to send invalid UTF-8 as text, so the frame is built by hand.
-        writer.write(_masked_frame(0x1, b'[2,"u1","DataTransfer",{"data":"\xff\xfe"}]'))
+        # A text frame with invalid UTF-8: websockets frames (and masks) the bytes as they are.
+        protocol.send_text(b'[2,"u1","DataTransfer",{"data":"\xff\xfe"}]')
+        writer.write(b"".join(protocol.data_to_send()))
         await writer.drain()
         async with asyncio.timeout(timeout(10)):
             while protocol.close_rcvd is None:
