@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from ocpp_audit.recorder import central_system
+from ocpp_audit.recorder.connection import now_us
 from ocpp_audit.recorder.control import ControlClient
 
 __all__ = ["CallErrorReceived", "ControlCommander", "ControlError", "in_thread"]
@@ -34,15 +35,13 @@ class ControlError(Exception):
     """The control API refused a request (unknown charger, bad token, ...)."""
 
 
-class CallErrorReceived(Exception):
-    """The charger answered an injected CALL with a CALLERROR (the scenario treats it as a failed
-    step; the name matches the built-in central system's exception on purpose)."""
+class CallErrorReceived(central_system.CallErrorReceived):
+    """The charger answered an injected CALL with a CALLERROR: the built-in central system's
+    exception, so the scenario catches both commanders' CALLERRORs as one class."""
 
-    def __init__(self, error_code: str, error_description: str, error_details: object) -> None:
-        super().__init__(f"CALLERROR {error_code}: {error_description}")
-        self.error_code = error_code
-        self.error_description = error_description
-        self.error_details = error_details
+    def __init__(self, error_code: str, error_description: str, error_details: Any) -> None:
+        super().__init__(error_code, error_description, error_details)
+        self.args = (f"CALLERROR {error_code}: {error_description}",)
 
 
 class ControlCommander:
@@ -83,7 +82,7 @@ class ControlCommander:
 
     def mark(self) -> int:
         """Now, in microseconds since the epoch (the recorder's clock: same machine)."""
-        return time.time_ns() // 1000
+        return now_us()
 
     async def wait_for_message(
         self,

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ocpp_audit.acceptance.commander import ControlCommander, in_thread
+from ocpp_audit.acceptance.commander import ControlCommander, ControlError, in_thread
 from ocpp_audit.recorder.control import ControlClient
 from ocpp_audit.simulator.scenario import (
     ACCEPTANCE_STEPS,
+    STEP_FAILURES,
     PhysicalCharger,
     ScenarioContext,
     ScenarioTiming,
@@ -263,12 +264,8 @@ async def _run_step(ctx: ScenarioContext, step: Step, prompts: Prompts | None) -
                 await task
     try:
         task.result()
-    except (TimeoutError, LookupError, ConnectionError, ValueError) as exc:
+    except (*STEP_FAILURES, ControlError) as exc:
         return StepOutcome(step.name, step.functions, "failed", str(exc) or type(exc).__name__)
-    except Exception as exc:
-        if type(exc).__name__ in ("CallErrorReceived", "ControlError"):
-            return StepOutcome(step.name, step.functions, "failed", str(exc))
-        raise
     return StepOutcome(step.name, step.functions, "done")
 
 

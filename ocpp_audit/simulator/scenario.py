@@ -21,10 +21,12 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from ocpp_audit.recorder.central_system import CallErrorReceived
 from ocpp_audit.simulator.charger import ChargerTiming
 
 __all__ = [
     "ACCEPTANCE_STEPS",
+    "STEP_FAILURES",
     "Commander",
     "PhysicalCharger",
     "ScenarioError",
@@ -37,6 +39,17 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
+
+# What a failed step raises, from either commander: no expected message in time, an unknown
+# charger, a lost connection, a malformed answer, or the charger's CALLERROR (the control API
+# commander's CallErrorReceived subclasses the built-in central system's).
+STEP_FAILURES: tuple[type[Exception], ...] = (
+    TimeoutError,
+    LookupError,
+    ConnectionError,
+    ValueError,
+    CallErrorReceived,
+)
 
 
 class Commander(Protocol):
@@ -516,10 +529,6 @@ async def run_acceptance_scenario(
         )
         try:
             await step.run(ctx)
-        except (TimeoutError, LookupError, ConnectionError, ValueError) as exc:
+        except STEP_FAILURES as exc:
             raise ScenarioError(step, exc) from exc
-        except Exception as exc:
-            if type(exc).__name__ == "CallErrorReceived":
-                raise ScenarioError(step, exc) from exc
-            raise
     return ctx.facts
