@@ -173,11 +173,11 @@ async def test_upstream_credentials_stay_out_of_logs_and_capture(
 
 def test_mitmdump_addon_pseudonymises_idtags(tmp_path: Path) -> None:
     """As under ``mitmdump -s mitm_addon.py --set ocpp_pseudonymise_key=KEY``."""
-    import duckdb
     from mitmproxy.test import taddons
 
     from ocpp_audit.recorder.mitm_addon import OcppCapture
     from ocpp_audit.recorder.pseudonymise import IdTagPseudonymiser
+    from tests.engines import read_capture
     from tests.test_mitm_addon import charger_flow, receive
 
     tag, key = "04A2B3C4D5E6F7", "site-a-key"
@@ -194,12 +194,7 @@ def test_mitmdump_addon_pseudonymises_idtags(tmp_path: Path) -> None:
         capture.websocket_end(flow)
         capture.done()
     assert forwarded.content == call.encode()  # the wire is untouched
-    parts = [str(p) for p in (tmp_path / "cap").rglob("*.parquet")]
-    with duckdb.connect() as con:
-        raws = con.execute(
-            f"SELECT raw FROM read_parquet({parts!r}) WHERE event = 'message'"
-        ).fetchall()
-    text = repr(raws)
+    text = repr([row["raw"] for row in read_capture(tmp_path / "cap") if row["event"] == "message"])
     assert tag not in text
     assert IdTagPseudonymiser(key).pseudonym(tag) in text
 
