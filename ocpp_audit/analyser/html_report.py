@@ -31,15 +31,13 @@ import duckdb
 
 from ocpp_audit.analyser.capture import open_capture
 from ocpp_audit.analyser.engine import (
-    FAIL,
     MATERIALIZED_VIEWS,
-    NOT_OBSERVED,
-    PASS,
     ChargerReport,
     Report,
     RuleResult,
     materialize_views,
 )
+from ocpp_audit.analyser.report import RESULT_WORDS, result_notes
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +62,6 @@ ENERGY = "Energy.Active.Import.Register"
 _SCALE = {"kW": 1000.0, "kWh": 1000.0}
 
 _ROUTINE_ACTIONS = ("Heartbeat", "MeterValues")
-_RESULT_WORDS = {PASS: "PASS", FAIL: "FAIL", NOT_OBSERVED: "NOT OBSERVED"}
 
 
 def _asset(name: str) -> str:
@@ -410,8 +407,6 @@ def _charger_data(
     con: duckdb.DuckDBPyConnection | None,
     limits: dict[str, float],
 ) -> dict[str, Any]:
-    from ocpp_audit.analyser.report import result_notes
-
     cp = charger.charge_point_id
     evidence = [
         (_ts_us(item.get("ts")), item.get("unique_id"))
@@ -452,7 +447,7 @@ def _charger_data(
                 "title": result.rule.title,
                 "criterion": result.rule.criterion,
                 "severity": result.rule.severity,
-                "verdict": _RESULT_WORDS[result.verdict],
+                "verdict": RESULT_WORDS[result.verdict],
                 "notes": result_notes(result),
                 "findings": findings,
             }

@@ -17,7 +17,8 @@ from ocpp_audit.analyser.engine import FAIL, NOT_OBSERVED, PASS, ChargerReport, 
 
 FORMATS = ("table", "json", "junit", "markdown", "html")
 
-_RESULT_WORDS = {PASS: "PASS", FAIL: "FAIL", NOT_OBSERVED: "NOT OBSERVED"}
+# How each verdict reads in every format (the html report too).
+RESULT_WORDS = {PASS: "PASS", FAIL: "FAIL", NOT_OBSERVED: "NOT OBSERVED"}
 _NOTES_WIDTH = 56
 _TITLE_WIDTH = 40
 
@@ -57,7 +58,7 @@ def _summary(charger: ChargerReport) -> str:
     counts = {verdict: 0 for verdict in (PASS, FAIL, NOT_OBSERVED)}
     for result in charger.results:
         counts[result.verdict] += 1
-    return ", ".join(f"{counts[v]} {_RESULT_WORDS[v]}" for v in (PASS, FAIL, NOT_OBSERVED))
+    return ", ".join(f"{counts[v]} {RESULT_WORDS[v]}" for v in (PASS, FAIL, NOT_OBSERVED))
 
 
 def _number(result: RuleResult) -> str:
@@ -65,7 +66,7 @@ def _number(result: RuleResult) -> str:
 
 
 def _result_word(result: RuleResult) -> str:
-    word = _RESULT_WORDS[result.verdict]
+    word = RESULT_WORDS[result.verdict]
     if result.verdict == FAIL and result.rule.severity == "warning":
         word += " (warning)"
     return word
