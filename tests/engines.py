@@ -205,6 +205,12 @@ async def recorder_cs(recording: RecorderFactory) -> AsyncIterator[RecorderServi
         yield service
 
 
+async def recv(websocket: Any, seconds: float = 5) -> str | bytes:
+    """The next message on a client or server connection, waiting at most ``timeout(seconds)``."""
+    async with asyncio.timeout(timeout(seconds)):
+        return await websocket.recv()
+
+
 async def stop_and_read(service: RecorderService) -> list[dict[str, Any]]:
     """Stop the service (sealing its parts) and read every row of its capture, in recorded order."""
     await service.__aexit__(None, None, None)

@@ -25,7 +25,7 @@ from ocpp_audit.recorder.control import (
 from ocpp_audit.recorder.service import RecorderService
 from ocpp_audit.simulator import SimulatedCharger
 from tests.conftest import timeout
-from tests.engines import PlainBackend, RecorderFactory, stop_and_read
+from tests.engines import PlainBackend, RecorderFactory, recv, stop_and_read
 
 # The server-initiated commands of the acceptance script (functions 3-7 and 10-16), in an order the
 # simulator can follow without a person: the firmware update is scheduled an hour ahead and the hard
@@ -100,8 +100,7 @@ async def charger_connect(service: RecorderService, charge_point_id: str) -> Cli
 
 
 async def recv_json(websocket: ClientConnection, seconds: float = 5) -> list[Any]:
-    async with asyncio.timeout(timeout(seconds)):
-        return json.loads(await websocket.recv())
+    return json.loads(await recv(websocket, seconds))
 
 
 async def test_each_server_initiated_command_is_injected_answered_and_kept_from_the_backend(

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 # The shared fixtures (recording, recorder_plain, recorder_cs, ...), parametrised over the engines.
 from tests.conftest import timeout
-from tests.engines import PlainBackend, messages, stop_and_read
+from tests.engines import PlainBackend, messages, recv, stop_and_read
 
 BIG = 32 * 1024 * 1024
 
@@ -30,11 +30,6 @@ def charger_connect(url: str, **kwargs: Any) -> Any:
     kwargs.setdefault("max_size", BIG)
     kwargs.setdefault("open_timeout", timeout(10))
     return connect(url, **kwargs)
-
-
-async def recv(websocket: ClientConnection, seconds: float = 5) -> str | bytes:
-    async with asyncio.timeout(timeout(seconds)):
-        return await websocket.recv()
 
 
 async def test_every_frame_arrives_unchanged_and_is_recorded_once_in_order(recorder_plain):

@@ -20,7 +20,7 @@ from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.relay import RelayEngine, end_to_end_headers, upstream_url
 from ocpp_audit.recorder.writer import CaptureWriteError
 from tests.conftest import timeout
-from tests.engines import PlainBackend
+from tests.engines import PlainBackend, recv
 
 
 class RowList(list):
@@ -38,11 +38,6 @@ class RowList(list):
             if self.fail_on is not None and self.message_rows >= self.fail_on:
                 raise self.error("disk full (test)")
         super().append(row)
-
-
-async def recv(websocket: Any, seconds: float = 5) -> str | bytes:
-    async with asyncio.timeout(timeout(seconds)):
-        return await websocket.recv()
 
 
 @pytest.fixture
