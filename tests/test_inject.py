@@ -22,6 +22,7 @@ from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.service import RecorderService
 from ocpp_audit.simulator import SimulatedCharger
 from tests.conftest import timeout
+from tests.test_record_cli import Recorder
 
 
 @pytest.fixture
@@ -153,26 +154,18 @@ async def test_record_and_inject_as_commands(tmp_path: Path) -> None:
     """The README's session: `record --control` in one process, `inject` in another."""
     capture = tmp_path / "lab"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    recorder = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ocpp_audit", "record", "--standalone", "--listen",
-        "127.0.0.1:0", "--control", "0", "--capture", str(capture),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
+    recorder = await Recorder.start(capture, "--standalone", "--control", "0", env=env)
+    process = recorder.process  # its first line (the listening URL) read by Recorder.start
     try:
-        assert recorder.stdout is not None
-        lines: list[str] = []
+        assert process.stdout is not None
         async with asyncio.timeout(timeout(30)):
-            while len(lines) < 2:
-                line = (await recorder.stdout.readline()).decode()
-                assert line, "record ended early"
-                lines.append(line)
-        url = re.search(r"Recording on (ws://\S+)", lines[0])
-        control = re.search(r"Control API on (http://\S+) \(token: (\S+)\)", lines[1])
-        assert url and control, lines
+            line = (await process.stdout.readline()).decode()
+        control = re.search(r"Control API on (http://\S+) \(token: (\S+)\)", line)
+        assert control, line
         token_file = Path(control.group(2))
         assert token_file == capture / "control-token"
         assert token_file.stat().st_mode & 0o777 == 0o600
-        charger = SimulatedCharger("CP-PROC", url.group(1), connectors=1)
+        charger = SimulatedCharger("CP-PROC", recorder.url, connectors=1)
         await charger.start()
         try:
             inject_args: list[Any] = [
@@ -189,9 +182,9 @@ async def test_record_and_inject_as_commands(tmp_path: Path) -> None:
         finally:
             await charger.stop()
     finally:
-        if recorder.returncode is None:
-            recorder.send_signal(signal.SIGINT)
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
         async with asyncio.timeout(timeout(30)):
-            await recorder.wait()
-    assert recorder.returncode == 0
+            await process.wait()
+    assert process.returncode == 0
     assert not (capture / "control-token").exists()
