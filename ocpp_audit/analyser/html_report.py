@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from ocpp_audit.analyser.capture import open_capture
+from ocpp_audit.analyser.capture import error_line, open_capture
 from ocpp_audit.analyser.engine import (
     MATERIALIZED_VIEWS,
     ChargerReport,
@@ -76,7 +76,7 @@ def _epoch(column: str) -> str:
 def _param(report: Report, rule_id: str, name: str, default: float) -> float:
     for rule in report.rules:
         if rule.id == rule_id:
-            value = rule.bound_params().get(name, rule.params.get(name))
+            value = rule.params.get(name)
             if isinstance(value, int | float):
                 return float(value)
     return default
@@ -99,7 +99,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) -
     try:
         return con.execute(sql, params).fetchall()
     except duckdb.Error as error:  # a custom view set without this view: the section stays empty
-        logger.warning("html report: query failed: %s", str(error).splitlines()[0])
+        logger.warning("html report: query failed: %s", error_line(error))
         return []
 
 
@@ -476,7 +476,7 @@ def render_html(report: Report, con: duckdb.DuckDBPyConnection | None = None) ->
     the page holds the verdicts only.
     """
     owned = None
-    if con is None and getattr(report, "source", None):
+    if con is None and report.source:
         owned = con = open_capture(**report.source)  # type: ignore[arg-type]
         # Every charger's queries read calls (a self-join of all messages): compute it once.
         materialize_views(con, MATERIALIZED_VIEWS)
