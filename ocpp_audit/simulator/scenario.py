@@ -412,13 +412,17 @@ async def _hard_reset(ctx: ScenarioContext) -> None:
     await ctx.expect_reboot(mark)
 
 
+def _date_time(when: datetime) -> str:
+    """OCPP 1.6 dateTime to the second, UTC: 2024-05-01T12:00:00Z."""
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 async def _firmware_update(ctx: ScenarioContext) -> None:
     """12: UpdateFirmware -> Downloading ... Installed, then a reboot with the new version."""
     mark = ctx.commander.mark()
-    retrieve_date = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     await ctx.command(
         "UpdateFirmware",
-        {"location": ctx.timing.firmware_location, "retrieveDate": retrieve_date},
+        {"location": ctx.timing.firmware_location, "retrieveDate": _date_time(datetime.now(UTC))},
     )
     await ctx.expect(
         "FirmwareStatusNotification", lambda p: p.get("status") == "Downloading", after=mark
@@ -440,10 +444,8 @@ async def _diagnostics(ctx: ScenarioContext) -> None:
         "GetDiagnostics",
         {
             "location": ctx.timing.diagnostics_location,
-            "startTime": (now - timedelta(hours=1))
-            .isoformat(timespec="seconds")
-            .replace("+00:00", "Z"),
-            "stopTime": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "startTime": _date_time(now - timedelta(hours=1)),
+            "stopTime": _date_time(now),
         },
     )
     await ctx.expect(
