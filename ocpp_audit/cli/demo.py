@@ -50,70 +50,39 @@ async def run_demo(
     The capture is sealed when this returns; the runs are not judged here (analyse the capture).
     """
     from ocpp_audit.acceptance import AutoCharger, run_guided
-    from ocpp_audit.recorder.central_system import CentralSystemConfig
+    from ocpp_audit.acceptance.lab import guided_lab
     from ocpp_audit.recorder.control import ControlClient
-    from ocpp_audit.recorder.options import RecordOptions
-    from ocpp_audit.recorder.service import RecorderService
-    from ocpp_audit.simulator.charger import SimulatedCharger
-    from ocpp_audit.simulator.control import SimulatorControl
-    from ocpp_audit.simulator.scenario import ScenarioTiming, charger_timing_for_scenario
 
     say = progress or (lambda message: None)
     profiles = chargers or DEMO_CHARGERS
     started = time.monotonic()
     token = secrets.token_urlsafe(24)  # never written anywhere: the demo's own client holds it
-    options = RecordOptions(
-        capture_dir=capture_dir,
-        standalone=True,
-        control_host="127.0.0.1",
-        control_port=0,
-        control_token=token,
-        endpoints_host="127.0.0.1",
-    )
-    # The scenario swipes one card the central system knows and one it must refuse (function 6).
-    config = CentralSystemConfig(
-        heartbeat_interval=ScenarioTiming.heartbeat_interval,
-        id_tags={ScenarioTiming.valid_id_tag: "Accepted"},
-    )
-    async with RecorderService(options, config) as service:
-        assert service.control is not None and service.endpoints is not None
+    async with guided_lab(capture_dir, profiles, token) as lab:
+        service = lab.service
+        assert service.endpoints is not None
         say(f"central system and recorder up; chargers connect to {service.url}/<id>")
         say(
-            f"control API on {service.control.url}; firmware on "
+            f"control API on {lab.control_url}; firmware on "
             f"{service.endpoints.firmware_location}; diagnostics to ftp://127.0.0.1:"
             f"{service.endpoints.ftp_port}/"
         )
-        simulated = {
-            charge_point_id: SimulatedCharger(
+        say(f"{len(lab.chargers)} simulated chargers booted; guided runs (--auto) start")
+        client = ControlClient(lab.control_url, token)
+
+        async def tour(charge_point_id: str) -> GuidedRun:
+            def step_done(message: str) -> None:
+                if not message.endswith("..."):  # the step's outcome, not its start
+                    say(f"{charge_point_id} {message}")
+
+            return await run_guided(
+                client,
                 charge_point_id,
-                service.url,
-                profile=profile,
-                timing=charger_timing_for_scenario(),
+                AutoCharger(charge_point_id, lab.simulator_control.url),
+                progress=step_done,
+                judge=False,
             )
-            for charge_point_id, profile in profiles.items()
-        }
-        client = ControlClient(service.control.url, token)
-        try:
-            await asyncio.gather(*(charger.start() for charger in simulated.values()))
-            async with SimulatorControl(simulated) as simulator_control:
-                say(f"{len(simulated)} simulated chargers booted; guided runs (--auto) start")
 
-                async def tour(charge_point_id: str) -> GuidedRun:
-                    def step_done(message: str) -> None:
-                        if not message.endswith("..."):  # the step's outcome, not its start
-                            say(f"{charge_point_id} {message}")
-
-                    return await run_guided(
-                        client,
-                        charge_point_id,
-                        AutoCharger(charge_point_id, simulator_control.url),
-                        progress=step_done,
-                        judge=False,
-                    )
-
-                runs = await asyncio.gather(*(tour(cp) for cp in simulated))
-        finally:
-            await asyncio.gather(*(c.stop() for c in simulated.values()), return_exceptions=True)
+        runs = await asyncio.gather(*(tour(cp) for cp in lab.chargers))
     parts = sorted(capture_dir.glob("frames/**/*.parquet"))
     frames = _count_frames(parts)
     return DemoResult(capture_dir, frames, len(parts), time.monotonic() - started, list(runs))
