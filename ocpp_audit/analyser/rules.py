@@ -64,12 +64,17 @@ class Rule:
 
     def referenced_params(self) -> list[str]:
         """The declared params the SQL uses (``$name``), in declaration order."""
-        used = set(_PARAM_REFERENCE.findall(_strip_sql_comments(self.sql)))
+        used = _param_references(self.sql)
         return [name for name in self.params if name in used]
 
     def bound_params(self) -> dict[str, object]:
         """Named parameters to pass to DuckDB: only those the SQL uses."""
         return {name: self.params[name] for name in self.referenced_params()}
+
+
+def _param_references(sql: str) -> set[str]:
+    """The ``$name`` references in the SQL, outside comments and string literals."""
+    return set(_PARAM_REFERENCE.findall(_strip_sql_comments(sql)))
 
 
 def _strip_sql_comments(sql: str) -> str:
@@ -136,7 +141,7 @@ def parse_rule(text: str, path: Path) -> Rule:
 
     if not sql:
         raise _fail(path, "has no SQL after the header")
-    undeclared = sorted(set(_PARAM_REFERENCE.findall(_strip_sql_comments(sql))) - set(params))
+    undeclared = sorted(_param_references(sql) - set(params))
     if undeclared:
         raise _fail(path, f"SQL uses undeclared params: {', '.join('$' + n for n in undeclared)}")
 
