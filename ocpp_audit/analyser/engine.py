@@ -413,7 +413,7 @@ def _view_param_defaults() -> dict[str, object]:
     """The views' own parameters (such as ``late_after_s``), also settable with --param."""
     from ocpp_audit.analyser import views
 
-    return dict(getattr(views, "DEFAULT_PARAMS", {}))
+    return dict(views.DEFAULT_PARAMS)
 
 
 def analyse(
