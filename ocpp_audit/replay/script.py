@@ -26,6 +26,15 @@ __all__ = ["Answer", "ChargerScript", "ConnectionScript", "RecordedCall", "load_
 logger = logging.getLogger(__name__)
 
 
+def _json_object(text: str | None) -> dict[str, Any]:
+    """A recorded payload as a JSON object; {} when it is missing, not JSON or not an object."""
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 @dataclass
 class Answer:
     """A CALLRESULT or CALLERROR as recorded or as a target gave it."""
@@ -63,11 +72,7 @@ class RecordedCall:
 
     @property
     def payload(self) -> dict[str, Any]:
-        try:
-            value = json.loads(self.payload_json)
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        return _json_object(self.payload_json)
 
 
 @dataclass
@@ -103,13 +108,9 @@ ORDER BY charge_point_id, ts, connection_id, seq
 
 
 def _answer(row: dict[str, Any]) -> Answer:
-    try:
-        payload = json.loads(row["payload"]) if row["payload"] else {}
-    except ValueError:
-        payload = {}
     return Answer(
         message_type=int(row["message_type"]),
-        payload=payload if isinstance(payload, dict) else {},
+        payload=_json_object(row["payload"]),
         error_code=row["error_code"],
         error_description=row["error_description"],
     )
