@@ -73,6 +73,7 @@ class PlainBackend:
         refuse: tuple[int, str, dict[str, str], str] | None = None,
         echo: bool = False,
         max_size: int = 32 * 1024 * 1024,
+        backlog: int = 100,
     ) -> None:
         # subprotocols the backend supports; refuse = (status, phrase, headers, body) for every
         # handshake; echo sends every message back unchanged.
@@ -80,6 +81,8 @@ class PlainBackend:
         self.refuse = refuse
         self.echo = echo
         self.max_size = max_size
+        self.backlog = backlog
+        self._port = 0  # 0 until the first start; a restart comes back on the same port
         self.connections: list[BackendConnection] = []
         self.requests: list[Request] = []
         self._server: Server | None = None
@@ -89,17 +92,20 @@ class PlainBackend:
         self._server = await serve(
             self._handle,
             "127.0.0.1",
-            0,
+            self._port,
             subprotocols=self.subprotocols or None,  # type: ignore[arg-type]
             process_request=self._process_request,
             ping_interval=None,
             max_size=self.max_size,
+            backlog=self.backlog,
         )
+        self._port = self._server.sockets[0].getsockname()[1]
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return self._server.sockets[0].getsockname()[1]
+        """The port it listens on; known while the backend is down too (after a first start)."""
+        assert self._port, "start the backend first"
+        return self._port
 
     @property
     def url(self) -> str:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import timeout
@@ -27,31 +26,6 @@ from tests.engines import PlainBackend, messages, read_capture, stop_and_read
 from tests.test_record_cli import Recorder
 
 logger = logging.getLogger(__name__)
-
-
-class RestartableBackend(PlainBackend):
-    """A plain backend that can come back on the port it had (a backend restart)."""
-
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.fixed_port = 0
-
-    async def start(self) -> None:
-        self._server = await serve(
-            self._handle,
-            "127.0.0.1",
-            self.fixed_port,
-            subprotocols=self.subprotocols or None,  # type: ignore[arg-type]
-            process_request=self._process_request,
-            ping_interval=None,
-            max_size=self.max_size,
-            backlog=2048,
-        )
-        self.fixed_port = self._server.sockets[0].getsockname()[1]
-
-    @property
-    def port(self) -> int:  # known while the backend is down too
-        return self.fixed_port
 
 
 def charger(url: str, **kwargs: object):
@@ -62,7 +36,7 @@ def charger(url: str, **kwargs: object):
 
 
 async def test_backend_down_at_start_then_restarted_mid_session(recording):
-    backend = RestartableBackend(echo=True)
+    backend = PlainBackend(echo=True, backlog=2048)
     await backend.start()
     await backend.stop()  # down: its port is known, nothing listens there
     try:
@@ -177,7 +151,7 @@ async def _connect_with_retry(url: str, deadline: float) -> object:
 @pytest.mark.slow  # about 11 s (relay) and 15 s (mitmproxy) on a shared 2-core machine
 @pytest.mark.parametrize("engine", ["relay", "mitmproxy"])
 async def test_reconnect_storm_after_backend_restart(tmp_path, engine):
-    backend = RestartableBackend()
+    backend = PlainBackend(backlog=2048)
     await backend.start()
     capture = tmp_path / "capture"
     recorder = await Recorder.start(capture, "--upstream", backend.url, "--engine", engine)
