@@ -30,14 +30,9 @@ from ocpp_audit.acceptance import (
     Prompts,
     run_guided,
 )
-from ocpp_audit.recorder.central_system import CentralSystemConfig
+from ocpp_audit.acceptance.lab import guided_lab
 from ocpp_audit.recorder.control import ControlClient
-from ocpp_audit.recorder.options import RecordOptions
-from ocpp_audit.recorder.service import RecorderService
-from ocpp_audit.simulator.charger import SimulatedCharger
-from ocpp_audit.simulator.control import SimulatorControl
 from ocpp_audit.simulator.profiles import PROFILES
-from ocpp_audit.simulator.scenario import ScenarioTiming, charger_timing_for_scenario
 from tests.conftest import timeout
 
 TOKEN = "acceptance-test-token"
@@ -64,38 +59,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     stop = asyncio.Event()
 
     async def serve() -> None:
-        options = RecordOptions(
-            capture_dir=capture_dir,
-            standalone=True,
-            control_host="127.0.0.1",
-            control_port=0,
-            control_token=TOKEN,
-            endpoints_host="127.0.0.1",
-        )
-        config = CentralSystemConfig(
-            heartbeat_interval=ScenarioTiming.heartbeat_interval,
-            id_tags={ScenarioTiming.valid_id_tag: "Accepted"},
-        )
         ids = {f"GUIDED-{name}": name for name in PROFILES}
         ids[SKIP_CHARGER] = "good"
         ids[PROMPTED_CHARGER] = "good"
         ids[ABORT_CHARGER] = "good"
-        async with RecorderService(options, config) as service:
-            chargers = {
-                cp: SimulatedCharger(
-                    cp, service.url, profile=profile, timing=charger_timing_for_scenario()
-                )
-                for cp, profile in ids.items()
-            }
-            await asyncio.gather(*(charger.start() for charger in chargers.values()))
-            try:
-                async with SimulatorControl(chargers) as simulator_control:
-                    assert service.control is not None
-                    ready.update(control=service.control.url, simulator=simulator_control.url)
-                    started.set()
-                    await stop.wait()
-            finally:
-                await asyncio.gather(*(c.stop() for c in chargers.values()), return_exceptions=True)
+        async with guided_lab(capture_dir, ids, TOKEN) as lab:
+            ready.update(control=lab.control_url, simulator=lab.simulator_control.url)
+            started.set()
+            await stop.wait()
 
     def run() -> None:
         try:
