@@ -155,6 +155,21 @@ class JsonHttpServer:
                 return None, b""
 
 
+class BadRequest(ValueError):
+    """A request body that is not a JSON object; the message is the 400 answer's error text."""
+
+
+def request_object(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object (an empty body is ``{}``); raises BadRequest otherwise."""
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise BadRequest(f"request body is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadRequest("request body must be a JSON object")
+    return document
+
+
 def json_request(
     url: str,
     method: str,

@@ -53,7 +53,13 @@ from urllib.parse import unquote
 
 import h11
 
-from ocpp_audit.jsonhttp import JsonHttpServer, is_loopback, json_request
+from ocpp_audit.jsonhttp import (
+    BadRequest,
+    JsonHttpServer,
+    is_loopback,
+    json_request,
+    request_object,
+)
 from ocpp_audit.recorder.connection import ConnectionRecorder, now_us
 from ocpp_audit.recorder.frames import Call, CallError, CallResult, Frame, Malformed
 from ocpp_audit.recorder.schema import Direction
@@ -580,11 +586,9 @@ class ControlServer(JsonHttpServer):
 
     async def _post_call(self, charge_point_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
-            document = json.loads(body or b"{}")
-        except ValueError as exc:
-            return 400, {"error": f"request body is not JSON: {exc}"}
-        if not isinstance(document, dict):
-            return 400, {"error": "request body must be a JSON object"}
+            document = request_object(body)
+        except BadRequest as exc:
+            return 400, {"error": str(exc)}
         action = document.get("action")
         payload = document.get("payload", {})
         timeout = document.get("timeout", DEFAULT_CALL_TIMEOUT_S)

@@ -20,7 +20,6 @@ Loopback only and without a token: it drives simulated chargers, nothing else. S
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +27,13 @@ from urllib.parse import quote, unquote
 
 import h11
 
-from ocpp_audit.jsonhttp import JsonHttpServer, is_loopback, json_request
+from ocpp_audit.jsonhttp import (
+    BadRequest,
+    JsonHttpServer,
+    is_loopback,
+    json_request,
+    request_object,
+)
 from ocpp_audit.simulator.charger import SimulatedCharger
 
 __all__ = ["STEPS", "SimulatorControl", "SimulatorControlClient"]
@@ -92,11 +97,9 @@ class SimulatorControl(JsonHttpServer):
         if charger is None:
             return 404, {"error": f"no simulated charger {charge_point_id!r}"}
         try:
-            arguments = json.loads(body or b"{}")
-        except ValueError as exc:
-            return 400, {"error": f"request body is not JSON: {exc}"}
-        if not isinstance(arguments, dict):
-            return 400, {"error": "request body must be a JSON object"}
+            arguments = request_object(body)
+        except BadRequest as exc:
+            return 400, {"error": str(exc)}
         method_name, allowed = STEPS[step]
         unknown = set(arguments) - set(allowed)
         if unknown:
