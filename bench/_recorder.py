@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ocpp_audit.capture.writer import CaptureWriter
 from ocpp_audit.recorder.engines import create_engine
 from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.service import gc_maintenance, tune_gc
-from ocpp_audit.recorder.writer import CaptureWriter
 
 
 async def _main(args: argparse.Namespace) -> None:

@@ -1,7 +1,7 @@
 """Benchmark of the analyser: the full rule suite on a synthetic fleet capture, against the scan floor.
 
 The capture (1,000 chargers x 7 days, about 10.5 M frames by default) is generated without sockets by
-``ocpp_audit.simulator.synthetic`` and cached under ``bench/results/fleet-<chargers>x<days>/``, so
+``ocpp_audit.lab.simulator.synthetic`` and cached under ``bench/results/fleet-<chargers>x<days>/``, so
 reruns skip generation. Each measurement runs in its own subprocess, whose peak RSS comes from
 ``os.wait4`` (the child's ``getrusage``):
 
@@ -106,7 +106,7 @@ def ensure_capture(
     chargers: int, days: int, regenerate: bool = False, cache_dir: Path = RESULTS_DIR
 ) -> tuple[Path, dict]:
     """The cached synthetic capture (generated when missing) and how it was made."""
-    from ocpp_audit.simulator.synthetic import generate_fleet_capture
+    from ocpp_audit.lab.simulator.synthetic import generate_fleet_capture
 
     folder = cache_dir / f"fleet-{chargers}x{days}"
     stamp = folder / "generated.json"

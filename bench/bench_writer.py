@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import duckdb
 from _procs import print_table, write_result
 
-from ocpp_audit.recorder.connection import ConnectionRecorder
-from ocpp_audit.recorder.schema import Direction
-from ocpp_audit.recorder.writer import CaptureWriter, _journal_line
+from ocpp_audit.capture.connection import ConnectionRecorder
+from ocpp_audit.capture.schema import Direction
+from ocpp_audit.capture.writer import CaptureWriter, _journal_line
 
 RESULTS = Path(__file__).resolve().parent / "results" / "writer.json"
 CHARGERS = 200

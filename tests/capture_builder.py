@@ -25,9 +25,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ocpp_audit.recorder import schema
-from ocpp_audit.recorder.connection import ConnectionRecorder
-from ocpp_audit.recorder.schema import ClosedBy, Direction, Event
+from ocpp_audit.capture import schema
+from ocpp_audit.capture.connection import ConnectionRecorder
+from ocpp_audit.capture.schema import ClosedBy, Direction, Event
 
 START = dt.datetime(2024, 5, 1, 10, 0, 0, tzinfo=dt.UTC)
 
@@ -351,7 +351,7 @@ class CaptureBuilder:
         """Seal the rows into Parquet parts under ``capture_dir``; returns the parts."""
         rows = self.sorted_rows()
         try:
-            from ocpp_audit.recorder.writer import write_rows
+            from ocpp_audit.capture.writer import write_rows
         except ImportError:
             return _write_with_pyarrow(rows, capture_dir)
         return write_rows(rows, capture_dir)

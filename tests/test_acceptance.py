@@ -23,16 +23,16 @@ from pathlib import Path
 
 import pytest
 
-from ocpp_audit.acceptance import (
+from ocpp_audit.lab.acceptance import (
     GUIDED_STEPS,
     AutoCharger,
     PromptedCharger,
     Prompts,
     run_guided,
 )
-from ocpp_audit.acceptance.lab import guided_lab
+from ocpp_audit.lab.acceptance.lab import guided_lab
+from ocpp_audit.lab.simulator.profiles import PROFILES
 from ocpp_audit.recorder.control import ControlClient
-from ocpp_audit.simulator.profiles import PROFILES
 from tests.conftest import timeout
 
 TOKEN = "acceptance-test-token"
@@ -203,7 +203,7 @@ class ScriptedPerson:
     )
 
     def __init__(self, charge_point_id: str, simulator_url: str) -> None:
-        from ocpp_audit.simulator.control import SimulatorControlClient
+        from ocpp_audit.lab.simulator.control import SimulatorControlClient
 
         self.charge_point_id = charge_point_id
         self.client = SimulatorControlClient(simulator_url)
@@ -274,8 +274,8 @@ def test_guided_run_refuses_a_charger_that_is_not_connected(lab: Lab) -> None:
 
 async def test_simulate_control_performs_physical_steps(tmp_path: Path) -> None:
     """`ocpp-audit simulate --control`: POST /chargers/<id>/plug-in makes the charger plug in."""
-    from ocpp_audit.recorder.central_system import CentralSystem
-    from ocpp_audit.simulator.control import SimulatorControlClient
+    from ocpp_audit.lab.central_system import CentralSystem
+    from ocpp_audit.lab.simulator.control import SimulatorControlClient
 
     central_system = CentralSystem()
     await central_system.start()

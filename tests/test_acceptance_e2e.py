@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from ocpp_audit.analyser.engine import analyse
 from ocpp_audit.cli import main
 from ocpp_audit.cli.demo import run_demo
-from ocpp_audit.simulator.profiles import PROFILES
+from ocpp_audit.lab.simulator.profiles import PROFILES
 from tests.conftest import timeout
 
 

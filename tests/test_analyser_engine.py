@@ -30,7 +30,7 @@ from ocpp_audit.analyser.rules import (
     parse_rule,
     select_rules,
 )
-from ocpp_audit.recorder import schema
+from ocpp_audit.capture import schema
 from tests.capture_builder import START, CaptureBuilder
 
 

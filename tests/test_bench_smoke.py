@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ocpp_audit.recorder.schema import arrow_schema
-from ocpp_audit.simulator.synthetic import generate_fleet_capture
+from ocpp_audit.capture.schema import arrow_schema
+from ocpp_audit.lab.simulator.synthetic import generate_fleet_capture
 from tests.conftest import timeout
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,12 +19,12 @@ from ocpp.v16.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from ocpp_audit.recorder import frames
-from ocpp_audit.recorder.central_system import (
+from ocpp_audit.lab.central_system import (
     CallErrorReceived,
     CentralSystem,
     CentralSystemConfig,
 )
+from ocpp_audit.protocol import frames
 from tests.conftest import timeout
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

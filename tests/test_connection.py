@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from ocpp_audit.recorder.connection import (
+from ocpp_audit.capture.connection import (
     MAX_PENDING_CALLS,
     ConnectionRecorder,
     basic_auth_user,
     charge_point_id_from_path,
 )
-from ocpp_audit.recorder.schema import COLUMN_NAMES, ClosedBy, Direction, Event
+from ocpp_audit.capture.schema import COLUMN_NAMES, ClosedBy, Direction, Event
 
 
 class Rows(list):

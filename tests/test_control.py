@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
+from ocpp_audit.lab.simulator import SimulatedCharger
 from ocpp_audit.recorder.control import (
     INJECTED_ID_PREFIX,
     TOKEN_FILE_NAME,
@@ -23,7 +24,6 @@ from ocpp_audit.recorder.control import (
     is_loopback,
 )
 from ocpp_audit.recorder.service import RecorderService
-from ocpp_audit.simulator import SimulatedCharger
 from tests.conftest import timeout
 from tests.engines import PlainBackend, RecorderFactory, recv, stop_and_read
 

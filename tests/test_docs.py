@@ -10,8 +10,8 @@ import pytest
 
 from ocpp_audit.analyser.rules import load_rules
 from ocpp_audit.analyser.views import VIEWS
+from ocpp_audit.capture.schema import COLUMNS
 from ocpp_audit.cli import COMMANDS
-from ocpp_audit.recorder.schema import COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

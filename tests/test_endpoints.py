@@ -10,12 +10,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ocpp_audit.lab.simulator.charger import SimulatedCharger
+from ocpp_audit.lab.simulator.transfers import download_firmware, upload_diagnostics
 from ocpp_audit.recorder.control import ControlClient
 from ocpp_audit.recorder.endpoints import FileEndpoints
 from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.service import RecorderService
-from ocpp_audit.simulator.charger import SimulatedCharger
-from ocpp_audit.simulator.transfers import download_firmware, upload_diagnostics
 from tests.conftest import timeout
 
 

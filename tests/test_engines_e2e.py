@@ -327,7 +327,7 @@ async def test_a_16_mib_frame_passes(recorder_plain):
 
 async def test_simulated_charger_session_with_an_offline_gap(recorder_cs):
     """Simulator -> recorder -> built-in central system; counted from both ends."""
-    from ocpp_audit.simulator.charger import SimulatedCharger
+    from ocpp_audit.lab.simulator.charger import SimulatedCharger
 
     service = recorder_cs
     central_system = service.central_system

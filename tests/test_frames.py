@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ocpp_audit.recorder.frames import (
+from ocpp_audit.protocol.frames import (
     Call,
     CallError,
     CallResult,

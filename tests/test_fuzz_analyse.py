@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ocpp_audit.analyser.rules import load_rules
+from ocpp_audit.capture.connection import ConnectionRecorder
+from ocpp_audit.capture.schema import ClosedBy, Direction, Event
+from ocpp_audit.capture.writer import write_rows
 from ocpp_audit.cli import main
-from ocpp_audit.recorder.connection import ConnectionRecorder
-from ocpp_audit.recorder.schema import ClosedBy, Direction, Event
-from ocpp_audit.recorder.writer import write_rows
 
 START_US = 1_714_521_600_000_000  # 2024-05-01T00:00:00Z
 

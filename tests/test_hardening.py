@@ -202,9 +202,9 @@ def test_mitmdump_addon_pseudonymises_idtags(tmp_path: Path) -> None:
 async def test_mitm_engine_closes_a_stalled_handshake(tmp_path: Path) -> None:
     import websockets
 
+    from ocpp_audit.capture.writer import CaptureWriter
     from ocpp_audit.recorder.mitm_engine import MitmEngine
     from ocpp_audit.recorder.options import RecordOptions
-    from ocpp_audit.recorder.writer import CaptureWriter
     from tests.engines import PlainBackend
 
     backend = PlainBackend(echo=True)

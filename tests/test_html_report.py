@@ -23,8 +23,8 @@ from click.testing import CliRunner
 from ocpp_audit.analyser.engine import analyse
 from ocpp_audit.analyser.html_report import render_html
 from ocpp_audit.analyser.report import render
+from ocpp_audit.capture.schema import Direction
 from ocpp_audit.cli import main
-from ocpp_audit.recorder.schema import Direction
 from tests.capture_builder import CaptureBuilder
 from tests.conftest import timeout
 

@@ -18,9 +18,9 @@ from click.testing import CliRunner, Result
 from websockets.asyncio.client import ClientConnection, connect
 
 from ocpp_audit.cli.inject import control_url, inject
+from ocpp_audit.lab.simulator import SimulatedCharger
 from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.service import RecorderService
-from ocpp_audit.simulator import SimulatedCharger
 from tests.conftest import timeout
 from tests.test_record_cli import Recorder
 

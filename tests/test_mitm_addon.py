@@ -17,10 +17,10 @@ from mitmproxy.test import taddons, tflow
 from mitmproxy.websocket import WebSocketMessage
 from wsproto.frame_protocol import Opcode
 
+from ocpp_audit.capture.writer import CaptureWriteError, CaptureWriter
 from ocpp_audit.recorder.mitm_addon import NO_IDLE_TIMEOUT_S, OcppCapture
 from ocpp_audit.recorder.mitm_engine import MitmEngine, reverse_mode
 from ocpp_audit.recorder.options import RecordOptions
-from ocpp_audit.recorder.writer import CaptureWriteError, CaptureWriter
 from tests.conftest import timeout
 
 PASSWORD = "s3cret-Pa55"

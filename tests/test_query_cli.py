@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ocpp_audit.analyser import views
+from ocpp_audit.capture import schema
 from ocpp_audit.cli import main
-from ocpp_audit.recorder import schema
 from tests.test_analyser_engine import _corrupt_parts, three_chargers
 
 COUNT_SQL = (

@@ -16,9 +16,9 @@ from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from ocpp_audit.capture.writer import CaptureWriteError
 from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.relay import RelayEngine, end_to_end_headers, upstream_url
-from ocpp_audit.recorder.writer import CaptureWriteError
 from tests.conftest import timeout
 from tests.engines import PlainBackend, recv
 

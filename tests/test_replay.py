@@ -12,16 +12,16 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
+from ocpp_audit.capture.schema import Direction
 from ocpp_audit.cli import main
-from ocpp_audit.recorder.central_system import CallErrorReceived, CentralSystem, CentralSystemConfig
+from ocpp_audit.lab.central_system import CallErrorReceived, CentralSystem, CentralSystemConfig
+from ocpp_audit.lab.simulator import SimulatedCharger
 from ocpp_audit.recorder.options import RecordOptions
-from ocpp_audit.recorder.schema import Direction
 from ocpp_audit.recorder.service import RecorderService
 from ocpp_audit.replay.compare import compare_answers, parse_ignore
 from ocpp_audit.replay.replayer import ReplayOptions, replay, target_url
 from ocpp_audit.replay.report import render
 from ocpp_audit.replay.script import Answer, load_scripts
-from ocpp_audit.simulator import SimulatedCharger
 from tests.capture_builder import CaptureBuilder
 from tests.conftest import timeout
 

@@ -1,4 +1,4 @@
-"""Every rule in ocpp_audit/rules passes on a capture that meets it and fails on one that does not.
+"""Every rule in rules/ passes on a capture that meets it and fails on one that does not.
 
 Two captures are built once per session with the capture builder (rows from ConnectionRecorder,
 sealed by the real writer): GOOD, where charger CP1 goes through all 16 functions of the acceptance
@@ -18,7 +18,7 @@ import pytest
 from ocpp_audit.analyser.capture import open_capture
 from ocpp_audit.analyser.engine import judged_chargers, run_rule
 from ocpp_audit.analyser.rules import Rule, load_rules
-from ocpp_audit.recorder.schema import Direction
+from ocpp_audit.capture.schema import Direction
 from tests.capture_builder import CaptureBuilder, ChargerScript
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in load_rules()}

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from ocpp_audit.recorder.central_system import CentralSystem, CentralSystemConfig
-from ocpp_audit.simulator import PROFILES, SimulatedCharger
-from ocpp_audit.simulator.scenario import (
+from ocpp_audit.lab.central_system import CentralSystem, CentralSystemConfig
+from ocpp_audit.lab.simulator import PROFILES, SimulatedCharger
+from ocpp_audit.lab.simulator.scenario import (
     ACCEPTANCE_STEPS,
     ScenarioError,
     ScenarioTiming,

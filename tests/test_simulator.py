@@ -25,9 +25,9 @@ import aioftp
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from ocpp_audit.recorder import frames
-from ocpp_audit.recorder.central_system import CentralSystem, CentralSystemConfig
-from ocpp_audit.simulator import PROFILES, ChargerTiming, SimulatedCharger
+from ocpp_audit.lab.central_system import CentralSystem, CentralSystemConfig
+from ocpp_audit.lab.simulator import PROFILES, ChargerTiming, SimulatedCharger
+from ocpp_audit.protocol import frames
 from tests.conftest import timeout
 
 VALID = "VALID-TAG"

@@ -11,7 +11,7 @@ import pytest
 
 from ocpp_audit.analyser import views
 from ocpp_audit.analyser.capture import open_capture
-from ocpp_audit.recorder.schema import Direction
+from ocpp_audit.capture.schema import Direction
 from tests.capture_builder import CaptureBuilder
 
 

@@ -20,16 +20,16 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from ocpp_audit.recorder import writer as writer_module
-from ocpp_audit.recorder.connection import ConnectionRecorder
-from ocpp_audit.recorder.schema import (
+from ocpp_audit.capture import writer as writer_module
+from ocpp_audit.capture.connection import ConnectionRecorder
+from ocpp_audit.capture.schema import (
     COLUMN_NAMES,
     META_SCHEMA_VERSION,
     SCHEMA_VERSION,
     Direction,
     empty_row,
 )
-from ocpp_audit.recorder.writer import CaptureWriteError, CaptureWriter, write_rows
+from ocpp_audit.capture.writer import CaptureWriteError, CaptureWriter, write_rows
 from tests.conftest import timeout
 
 DAY_US = 86_400_000_000
@@ -333,7 +333,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from ocpp_audit.recorder.writer import CaptureWriter
+    from ocpp_audit.capture.writer import CaptureWriter
 
     writer = CaptureWriter(Path(sys.argv[1]), rotate_bytes=20_000)
     writer.start()

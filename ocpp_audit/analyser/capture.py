@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ocpp_audit.recorder import schema
+from ocpp_audit.capture import schema
 
 logger = logging.getLogger(__name__)
 

@@ -619,7 +619,7 @@ def create_views(
     # The protocol-schema rule calls ocpp_schema_error(); DuckDB cannot validate JSON Schema itself.
     # No view uses it, so views stored in a DuckDB file stay plain SQL.
     try:
-        from ocpp_audit.analyser import schema_validation
+        from ocpp_audit.protocol import schema_validation
 
         schema_validation.register(con)
     except (ImportError, duckdb.Error) as error:

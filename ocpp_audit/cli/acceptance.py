@@ -105,7 +105,7 @@ def acceptance(
       ocpp-audit acceptance LAB001 --token-file captures/lab/control-token --auto \\
           --simulator-control 9101
     """
-    from ocpp_audit.acceptance import AutoCharger, PromptedCharger, Prompts, run_guided
+    from ocpp_audit.lab.acceptance import AutoCharger, PromptedCharger, Prompts, run_guided
     from ocpp_audit.recorder.control import ControlClient
 
     client = ControlClient(control_url(control), read_token(token, token_file))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from ocpp_audit.acceptance.run import GuidedRun
+    from ocpp_audit.lab.acceptance.run import GuidedRun
 
 # The tour's chargers: one well-behaved, and two with faults seen on real chargers (the second is
 # the CTEK report's function 14: "Start/stop notification received, Metre values not received").
@@ -49,8 +49,8 @@ async def run_demo(
     ``chargers`` maps charge point ids to simulator profiles (default: the tour's three).
     The capture is sealed when this returns; the runs are not judged here (analyse the capture).
     """
-    from ocpp_audit.acceptance import AutoCharger, run_guided
-    from ocpp_audit.acceptance.lab import guided_lab
+    from ocpp_audit.lab.acceptance import AutoCharger, run_guided
+    from ocpp_audit.lab.acceptance.lab import guided_lab
     from ocpp_audit.recorder.control import ControlClient
 
     say = progress or (lambda message: None)

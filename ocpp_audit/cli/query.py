@@ -14,8 +14,8 @@ import click
 import duckdb
 
 from ocpp_audit.analyser.capture import CaptureError, error_line, open_capture, readable_parts
+from ocpp_audit.capture import schema
 from ocpp_audit.cli.output import InputError, emit, output_options
-from ocpp_audit.recorder import schema
 
 QUERY_FORMATS = ("table", "csv", "json")
 BATCH_ROWS = 10_000

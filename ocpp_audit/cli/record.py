@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
     from typing import Any
 
-    from ocpp_audit.recorder.central_system import CentralSystemConfig
+    from ocpp_audit.lab.central_system import CentralSystemConfig
     from ocpp_audit.recorder.options import RecordOptions
 
 DEFAULT_LISTEN = "127.0.0.1:9000"
@@ -253,7 +253,7 @@ def record(
                 param_hint="--control",
             )
 
-    from ocpp_audit.recorder.central_system import CentralSystemConfig
+    from ocpp_audit.lab.central_system import CentralSystemConfig
     from ocpp_audit.recorder.options import RecordOptions
 
     options = RecordOptions(

@@ -9,9 +9,9 @@ import signal
 import click
 
 from ocpp_audit.cli.params import basic_auth
-from ocpp_audit.simulator.charger import ChargerTiming
-from ocpp_audit.simulator.fleet import run_fleet
-from ocpp_audit.simulator.profiles import PROFILES
+from ocpp_audit.lab.simulator.charger import ChargerTiming
+from ocpp_audit.lab.simulator.fleet import run_fleet
+from ocpp_audit.lab.simulator.profiles import PROFILES
 
 
 @click.command()
@@ -153,10 +153,10 @@ def _run_controlled(
     port: int,
 ) -> None:
     """Chargers whose physical steps come from the simulator control, until Ctrl-C or duration."""
-    from ocpp_audit.simulator.charger import SimulatedCharger
-    from ocpp_audit.simulator.control import SimulatorControl
-    from ocpp_audit.simulator.fleet import charge_point_ids
-    from ocpp_audit.simulator.scenario import charger_timing_for_scenario
+    from ocpp_audit.lab.simulator.charger import SimulatedCharger
+    from ocpp_audit.lab.simulator.control import SimulatorControl
+    from ocpp_audit.lab.simulator.fleet import charge_point_ids
+    from ocpp_audit.lab.simulator.scenario import charger_timing_for_scenario
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -7,13 +7,13 @@ import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ocpp_audit.capture.writer import write_rows
 from ocpp_audit.importers.common import (
     CaptureBuilder,
     ImportFileError,
     ImportSummary,
     Timestamps,
 )
-from ocpp_audit.recorder.writer import write_rows
 
 __all__ = ["FORMATS", "ImportFileError", "ImportSummary", "import_files"]
 

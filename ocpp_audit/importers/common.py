@@ -2,7 +2,7 @@
 turning entries into the rows an engine would have written.
 
 An importer reads a file and hands :class:`LogEntry` values to a :class:`CaptureBuilder`, which runs
-each frame through :class:`~ocpp_audit.recorder.connection.ConnectionRecorder` with the log's time,
+each frame through :class:`~ocpp_audit.capture.connection.ConnectionRecorder` with the log's time,
 so ``parse_error``, ``action`` of answers and ``seq`` come out exactly as a recorder engine makes
 them. Whatever an importer cannot use is counted in the :class:`ImportSummary` with its reason;
 nothing is dropped silently.
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from ocpp_audit.recorder.connection import ConnectionRecorder
-from ocpp_audit.recorder.frames import Call, Malformed, parse
-from ocpp_audit.recorder.schema import ClosedBy, Direction
+from ocpp_audit.capture.connection import ConnectionRecorder
+from ocpp_audit.capture.schema import ClosedBy, Direction
+from ocpp_audit.protocol.frames import Call, Malformed, parse
 
 # OCPP 1.6 section 5 (operations initiated by the central system) and section 4 (initiated by the
 # charge point), plus the 1.6 security whitepaper's messages. DataTransfer goes both ways.

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ocpp_audit.capture.schema import Direction
 from ocpp_audit.importers.common import (
     CaptureBuilder,
     LogEntry,
@@ -31,7 +32,6 @@ from ocpp_audit.importers.common import (
     collect_frame,
     json_depth,
 )
-from ocpp_audit.recorder.schema import Direction
 
 TS_FIELDS = ("ts", "time", "timestamp")
 CHARGER_FIELDS = ("charge_point_id", "chargeBoxId", "charge_box_id", "charger")

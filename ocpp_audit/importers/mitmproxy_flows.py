@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from ocpp_audit.capture.connection import charge_point_id_from_path
+from ocpp_audit.capture.schema import ClosedBy, Direction
 from ocpp_audit.importers.common import CaptureBuilder, ImportFileError, LogEntry, Timestamps
-from ocpp_audit.recorder.connection import charge_point_id_from_path
-from ocpp_audit.recorder.schema import ClosedBy, Direction
 
 # RFC 6455 7.1.5: 1006 when the connection closed without a close frame.
 ABNORMAL_CLOSURE = 1006

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ocpp_audit.capture.schema import Direction
 from ocpp_audit.importers.common import (
     CaptureBuilder,
     LogEntry,
@@ -31,8 +32,7 @@ from ocpp_audit.importers.common import (
     log_frames,
     read_lines,
 )
-from ocpp_audit.recorder.frames import Call, parse
-from ocpp_audit.recorder.schema import Direction
+from ocpp_audit.protocol.frames import Call, parse
 
 LINE = re.compile(
     r"(?:^|[\s:\]\[])(?P<charge_point_id>[^\s:\[\]]+): (?P<verb>receive message|send) (?P<frame>.*)$"

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ocpp_audit.capture.schema import Direction
 from ocpp_audit.importers.common import CaptureBuilder, LogEntry, Timestamps, log_frames, read_lines
-from ocpp_audit.recorder.schema import Direction
 
 LINE = re.compile(
     r"\[chargeBoxId=(?P<charge_point_id>[^,\]]*), sessionId=(?P<session>[^\]]*)\] "

@@ -53,6 +53,8 @@ from urllib.parse import unquote
 
 import h11
 
+from ocpp_audit.capture.connection import ConnectionRecorder, now_us
+from ocpp_audit.capture.schema import Direction
 from ocpp_audit.jsonhttp import (
     BadRequest,
     JsonHttpServer,
@@ -60,9 +62,7 @@ from ocpp_audit.jsonhttp import (
     json_request,
     request_object,
 )
-from ocpp_audit.recorder.connection import ConnectionRecorder, now_us
-from ocpp_audit.recorder.frames import Call, CallError, CallResult, Frame, Malformed
-from ocpp_audit.recorder.schema import Direction
+from ocpp_audit.protocol.frames import Call, CallError, CallResult, Frame, Malformed
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def new_unique_id() -> str:
 
 def schema_complaint(action: str, payload: dict[str, Any]) -> str | None:
     """Why ``payload`` is not a valid OCPP 1.6 ``action`` CALL, or None when it is."""
-    from ocpp_audit.analyser.schema_validation import schema_error
+    from ocpp_audit.protocol.schema_validation import schema_error
 
     return schema_error(action, 2, json.dumps(payload))
 

@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote
 import aioftp
 import h11
 
-from ocpp_audit.recorder.connection import format_address
+from ocpp_audit.capture.connection import format_address
 
 logger = logging.getLogger(__name__)
 

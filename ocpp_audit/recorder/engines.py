@@ -12,8 +12,8 @@ from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.relay import RelayEngine
 
 if TYPE_CHECKING:
+    from ocpp_audit.capture.writer import CaptureWriter
     from ocpp_audit.recorder.mitm_engine import MitmEngine
-    from ocpp_audit.recorder.writer import CaptureWriter
 
 ENGINES = ("relay", "mitmproxy")
 

@@ -53,17 +53,17 @@ from mitmproxy.websocket import WebSocketMessage
 from wsproto import ConnectionState
 from wsproto.frame_protocol import Opcode
 
-from ocpp_audit.recorder.connection import (
+from ocpp_audit.capture.connection import (
     ConnectionRecorder,
     RowSink,
     charge_point_id_from_path,
     format_address,
 )
+from ocpp_audit.capture.schema import ClosedBy, Direction
+from ocpp_audit.capture.writer import CaptureWriteError, CaptureWriter
+from ocpp_audit.protocol.frames import Frame
 from ocpp_audit.recorder.control import ChargerLink, ChargerRegistry
-from ocpp_audit.recorder.frames import Frame
 from ocpp_audit.recorder.options import DEFAULT_MAX_FRAME_BYTES
-from ocpp_audit.recorder.schema import ClosedBy, Direction
-from ocpp_audit.recorder.writer import CaptureWriteError, CaptureWriter
 
 if TYPE_CHECKING:
     from mitmproxy.addonmanager import Loader

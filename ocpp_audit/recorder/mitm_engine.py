@@ -39,9 +39,9 @@ from mitmproxy import options
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
+from ocpp_audit.capture.writer import CaptureWriter
 from ocpp_audit.recorder.mitm_addon import OcppCapture
 from ocpp_audit.recorder.options import RecordOptions
-from ocpp_audit.recorder.writer import CaptureWriter
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import json
 import re
 from typing import Any
 
-from ocpp_audit.recorder.connection import RowSink
+from ocpp_audit.capture.connection import RowSink
 
 PREFIX = "ps-"
 DIGEST_HEX_CHARS = 16  # 64 bits: collisions stay out of reach for any fleet's card count

@@ -28,17 +28,17 @@ from websockets.frames import CloseCode, Frame
 from websockets.headers import parse_connection, parse_subprotocol
 from websockets.http11 import Request, Response
 
-from ocpp_audit.recorder.connection import (
+from ocpp_audit.capture.connection import (
     ConnectionRecorder,
     charge_point_id_from_path,
     format_address,
 )
+from ocpp_audit.capture.schema import ClosedBy, Direction
 from ocpp_audit.recorder.control import ChargerLink, ChargerRegistry
 from ocpp_audit.recorder.options import RecordOptions
-from ocpp_audit.recorder.schema import ClosedBy, Direction
 
 if TYPE_CHECKING:
-    from ocpp_audit.recorder.writer import CaptureWriter
+    from ocpp_audit.capture.writer import CaptureWriter
 
 logger = logging.getLogger(__name__)
 
@@ -527,7 +527,7 @@ class RelayEngine:
                 return _Ended.SINK_CLOSED
 
     def _is_write_error(self, exc: Exception) -> bool:
-        from ocpp_audit.recorder.writer import CaptureWriteError
+        from ocpp_audit.capture.writer import CaptureWriteError
 
         return isinstance(exc, CaptureWriteError)
 

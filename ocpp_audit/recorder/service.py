@@ -20,12 +20,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from ocpp_audit.capture.writer import CaptureWriter
 from ocpp_audit.recorder.engines import create_engine
 from ocpp_audit.recorder.options import RecordOptions
-from ocpp_audit.recorder.writer import CaptureWriter
 
 if TYPE_CHECKING:
-    from ocpp_audit.recorder.central_system import CentralSystem, CentralSystemConfig
+    from ocpp_audit.lab.central_system import CentralSystem, CentralSystemConfig
     from ocpp_audit.recorder.control import ControlServer
     from ocpp_audit.recorder.endpoints import FileEndpoints
     from ocpp_audit.recorder.mitm_engine import MitmEngine
@@ -132,7 +132,7 @@ class RecorderService:
         if self.recovered:
             logger.info("sealed %d part(s) left by an earlier run", len(self.recovered))
         if options.standalone:
-            from ocpp_audit.recorder.central_system import CentralSystem
+            from ocpp_audit.lab.central_system import CentralSystem
 
             self.central_system = CentralSystem(self.central_system_config)
             await self.central_system.start("127.0.0.1", 0)
@@ -176,8 +176,8 @@ class RecorderService:
 
     def _record_upload(self, charge_point_id: str, file_name: str, size: int) -> None:
         """Write the upload into the capture, on the charger's live connection when it has one."""
-        from ocpp_audit.recorder.connection import now_us
-        from ocpp_audit.recorder.schema import Event
+        from ocpp_audit.capture.connection import now_us
+        from ocpp_audit.capture.schema import Event
 
         detail = {"file_name": file_name, "size": size}
         link = self.engine.registry.get(charge_point_id) if self.engine is not None else None

@@ -31,10 +31,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from ocpp_audit.recorder import frames
-from ocpp_audit.recorder.connection import ConnectionRecorder, RowSink
-from ocpp_audit.recorder.schema import ClosedBy, Direction
-from ocpp_audit.recorder.writer import CaptureWriter
+from ocpp_audit.capture.connection import ConnectionRecorder, RowSink
+from ocpp_audit.capture.schema import ClosedBy, Direction
+from ocpp_audit.capture.writer import CaptureWriter
+from ocpp_audit.protocol import frames
 from ocpp_audit.replay.compare import (
     DEFAULT_IGNORE,
     Difference,

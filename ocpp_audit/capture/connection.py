@@ -17,8 +17,8 @@ from collections import OrderedDict
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from ocpp_audit.recorder.frames import Call, CallError, CallResult, Frame, Malformed, parse
-from ocpp_audit.recorder.schema import ClosedBy, Direction, Event
+from ocpp_audit.capture.schema import ClosedBy, Direction, Event
+from ocpp_audit.protocol.frames import Call, CallError, CallResult, Frame, Malformed, parse
 
 # A peer that never answers must not make the pending-CALL table grow without bound. OCPP-J allows
 # one outstanding CALL per direction; this keeps far more than a conforming peer ever needs.

@@ -1,6 +1,6 @@
 """The physical side of a guided run: a person at a real charger, or the simulator's control.
 
-Both implement :class:`~ocpp_audit.simulator.scenario.PhysicalCharger`. Each step returns once it
+Both implement :class:`~ocpp_audit.lab.simulator.scenario.PhysicalCharger`. Each step returns once it
 is asked for (or done); the scenario then waits for the charger's messages that show it happened.
 """
 
@@ -10,9 +10,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ocpp_audit.acceptance.commander import in_thread
+from ocpp_audit.lab.acceptance.commander import in_thread
+from ocpp_audit.lab.simulator.control import SimulatorControlClient
 from ocpp_audit.recorder.control import ControlClient
-from ocpp_audit.simulator.control import SimulatorControlClient
 
 __all__ = ["AutoCharger", "PromptedCharger"]
 

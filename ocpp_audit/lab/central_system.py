@@ -35,8 +35,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from ocpp_audit.recorder import frames
-from ocpp_audit.recorder.connection import charge_point_id_from_path
+from ocpp_audit.capture.connection import charge_point_id_from_path
+from ocpp_audit.protocol import frames
 
 __all__ = [
     "CallErrorReceived",

@@ -66,7 +66,7 @@ try:  # optional: encodes journal lines about 4x faster than the standard librar
 except ImportError:  # pragma: no cover - the standard library's encoder then
     orjson = None
 
-from ocpp_audit.recorder.schema import COLUMN_NAMES, FRAMES_DIR, PARTITION_KEY, Event, arrow_schema
+from ocpp_audit.capture.schema import COLUMN_NAMES, FRAMES_DIR, PARTITION_KEY, Event, arrow_schema
 
 __all__ = ["CaptureWriteError", "CaptureWriter", "write_rows"]
 

@@ -37,9 +37,9 @@ from ocpp.v16.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from ocpp_audit.simulator.configuration import ConfigurationStore
-from ocpp_audit.simulator.profiles import PROFILES, Profile
-from ocpp_audit.simulator.transfers import (
+from ocpp_audit.lab.simulator.configuration import ConfigurationStore
+from ocpp_audit.lab.simulator.profiles import PROFILES, Profile
+from ocpp_audit.lab.simulator.transfers import (
     download_firmware,
     is_loopback_location,
     upload_diagnostics,

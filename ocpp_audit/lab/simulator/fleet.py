@@ -8,7 +8,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 
-from ocpp_audit.simulator.charger import ChargerTiming, SimulatedCharger
+from ocpp_audit.lab.simulator.charger import ChargerTiming, SimulatedCharger
 
 __all__ = ["FleetMember", "charge_point_ids", "run_fleet"]
 

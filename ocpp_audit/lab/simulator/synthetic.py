@@ -11,7 +11,7 @@ The frames are built column-wise with pyarrow (no Python dict per row), one UTC 
 written as one part per day with the capture schema (``schema.arrow_schema()``), sorted by ``ts``,
 with the writer's compression settings, so the analyser reads them like a recorded capture.
 
-    from ocpp_audit.simulator.synthetic import generate_fleet_capture
+    from ocpp_audit.lab.simulator.synthetic import generate_fleet_capture
     stats = generate_fleet_capture(Path("captures/fleet"), chargers=1000, days=7)
 """
 
@@ -27,9 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ocpp_audit.recorder.schema import COLUMN_NAMES, FRAMES_DIR, PARTITION_KEY, arrow_schema
-from ocpp_audit.recorder.writer import COMPRESSION, COMPRESSION_LEVEL, ROW_GROUP_ROWS
-from ocpp_audit.simulator.charger import NOMINAL_VOLTAGE, SimulatedCharger
+from ocpp_audit.capture.schema import COLUMN_NAMES, FRAMES_DIR, PARTITION_KEY, arrow_schema
+from ocpp_audit.capture.writer import COMPRESSION, COMPRESSION_LEVEL, ROW_GROUP_ROWS
+from ocpp_audit.lab.simulator.charger import NOMINAL_VOLTAGE, SimulatedCharger
 
 __all__ = ["FleetStats", "generate_fleet_capture"]
 

@@ -3,9 +3,9 @@ through the recorder's control API, with a person or the simulator doing the phy
 
 from __future__ import annotations
 
-from ocpp_audit.acceptance.chargers import AutoCharger, PromptedCharger
-from ocpp_audit.acceptance.commander import CallErrorReceived, ControlCommander, ControlError
-from ocpp_audit.acceptance.run import GUIDED_STEPS, GuidedRun, Prompts, StepOutcome, run_guided
+from ocpp_audit.lab.acceptance.chargers import AutoCharger, PromptedCharger
+from ocpp_audit.lab.acceptance.commander import CallErrorReceived, ControlCommander, ControlError
+from ocpp_audit.lab.acceptance.run import GUIDED_STEPS, GuidedRun, Prompts, StepOutcome, run_guided
 
 __all__ = [
     "GUIDED_STEPS",

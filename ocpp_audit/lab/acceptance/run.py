@@ -1,6 +1,6 @@
 """The guided acceptance run: the script's 16 functions against one connected charger.
 
-It walks :data:`~ocpp_audit.simulator.scenario.ACCEPTANCE_STEPS` in order, sending the
+It walks :data:`~ocpp_audit.lab.simulator.scenario.ACCEPTANCE_STEPS` in order, sending the
 server-initiated commands through the recorder's control API and waiting for the charger's
 messages; physical steps go to a person (:class:`PromptedCharger`) or to the simulator
 (:class:`AutoCharger`). A step whose expected message does not come is marked failed and the run
@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ocpp_audit.acceptance.commander import ControlCommander, ControlError, in_thread
-from ocpp_audit.recorder.control import ControlClient
-from ocpp_audit.simulator.scenario import (
+from ocpp_audit.lab.acceptance.commander import ControlCommander, ControlError, in_thread
+from ocpp_audit.lab.simulator.scenario import (
     ACCEPTANCE_STEPS,
     STEP_FAILURES,
     PhysicalCharger,
@@ -33,6 +32,7 @@ from ocpp_audit.simulator.scenario import (
     ScenarioTiming,
     Step,
 )
+from ocpp_audit.recorder.control import ControlClient
 
 if TYPE_CHECKING:
     from ocpp_audit.analyser.engine import Report

@@ -34,7 +34,7 @@ from ocpp_audit.jsonhttp import (
     json_request,
     request_object,
 )
-from ocpp_audit.simulator.charger import SimulatedCharger
+from ocpp_audit.lab.simulator.charger import SimulatedCharger
 
 __all__ = ["STEPS", "SimulatorControl", "SimulatorControlClient"]
 

@@ -1,4 +1,4 @@
-"""A :class:`~ocpp_audit.simulator.scenario.Commander` over the recorder's control API.
+"""A :class:`~ocpp_audit.lab.simulator.scenario.Commander` over the recorder's control API.
 
 Commands are injected (``POST /chargers/<id>/calls``); the charger's CALLs come from the control
 API's per-charger feed (``GET /chargers/<id>/messages``, long-polled). A mark is the recorder's
@@ -18,8 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from ocpp_audit.recorder import central_system
-from ocpp_audit.recorder.connection import now_us
+from ocpp_audit.capture.connection import now_us
+from ocpp_audit.lab import central_system
 from ocpp_audit.recorder.control import ControlClient
 
 __all__ = ["CallErrorReceived", "ControlCommander", "ControlError", "in_thread"]

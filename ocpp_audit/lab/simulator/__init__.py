@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ocpp_audit.simulator.charger import ChargerTiming, SimulatedCharger
-from ocpp_audit.simulator.profiles import PROFILES, Profile
+from ocpp_audit.lab.simulator.charger import ChargerTiming, SimulatedCharger
+from ocpp_audit.lab.simulator.profiles import PROFILES, Profile
 
 __all__ = ["PROFILES", "ChargerTiming", "Profile", "SimulatedCharger"]

@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocpp_audit.recorder.central_system import CentralSystemConfig
+from ocpp_audit.lab.central_system import CentralSystemConfig
+from ocpp_audit.lab.simulator.charger import SimulatedCharger
+from ocpp_audit.lab.simulator.control import SimulatorControl
+from ocpp_audit.lab.simulator.scenario import ScenarioTiming, charger_timing_for_scenario
 from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.service import RecorderService
-from ocpp_audit.simulator.charger import SimulatedCharger
-from ocpp_audit.simulator.control import SimulatorControl
-from ocpp_audit.simulator.scenario import ScenarioTiming, charger_timing_for_scenario
 
 
 @dataclass

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from ocpp_audit.recorder.central_system import CallErrorReceived
-from ocpp_audit.simulator.charger import ChargerTiming
+from ocpp_audit.lab.central_system import CallErrorReceived
+from ocpp_audit.lab.simulator.charger import ChargerTiming
 
 __all__ = [
     "ACCEPTANCE_STEPS",
