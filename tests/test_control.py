@@ -17,12 +17,12 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from ocpp_audit.lab.simulator import SimulatedCharger
 from ocpp_audit.recorder.control import (
-    INJECTED_ID_PREFIX,
     TOKEN_FILE_NAME,
     ControlClient,
     ControlServer,
     is_loopback,
 )
+from ocpp_audit.recorder.injection import INJECTED_ID_PREFIX
 from ocpp_audit.recorder.service import RecorderService
 from tests.conftest import timeout
 from tests.engines import PlainBackend, RecorderFactory, recv, stop_and_read
@@ -283,7 +283,7 @@ async def test_generated_token_file_is_owner_only_and_removed_at_stop(
 
 
 def test_the_control_api_refuses_a_non_loopback_address() -> None:
-    from ocpp_audit.recorder.control import ChargerRegistry
+    from ocpp_audit.recorder.injection import ChargerRegistry
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.1")

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ocpp_audit.recorder.control import ChargerRegistry, ControlServer
+from ocpp_audit.recorder.control import ControlServer
+from ocpp_audit.recorder.injection import ChargerRegistry
 from tests.conftest import timeout
 
 TOKEN = "s3cret-control-token"

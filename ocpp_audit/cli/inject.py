@@ -27,7 +27,7 @@ def parse_payload(action: str, payload_json: str) -> dict[str, Any]:
         raise InjectFailed(f"PAYLOAD_JSON is not JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise InjectFailed("PAYLOAD_JSON must be a JSON object")
-    from ocpp_audit.recorder.control import schema_complaint
+    from ocpp_audit.recorder.injection import schema_complaint
 
     complaint = schema_complaint(action, payload)
     if complaint is not None:

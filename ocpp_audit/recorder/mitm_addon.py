@@ -62,7 +62,7 @@ from ocpp_audit.capture.connection import (
 from ocpp_audit.capture.schema import ClosedBy, Direction
 from ocpp_audit.capture.writer import CaptureWriteError, CaptureWriter
 from ocpp_audit.protocol.frames import Frame
-from ocpp_audit.recorder.control import ChargerLink, ChargerRegistry
+from ocpp_audit.recorder.injection import ChargerLink, ChargerRegistry
 from ocpp_audit.recorder.options import DEFAULT_MAX_FRAME_BYTES
 
 if TYPE_CHECKING:

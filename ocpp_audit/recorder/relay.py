@@ -34,7 +34,7 @@ from ocpp_audit.capture.connection import (
     format_address,
 )
 from ocpp_audit.capture.schema import ClosedBy, Direction
-from ocpp_audit.recorder.control import ChargerLink, ChargerRegistry
+from ocpp_audit.recorder.injection import ChargerLink, ChargerRegistry
 from ocpp_audit.recorder.options import RecordOptions
 
 if TYPE_CHECKING:

@@ -1,0 +1,428 @@
+"""Active mode: injecting server-initiated CALLs toward live chargers.
+
+Both engines keep one :class:`ChargerLink` per live charger connection in a :class:`ChargerRegistry`
+and pass every message through it after recording it (journal first, as always):
+
+- a charger's answer to an injected CALL is recorded (``injected = true``, which
+  ``ConnectionRecorder`` sets on an answer to an injected CALL) and *not* forwarded: the backend never
+  asked;
+- OCPP-J 1.6 section 4.1.1 allows one outstanding CALL per direction ("A Charge Point or Central
+  System SHOULD NOT send a CALL message to the other party unless all the CALL messages it sent
+  before have been responded to or have timed out"). So an injection waits while a backend CALL to
+  that charger is unanswered, and a backend CALL that arrives while an injected one is pending is
+  held and forwarded right after the charger's answer;
+- a charger that disconnects fails its pending injection at once (:class:`ChargerDisconnected`).
+
+Injected CALLs carry unique ids starting with :data:`INJECTED_ID_PREFIX`, which no backend uses.
+
+The HTTP control API that serves the registry is in :mod:`ocpp_audit.recorder.control`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ocpp_audit.capture.connection import ConnectionRecorder, now_us
+from ocpp_audit.capture.schema import Direction
+from ocpp_audit.protocol.frames import Call, CallError, CallResult, Frame, Malformed
+
+logger = logging.getLogger(__name__)
+
+# Unique ids of injected CALLs start with this; OCPP-J 1.6 section 4.1.4 allows up to 36 characters.
+INJECTED_ID_PREFIX = "ocpp-audit-"
+DEFAULT_CALL_TIMEOUT_S = 30.0
+MAX_CALL_TIMEOUT_S = 3600.0
+MESSAGE_LOG_SIZE = 500  # charger CALLs kept per followed charge point id (the messages feed)
+
+
+class InjectionError(Exception):
+    """An injection that could not be done; ``status`` is the HTTP status the API answers with."""
+
+    status = 500
+
+
+class UnknownCharger(InjectionError):
+    status = 404
+
+
+class InvalidPayload(InjectionError):
+    status = 400
+
+
+class ChargerDisconnected(InjectionError):
+    status = 502
+
+
+class InjectionTimeout(InjectionError):
+    status = 504
+
+
+def new_unique_id() -> str:
+    """A unique id no backend uses: the prefix and 24 hex digits (35 characters in all)."""
+    return INJECTED_ID_PREFIX + uuid.uuid4().hex[:24]
+
+
+def schema_complaint(action: str, payload: dict[str, Any]) -> str | None:
+    """Why ``payload`` is not a valid OCPP 1.6 ``action`` CALL, or None when it is."""
+    from ocpp_audit.protocol.schema_validation import schema_error
+
+    return schema_error(action, 2, json.dumps(payload))
+
+
+@dataclass
+class InjectionAnswer:
+    """The charger's answer to an injected CALL."""
+
+    charge_point_id: str
+    unique_id: str
+    action: str
+    frame: CallResult | CallError | Malformed
+
+    def to_dict(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "charge_point_id": self.charge_point_id,
+            "unique_id": self.unique_id,
+            "action": self.action,
+        }
+        frame = self.frame
+        if isinstance(frame, CallResult):
+            answer.update(message_type=3, payload=frame.payload)
+        elif isinstance(frame, CallError):
+            answer.update(
+                message_type=4,
+                error_code=frame.error_code,
+                error_description=frame.error_description,
+                error_details=frame.error_details,
+            )
+        else:
+            raw = frame.raw if isinstance(frame, str) else repr(frame.raw)
+            answer.update(message_type=frame.message_type, malformed=frame.reason, raw=raw)
+        return answer
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.frame, CallResult)
+
+
+SendToCharger = Callable[[str | bytes], Awaitable[None]]
+
+
+class ChargerLink:
+    """One live charger connection as active mode sees it. Engines call the ``from_*`` hooks."""
+
+    def __init__(
+        self,
+        recorder: ConnectionRecorder,
+        send_to_charger: SendToCharger,
+        *,
+        subprotocol: str | None = None,
+    ) -> None:
+        self.recorder = recorder
+        self.charge_point_id = recorder.charge_point_id
+        self.subprotocol = subprotocol
+        self.connected_since = now_us()
+        self._send_to_charger = send_to_charger
+        self._lock = asyncio.Lock()  # one injection at a time per charger
+        self._changed = asyncio.Event()  # a CALL toward the charger was answered, or it went
+        self._backend_call: tuple[str, str] | None = None  # (unique id, action) of the last one
+        self._charger_call: tuple[str, str] | None = None
+        self._injection: tuple[str, str, asyncio.Future[Frame]] | None = None
+        self._held: deque[str | bytes] = deque()
+        self._releasing = False
+        self.closed = False
+        self.message_log: MessageLog | None = None  # set by ChargerRegistry.add
+
+    # --- hooks the engines call, after recording the message ------------------------------------
+
+    def from_backend(self, frame: Frame, data: str | bytes) -> bool:
+        """A backend message toward the charger was recorded: True to forward it now, else held."""
+        if isinstance(frame, Call):
+            self._backend_call = (frame.unique_id, frame.action)
+            if self._injection is not None or self._held or self._releasing:
+                logger.info(
+                    "%s: holding backend %s until the injected CALL is answered",
+                    self.charge_point_id,
+                    frame.action,
+                )
+                self._held.append(data)
+                return False
+        elif isinstance(frame, CallResult | CallError):
+            self._changed.set()
+        return True
+
+    def from_charger(self, frame: Frame) -> bool:
+        """A charger message was recorded: True to forward it to the backend, False to keep it."""
+        if isinstance(frame, Call):
+            self._charger_call = (frame.unique_id, frame.action)
+            if self.message_log is not None:
+                self.message_log.append(frame.action, frame.payload)
+            return True
+        if isinstance(frame, CallResult | CallError):
+            unique_id: str | None = frame.unique_id
+        elif isinstance(frame, Malformed) and frame.message_type in (3, 4):
+            unique_id = frame.unique_id
+        else:
+            return True
+        injection = self._injection
+        if injection is not None and unique_id == injection[0]:
+            if not injection[2].done():
+                injection[2].set_result(frame)
+            self._end_injection()
+            return False  # the backend never asked: its answer stays with us
+        self._changed.set()
+        return True
+
+    def disconnected(self) -> None:
+        """The connection ended: fail a pending injection at once."""
+        self.closed = True
+        injection = self._injection
+        if injection is not None and not injection[2].done():
+            injection[2].set_exception(
+                ChargerDisconnected(
+                    f"charger {self.charge_point_id} disconnected before answering "
+                    f"the injected {injection[1]}"
+                )
+            )
+        self._injection = None
+        self._held.clear()
+        self._changed.set()
+
+    # --- state ------------------------------------------------------------------------------------
+
+    def _backend_call_pending(self) -> bool:
+        return self._backend_call is not None and self.recorder.is_pending(
+            Direction.CS_TO_CP, self._backend_call[0]
+        )
+
+    def pending_calls(self) -> list[dict[str, object]]:
+        """The CALLs on this connection still waiting for an answer, as far as the link knows."""
+        pending: list[dict[str, object]] = []
+        if self._backend_call_pending():
+            assert self._backend_call is not None
+            unique_id, action = self._backend_call
+            pending.append(
+                {
+                    "direction": "cs_to_cp",
+                    "unique_id": unique_id,
+                    "action": action,
+                    "injected": False,
+                }
+            )
+        if self._injection is not None:
+            unique_id, action, _ = self._injection
+            pending.append(
+                {
+                    "direction": "cs_to_cp",
+                    "unique_id": unique_id,
+                    "action": action,
+                    "injected": True,
+                }
+            )
+        if self._charger_call is not None and self.recorder.is_pending(
+            Direction.CP_TO_CS, self._charger_call[0]
+        ):
+            unique_id, action = self._charger_call
+            pending.append(
+                {
+                    "direction": "cp_to_cs",
+                    "unique_id": unique_id,
+                    "action": action,
+                    "injected": False,
+                }
+            )
+        return pending
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "charge_point_id": self.charge_point_id,
+            "connection_id": self.recorder.connection_id,
+            "connected_since": _iso(self.connected_since),
+            "subprotocol": self.subprotocol,
+            "pending_calls": self.pending_calls(),
+            "held_backend_calls": len(self._held),
+        }
+
+    # --- injection --------------------------------------------------------------------------------
+
+    async def call(
+        self, action: str, payload: dict[str, Any], timeout: float = DEFAULT_CALL_TIMEOUT_S
+    ) -> InjectionAnswer:
+        """Send one CALL to the charger (after any backend CALL is answered); wait for its answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                async with self._lock:
+                    # OCPP-J 1.6 section 4.1.1: one outstanding CALL toward the charger.
+                    while not self.closed and (
+                        self._backend_call_pending() or self._held or self._releasing
+                    ):
+                        self._changed.clear()
+                        await self._changed.wait()
+                    if self.closed:
+                        raise ChargerDisconnected(f"charger {self.charge_point_id} disconnected")
+                    return await self._call_now(action, payload)
+        except TimeoutError:
+            waiting_for = (
+                "a backend CALL to be answered" if self._injection is None else "its answer"
+            )
+            raise InjectionTimeout(
+                f"{action} to {self.charge_point_id}: no answer within {timeout:g} s "
+                f"(waited for {waiting_for})"
+            ) from None
+
+    async def _call_now(self, action: str, payload: dict[str, Any]) -> InjectionAnswer:
+        call = Call.create(new_unique_id(), action, payload)
+        text = call.serialize()
+        answer: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self._injection = (call.unique_id, action, answer)
+        try:
+            self.recorder.message(Direction.CS_TO_CP, text, injected=True)  # journal first
+            await self._send_to_charger(text)
+            frame = await answer
+        except BaseException:
+            if self._injection is not None and self._injection[2] is answer:
+                self._end_injection()
+            raise
+        assert isinstance(frame, CallResult | CallError | Malformed)
+        return InjectionAnswer(self.charge_point_id, call.unique_id, action, frame)
+
+    def _end_injection(self) -> None:
+        self._injection = None
+        self._changed.set()
+        if self._held and not self._releasing and not self.closed:
+            self._releasing = True
+            task = asyncio.get_running_loop().create_task(self._release_held())
+            task.add_done_callback(_log_failure)
+
+    async def _release_held(self) -> None:
+        """Forward the backend CALLs held during the injection, in the order they came."""
+        try:
+            while self._held and not self.closed:
+                data = self._held.popleft()
+                try:
+                    await self._send_to_charger(data)
+                except Exception as exc:
+                    logger.warning(
+                        "%s: could not forward a held CALL: %s", self.charge_point_id, exc
+                    )
+                    return
+        finally:
+            self._releasing = False
+            self._changed.set()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("releasing held CALLs failed", exc_info=task.exception())
+
+
+def _iso(ts_us: int) -> str:
+    return dt.datetime.fromtimestamp(ts_us / 1e6, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class MessageLog:
+    """The CALLs one charge point sent, numbered from 0, the last ``size`` kept; awaitable."""
+
+    def __init__(self, size: int = MESSAGE_LOG_SIZE) -> None:
+        self._entries: deque[dict[str, Any]] = deque(maxlen=size)
+        self.next_index = 0
+        self._changed = asyncio.Event()
+
+    def append(self, action: str, payload: Any) -> None:
+        ts = now_us()
+        self._entries.append(
+            {
+                "index": self.next_index,
+                "ts": _iso(ts),
+                "ts_us": ts,
+                "action": action,
+                "payload": payload,
+            }
+        )
+        self.next_index += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def since(self, after: int, action: str | None = None) -> list[dict[str, Any]]:
+        return [
+            entry
+            for entry in self._entries
+            if entry["index"] >= after and (action is None or entry["action"] == action)
+        ]
+
+    async def wait(self, after: int, action: str | None, wait: float) -> list[dict[str, Any]]:
+        """Entries at index >= after (of ``action``), waiting up to ``wait`` s for the first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            found = self.since(after, action)
+            remaining = deadline - loop.time()
+            if found or remaining <= 0:
+                return found
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
+
+
+class ChargerRegistry:
+    """The live chargers of one engine, by charge point id (a reconnect replaces the old link)."""
+
+    def __init__(self) -> None:
+        self._links: dict[str, ChargerLink] = {}
+        self._logs: dict[str, MessageLog] = {}
+
+    def add(self, link: ChargerLink) -> None:
+        self._links[link.charge_point_id] = link
+        link.message_log = self._logs.get(link.charge_point_id)
+
+    def message_log(self, charge_point_id: str) -> MessageLog:
+        """The charger's CALL log, kept across its reconnects.
+
+        Made on first use (the first ``GET .../messages``), so that only chargers someone follows
+        (a guided run) keep one: a recorder of thousands of chargers keeps no copies otherwise.
+        """
+        log = self._logs.get(charge_point_id)
+        if log is None:
+            log = self._logs[charge_point_id] = MessageLog()
+            link = self._links.get(charge_point_id)
+            if link is not None:
+                link.message_log = log
+        return log
+
+    def remove(self, link: ChargerLink) -> None:
+        """Forget ``link`` (if it is still the current one for its charger) and fail its injection."""
+        if self._links.get(link.charge_point_id) is link:
+            del self._links[link.charge_point_id]
+        link.disconnected()
+
+    def get(self, charge_point_id: str) -> ChargerLink | None:
+        return self._links.get(charge_point_id)
+
+    def chargers(self) -> list[dict[str, object]]:
+        return [self._links[key].describe() for key in sorted(self._links)]
+
+    async def inject(
+        self,
+        charge_point_id: str,
+        action: str,
+        payload: dict[str, Any],
+        timeout: float = DEFAULT_CALL_TIMEOUT_S,
+    ) -> InjectionAnswer:
+        """Validate, send one CALL to a connected charger, and wait for its answer."""
+        complaint = schema_complaint(action, payload)
+        if complaint is not None:
+            raise InvalidPayload(complaint)
+        link = self._links.get(charge_point_id)
+        if link is None:
+            raise UnknownCharger(f"charger {charge_point_id!r} is not connected")
+        return await link.call(action, payload, timeout)
