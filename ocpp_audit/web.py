@@ -7,7 +7,9 @@ HTTP. aiohttp parses HTTP and enforces the limits; this module only says how the
 - a request body over ``client_max_size`` is answered 413 (aiohttp raises it while reading);
 - an idle connection, one that sends nothing or only part of a request, is closed after
   ``idle_timeout`` (aiohttp's ``keepalive_timeout``, armed from the moment the socket is accepted);
-  a request body that does not arrive within ``idle_timeout`` is answered 408;
+  a request body that does not arrive within ``idle_timeout`` is answered 408, and after such an
+  early answer the connection is closed once the rest of the body has been dropped (at most
+  ``idle_timeout``, 10 s at most);
 - every JSON API answers one JSON document, errors as ``{"error": "..."}``;
 - clients never use an HTTP proxy from the environment (``trust_env=False``): these APIs are local.
 """
@@ -42,6 +44,7 @@ logger = logging.getLogger(__name__)
 # A client that sends nothing for this long (before or between requests, or in the middle of one)
 # is disconnected, so idle sockets cannot pile up until the file limit refuses new chargers.
 DEFAULT_IDLE_TIMEOUT_S = 30.0
+MAX_LINGER_S = 10.0
 # After stop() begins, requests still running (long polls, injected CALLs) get this long to finish.
 SHUTDOWN_GRACE_S = 1.0
 
@@ -96,6 +99,9 @@ class WebServer:
             handle_signals=False,
             access_log=None,
             keepalive_timeout=self.idle_timeout,
+            # after an early answer (408, 413) the rest of the body is read and dropped for this
+            # long at most, so the client sees the answer rather than a reset; then it is closed
+            lingering_time=min(self.idle_timeout, MAX_LINGER_S),
             shutdown_timeout=SHUTDOWN_GRACE_S,
         )
         await runner.setup()
@@ -176,8 +182,8 @@ def json_application(
             else:
                 error = exc.text or exc.reason
             answer = json_answer(exc.status, {"error": error})
-        if answer.status in (408, 413):
-            answer.force_close()  # the rest of the body is not read
+        if answer.status == 408:
+            answer.force_close()  # the body did not come; the connection is not reused
         return answer
 
     return web.Application(client_max_size=max_body_bytes, middlewares=[json_errors])
