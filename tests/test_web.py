@@ -271,3 +271,24 @@ async def test_firmware_head_and_ranges(tmp_path: Path) -> None:
                 assert b"not for chargers" not in await response.read()
         async with session.post(url, data=b"x") as response:
             assert response.status == 405
+
+
+async def test_the_recorders_idle_timeout_reaches_both_servers(tmp_path: Path) -> None:
+    from ocpp_audit.recorder.options import RecordOptions
+    from ocpp_audit.recorder.service import RecorderService
+
+    assert RecordOptions(capture_dir=tmp_path).http_idle_timeout == DEFAULT_IDLE_TIMEOUT_S
+    options = RecordOptions(
+        capture_dir=tmp_path,
+        standalone=True,
+        control_host="127.0.0.1",
+        control_port=0,
+        control_token=TOKEN,
+        endpoints_host="127.0.0.1",
+        http_idle_timeout=IDLE_S,
+    )
+    async with RecorderService(options) as service:
+        assert service.control is not None and service.endpoints is not None
+        for port in (service.control.port, service.endpoints.http_port):
+            received, seconds = await closed_within("127.0.0.1", port, b"", timeout(10))
+            assert received == b"" and seconds < timeout(5)

@@ -265,12 +265,12 @@ class ControlClient:
         self.url = url.rstrip("/")
         self.token = token
 
-    def connect(self) -> AsyncControlClient:
+    def async_client(self) -> AsyncControlClient:
         """The asyncio client of the same API and token."""
         return AsyncControlClient(self.url, self.token)
 
     def chargers(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
-        return asyncio.run(self.connect().chargers(timeout))
+        return asyncio.run(self.async_client().chargers(timeout))
 
     def call(
         self,
@@ -279,21 +279,21 @@ class ControlClient:
         payload: dict[str, Any],
         timeout: float = DEFAULT_CALL_TIMEOUT_S,
     ) -> tuple[int, dict[str, Any]]:
-        return asyncio.run(self.connect().call(charge_point_id, action, payload, timeout))
+        return asyncio.run(self.async_client().call(charge_point_id, action, payload, timeout))
 
     def messages(
         self, charge_point_id: str, *, after: int = 0, action: str | None = None, wait: float = 0
     ) -> tuple[int, dict[str, Any]]:
-        client = self.connect()
+        client = self.async_client()
         return asyncio.run(client.messages(charge_point_id, after=after, action=action, wait=wait))
 
     def capture(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
-        return asyncio.run(self.connect().capture(timeout))
+        return asyncio.run(self.async_client().capture(timeout))
 
     def seal(self, timeout: float = 120) -> tuple[int, dict[str, Any]]:
-        return asyncio.run(self.connect().seal(timeout))
+        return asyncio.run(self.async_client().seal(timeout))
 
     def _request(
         self, method: str, path: str, body: dict[str, Any] | None, timeout: float
     ) -> tuple[int, dict[str, Any]]:
-        return asyncio.run(self.connect().request(method, path, body, timeout))
+        return asyncio.run(self.async_client().request(method, path, body, timeout))

@@ -171,6 +171,7 @@ class RecorderService:
             http_port=options.http_port,
             ftp_port=options.ftp_port,
             on_upload=self._record_upload,
+            idle_timeout=options.http_idle_timeout,
         )
         await self.endpoints.start()
 
@@ -235,6 +236,7 @@ class RecorderService:
             options.control_host,
             options.control_port,
             ssl_context=ssl_context,
+            idle_timeout=options.http_idle_timeout,
         )
         self.control.capture_dir = options.capture_dir
         self.control.seal = self.seal
