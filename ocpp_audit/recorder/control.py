@@ -111,7 +111,6 @@ class ControlServer(WebServer):
         app.router.add_get("/chargers/{charge_point_id}/messages", self._get_messages)
         app.router.add_get("/capture", self._get_capture)
         app.router.add_post("/capture/seal", self._post_seal)
-        # ssl_context set: served over https
         super().__init__(
             app,
             host,
