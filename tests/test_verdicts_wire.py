@@ -179,3 +179,150 @@ def test_w7_clear_cache_rejected_with_a_cache_fails(tmp_path: Path) -> None:
     assert findings(result(report, "CP2", "clear-cache")) == [
         ("fail", "ClearCache answered Rejected", [unknown_rejected, unknown_rejected])
     ]
+
+
+# --- W2: an accepted Authorize that no start attempt follows is not a failed start ---------------
+
+
+def test_w2_reservation_authorize_without_a_start_is_a_note(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    cp.cs(
+        "ReserveNow",
+        {"connectorId": 1, "expiryDate": cp.stamp(-3600), "idTag": "RES-TAG", "reservationId": 7},
+        {"status": "Accepted"},
+    )
+    cp.status(1, "Reserved")
+    cp.wait(5)
+    authorize = cp.authorize("RES-TAG")
+    cp.wait(120)
+    report = judge(capture, tmp_path, "start-transaction")
+    verdict = result(report, "CP1", "start-transaction")
+    assert verdict.verdict == "NOT_OBSERVED"
+    assert findings(verdict) == [
+        (
+            "note",
+            "Authorize RES-TAG accepted; no start attempt followed within 60 s (no "
+            "StartTransaction, no connector Preparing), the idTag of reservation 7: not judged",
+            [authorize],
+        )
+    ]
+
+
+def test_w2_authorize_with_a_cable_in_but_no_start_still_fails(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    preparing = cp.status(1, "Preparing")
+    cp.wait(5)
+    authorize = cp.authorize("TAG9")
+    cp.wait(120)
+    report = judge(capture, tmp_path, "start-transaction")
+    assert findings(result(report, "CP1", "start-transaction")) == [
+        (
+            "fail",
+            "Authorize TAG9 accepted and connector 1 Preparing, but no StartTransaction within 60 s",
+            [authorize, preparing],
+        )
+    ]
+
+
+# --- W4: the reboot that counts for a firmware update is the one after Installed ---------------
+
+
+def firmware_status(cp: ChargerScript, status: str) -> str:
+    return cp.cp("FirmwareStatusNotification", {"status": status}, {})
+
+
+def test_w4_firmware_reboot_before_installed_is_not_the_updates_reboot(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = capture.charger("CP1")
+    cp.connect()
+    cp.boot(firmware="1.0")
+    update = cp.cs(
+        "UpdateFirmware", {"location": "http://127.0.0.1/fw.bin", "retrieveDate": cp.stamp()}, {}
+    )
+    for status in ("Downloading", "Downloaded"):
+        cp.wait(2)
+        firmware_status(cp, status)
+    cp.wait(2)
+    cp.disconnect()  # a reboot while the image waits (say, a Reset): still the old firmware
+    cp.wait(5).connect()
+    cp.boot(firmware="1.0")
+    cp.wait(2)
+    firmware_status(cp, "Installing")
+    cp.wait(2)
+    installed = firmware_status(cp, "Installed")
+    cp.wait(2).disconnect()
+    cp.wait(5).connect()
+    reboot = cp.boot(firmware="2.0")
+    report = judge(capture, tmp_path, "firmware-update")
+    assert findings(result(report, "CP1", "firmware-update")) == [
+        (
+            "pass",
+            "Downloading -> Downloaded -> Installing -> Installed, rebooted with firmware 2.0 "
+            "(was 1.0)",
+            [update, installed, reboot],
+        )
+    ]
+
+
+def test_w4_no_reboot_after_installed_fails_citing_no_earlier_boot(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = capture.charger("CP1")
+    cp.connect()
+    cp.boot(firmware="1.0")
+    update = cp.cs(
+        "UpdateFirmware", {"location": "http://127.0.0.1/fw.bin", "retrieveDate": cp.stamp()}, {}
+    )
+    cp.wait(2)
+    firmware_status(cp, "Downloading")
+    cp.wait(2).disconnect()
+    cp.wait(5).connect()
+    cp.boot(firmware="1.0")  # before Installing and Installed: not the update's reboot
+    cp.wait(2)
+    firmware_status(cp, "Installing")
+    cp.wait(2)
+    installed = firmware_status(cp, "Installed")
+    report = judge(capture, tmp_path, "firmware-update")
+    assert findings(result(report, "CP1", "firmware-update")) == [
+        (
+            "fail",
+            "Downloading -> Installing -> Installed, but no reboot (BootNotification) after the "
+            "update",
+            [update, installed],
+        )
+    ]
+
+
+# --- W8: a stop's status is never a previous transaction's ---------------------------------------
+
+
+def test_w8_two_stops_within_10_s_each_need_their_own_status(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    first = cp.start_transaction(1, "TAG1")
+    cp.status(1, "Charging")
+    cp.wait(30)
+    first_stop = cp.stop_transaction(first)
+    finishing = cp.status(1, "Finishing")
+    cp.wait(2)
+    second = cp.start_transaction(1, "TAG1")
+    cp.status(1, "Charging")
+    cp.wait(4)
+    second_stop = cp.stop_transaction(second)  # 6 s after the first one's Finishing, and no status
+    cp.wait(60)
+    report = judge(capture, tmp_path, "stop-transaction")
+    # the failure is listed first, as in every report
+    assert findings(result(report, "CP1", "stop-transaction")) == [
+        (
+            "fail",
+            f"transaction {second} stopped (Local), but no StatusNotification Finishing or "
+            "Available on connector 1 within 30 s",
+            [second_stop],
+        ),
+        (
+            "pass",
+            f"transaction {first} stopped (Local) -> StatusNotification on connector 1",
+            [first_stop, finishing],
+        ),
+    ]
