@@ -326,3 +326,77 @@ def test_w8_two_stops_within_10_s_each_need_their_own_status(tmp_path: Path) -> 
             [first_stop, finishing],
         ),
     ]
+
+
+# --- W3: a plug-in timeout is Preparing -> Available around ConnectionTimeOut, not a later fault ---
+
+
+def connection_timeout(cp: ChargerScript, seconds: int) -> None:
+    cp.cs(
+        "GetConfiguration",
+        {"key": ["ConnectionTimeOut"]},
+        {
+            "configurationKey": [
+                {"key": "ConnectionTimeOut", "value": str(seconds), "readonly": False}
+            ]
+        },
+    )
+
+
+def test_w3_a_fault_after_preparing_is_not_a_timeout(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    connection_timeout(cp, 60)
+    cp.status(1, "Preparing")
+    cp.wait(240)
+    cp.status(1, "Faulted", "GroundFailure")
+    report = judge(capture, tmp_path, "cable-status")
+    verdict = result(report, "CP1", "cable-status")
+    assert "timed out" not in " ".join(str(f.detail) for f in verdict.findings)
+    assert [f.check for f in verdict.findings if f.verdict == "pass"] == ["transitions"]
+
+
+def test_w3_timeout_judged_against_connection_timeout(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    on_time = online(capture.charger("ONTIME"))
+    connection_timeout(on_time, 60)
+    preparing = on_time.status(1, "Preparing")
+    on_time.wait(62)
+    available = on_time.status(1, "Available")
+    unplugged = online(capture.charger("UNPLUGGED"))
+    connection_timeout(unplugged, 60)
+    unplugged.status(1, "Preparing")
+    unplugged.wait(5)
+    unplugged.status(1, "Available")
+    late = online(capture.charger("LATE"))
+    connection_timeout(late, 60)
+    late.status(1, "Preparing")
+    late.wait(200)
+    late.status(1, "Available")
+    report = judge(capture, tmp_path, "cable-status")
+
+    def timeout_findings(cp_id: str) -> list[tuple[str, str | None, list[str | None]]]:
+        found = result(report, cp_id, "cable-status").findings
+        return [
+            (f.verdict, f.detail, [e.get("unique_id") for e in f.evidence])
+            for f in found
+            if f.check == "connector 1 plug-in timeout"
+        ]
+
+    assert timeout_findings("ONTIME") == [
+        (
+            "pass",
+            "Preparing timed out to Available after 62 s (ConnectionTimeOut 60 s, no "
+            "transaction started)",
+            [preparing, available],
+        )
+    ]
+    assert timeout_findings("UNPLUGGED")[0][:2] == (
+        "note",
+        "Preparing -> Available after 5 s, before ConnectionTimeOut 60 s: the cable was "
+        "unplugged, not a timeout",
+    )
+    assert timeout_findings("LATE")[0][:2] == (
+        "fail",
+        "Preparing timed out to Available only after 200 s, beyond ConnectionTimeOut 60 s",
+    )
