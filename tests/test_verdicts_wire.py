@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ocpp_audit.analyser.engine import Report, RuleResult, analyse
+from ocpp_audit.capture.schema import Direction
 from tests.capture_builder import CaptureBuilder, ChargerScript
 
 
@@ -400,3 +401,132 @@ def test_w3_timeout_judged_against_connection_timeout(tmp_path: Path) -> None:
         "fail",
         "Preparing timed out to Available only after 200 s, beyond ConnectionTimeOut 60 s",
     )
+
+
+# --- W1: queued meter values after the transaction's StopTransaction, on a later connection ------
+
+
+def test_w1_queued_meter_values_after_the_stop_on_a_later_connection_fail(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    transaction_id = cp.start_transaction(1, "TAG1")
+    cp.status(1, "Charging")
+    cp.wait(5).disconnect()  # network lost while charging
+    cp.wait(60).connect()
+    stop = cp.stop_transaction(transaction_id, seconds_ago=10)  # queued stop delivered at once
+    cp.status(1, "Available")
+    cp.wait(30).disconnect(1000)  # the charger reboots before sending its queued meter values
+    cp.wait(10).connect()
+    cp.boot()
+    late = cp.meter_values(transaction_id, 1, seconds_ago=70)  # sampled while offline
+    report = judge(capture, tmp_path, "offline-replay", "protocol-unknown-transaction")
+    replay = result(report, "CP1", "offline-replay")
+    assert replay.verdict == "FAIL"
+    stamp = (cp.now.replace(microsecond=0)).timestamp() - 70
+    failed = [f for f in findings(replay) if f[0] == "fail"]
+    assert (
+        "fail",
+        f"queued MeterValues of transaction {transaction_id} (sampled "
+        f"{_utc(stamp)}) delivered after its StopTransaction, on a later connection",
+        [stop, late],
+    ) in failed
+    # a queued MeterValues is function 14's: the protocol check does not charge it again
+    assert result(report, "CP1", "protocol-unknown-transaction").verdict == "PASS"
+
+
+def _utc(epoch_s: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_w1_live_meter_values_after_the_stop_and_a_duplicate_stop_are_reported(
+    tmp_path: Path,
+) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    transaction_id = cp.start_transaction(1, "TAG1")
+    cp.wait(20)
+    stop = cp.stop_transaction(transaction_id)
+    cp.wait(5)
+    live = cp.meter_values(transaction_id, 1)
+    cp.wait(5)
+    again = cp.stop_transaction(transaction_id)
+    report = judge(capture, tmp_path, "protocol-unknown-transaction")
+    verdict = result(report, "CP1", "protocol-unknown-transaction")
+    assert verdict.verdict == "FAIL"
+    assert sorted(findings(verdict)) == sorted(
+        [
+            (
+                "fail",
+                f"MeterValues for transaction {transaction_id} after its StopTransaction",
+                [stop, live],
+            ),
+            (
+                "fail",
+                f"second StopTransaction for transaction {transaction_id}, already stopped",
+                [stop, again],
+            ),
+        ]
+    )  # and no pass line beside them
+
+
+# --- one defect, one function: lost offline meter values are function 14's, not also 8's --------
+
+
+def test_offline_meter_values_lost_fail_function_14_only(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    transaction_id = cp.start_transaction(1, "TAG1")
+    cp.status(1, "Charging")
+    cp.wait(2).disconnect()
+    cp.wait(300).connect()  # five minutes offline; the queued meter values are lost
+    stop = cp.stop_transaction(transaction_id, seconds_ago=5)
+    cp.status(1, "Available")
+    report = judge(capture, tmp_path, "meter-values", "offline-replay")
+    replay = result(report, "CP1", "offline-replay")
+    assert replay.verdict == "FAIL"
+    assert findings(replay)[0][:2] == ("fail", "start and stop received, meter values not received")
+    meter = result(report, "CP1", "meter-values")
+    start = next(r["unique_id"] for r in capture.rows if r.get("action") == "StartTransaction")
+    assert meter.verdict == "NOT_OBSERVED"  # nothing else to judge function 8 on
+    assert findings(meter) == [
+        (
+            "note",
+            f"transaction {transaction_id} lasted 297 s without any meter value (it ran while "
+            "the charger was offline: judged by function 14)",
+            [start, stop],
+        ),
+        (
+            "note",
+            f"transaction {transaction_id} ran while the charger was offline: its missing meter "
+            "values are judged by function 14",
+            [start, stop],
+        ),
+    ]
+
+
+# --- W10: no pass line that its own fail lines contradict; each line names its side ------------
+
+
+def test_w10_calls_in_flight_names_the_side_and_passes_only_the_clean_one(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    first = cp.call(Direction.CP_TO_CS, "Heartbeat", {})
+    second = cp.call(
+        Direction.CP_TO_CS,
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "NoError", "status": "Available"},
+    )
+    cp.wait(0.1).result(Direction.CS_TO_CP, first, {"currentTime": cp.stamp()})
+    cp.result(Direction.CS_TO_CP, second, {})
+    cp.cs("ClearCache", {}, {"status": "Accepted"})
+    report = judge(capture, tmp_path, "protocol-calls-in-flight")
+    assert sorted(findings(result(report, "CP1", "protocol-calls-in-flight"))) == [
+        (
+            "fail",
+            "charger sent StatusNotification while its earlier CALL (Heartbeat) was unanswered",
+            [first, second],
+        ),
+        ("pass", "backend: 1 CALLs, one at a time", []),
+    ]
