@@ -530,3 +530,54 @@ def test_w10_calls_in_flight_names_the_side_and_passes_only_the_clean_one(tmp_pa
         ),
         ("pass", "backend: 1 CALLs, one at a time", []),
     ]
+
+
+# --- W9: every TriggerMessage type the charger accepts must be honoured -------------------------
+
+
+def test_w9_an_accepted_trigger_never_honoured_fails(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    ignored = cp.cs(
+        "TriggerMessage",
+        {"requestedMessage": "MeterValues", "connectorId": 1},
+        {"status": "Accepted"},
+    )
+    cp.wait(5)
+    cp.meter_values(None, 2)  # another connector's: not what was asked
+    cp.wait(60)
+    honoured = cp.cs(
+        "TriggerMessage",
+        {"requestedMessage": "MeterValues", "connectorId": 2},
+        {"status": "Accepted"},
+    )
+    cp.wait(1)
+    sent = cp.meter_values(None, 2)
+    cp.wait(60)
+    not_implemented = cp.cs(
+        "TriggerMessage",
+        {"requestedMessage": "FirmwareStatusNotification"},
+        {"status": "NotImplemented"},
+    )
+    report = judge(capture, tmp_path, "trigger-message")
+    verdict = result(report, "CP1", "trigger-message")
+    assert verdict.verdict == "FAIL"
+    assert sorted(findings(verdict)) == sorted(
+        [
+            (
+                "fail",
+                "TriggerMessage(MeterValues) accepted, but no MeterValues for connector 1 within 30 s",
+                [ignored],
+            ),
+            (
+                "pass",
+                "TriggerMessage(MeterValues) accepted, MeterValues received after 1.1 s",
+                [honoured, sent],
+            ),
+            (
+                "note",
+                "TriggerMessage(FirmwareStatusNotification) answered NotImplemented",
+                [not_implemented],
+            ),
+        ]
+    )
