@@ -581,3 +581,63 @@ def test_w9_an_accepted_trigger_never_honoured_fails(tmp_path: Path) -> None:
             ),
         ]
     )
+
+
+# --- W5: an empty or unreadable file is not a diagnostics report --------------------------------
+
+
+def diagnostics(cp: ChargerScript, content: dict[str, object], size: int) -> tuple[str, str]:
+    request = cp.cs("GetDiagnostics", {"location": "ftp://127.0.0.1/"}, {"fileName": "diag.tar.gz"})
+    cp.wait(1)
+    cp.cp("DiagnosticsStatusNotification", {"status": "Uploading"}, {})
+    cp.wait(2).upload("diag.tar.gz", size, content)
+    cp.wait(1)
+    uploaded = cp.cp("DiagnosticsStatusNotification", {"status": "Uploaded"}, {})
+    return request, uploaded
+
+
+def test_w5_a_truncated_gzip_is_not_a_diagnostics_report(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    bad = online(capture.charger("BAD"))
+    bad_ids = diagnostics(
+        bad, {"kind": "gzip", "readable": False, "uncompressed_size": 0, "problem": "truncated"}, 10
+    )
+    good = online(capture.charger("GOOD"))
+    good_ids = diagnostics(
+        good, {"kind": "tar.gz", "readable": True, "problem": None, "files": 3}, 20480
+    )
+    report = judge(capture, tmp_path, "diagnostics")
+    assert findings(result(report, "BAD", "diagnostics")) == [
+        (
+            "fail",
+            "Uploading -> Uploaded, but the file diag.tar.gz that arrived (10 bytes, gzip) is not a "
+            "diagnostics report: truncated",
+            list(bad_ids),
+        )
+    ]
+    assert findings(result(report, "GOOD", "diagnostics")) == [
+        (
+            "pass",
+            "Uploading -> Uploaded, file diag.tar.gz arrived (20480 bytes, tar.gz, readable)",
+            list(good_ids),
+        )
+    ]
+
+
+def test_w5_uploading_before_the_answer_is_said_to_be_accepted(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    request = cp.call(Direction.CS_TO_CP, "GetDiagnostics", {"location": "ftp://127.0.0.1/"})
+    cp.cp("DiagnosticsStatusNotification", {"status": "Uploading"}, {})
+    cp.wait(0.1).result(Direction.CP_TO_CS, request, {"fileName": "d.log"})
+    cp.wait(1)
+    uploaded = cp.cp("DiagnosticsStatusNotification", {"status": "Uploaded"}, {})
+    report = judge(capture, tmp_path, "diagnostics")
+    assert findings(result(report, "CP1", "diagnostics")) == [
+        (
+            "pass",
+            "Uploading -> Uploaded, file d.log (Uploading came before the GetDiagnostics answer: "
+            "accepted, OCPP 1.6 does not order them)",
+            [request, uploaded],
+        )
+    ]
