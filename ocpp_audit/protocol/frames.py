@@ -56,7 +56,15 @@ OCPP_ERROR_CODES = frozenset(
     }
 )
 
-_decoder = json.JSONDecoder()
+
+def _reject_constant(name: str) -> Any:
+    # RFC 8259 section 6: "Numeric values that cannot be represented in the grammar below (such as
+    # Infinity and NaN) are not permitted." Python's json accepts them; DuckDB and most OCPP stacks
+    # would read the frame differently from us, so it is malformed here.
+    raise ValueError(f"{name} is not a JSON number (RFC 8259 section 6)")
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
 _WHITESPACE = " \t\n\r"
 
 # The fast path for a well-formed frame (nearly every frame): one json.loads of the whole text, and
@@ -231,9 +239,48 @@ def parse(data: str | bytes) -> Frame:
     are not part of OCPP-J, so a ``bytes`` input is malformed (after trying it as UTF-8 text).
     """
     try:
-        return _parse(data)
+        frame = _parse(data)
+        if not isinstance(frame, Malformed) and isinstance(data, str):
+            reason = _unreadable_text(data, frame)
+            if reason is not None:
+                action = frame.action if isinstance(frame, Call) else None
+                return Malformed(data, reason, frame.message_type, frame.unique_id, action)
+        return frame
     except Exception as exc:  # the contract: a parser bug still yields data, not a crash
         return Malformed(data, f"unparseable: {type(exc).__name__}: {exc}")
+
+
+def _unreadable_text(text: str, frame: Call | CallResult | CallError) -> str | None:
+    """Why a frame Python's json accepts is still not JSON text others can read, or None.
+
+    RFC 8259 section 8.2: strings with unpaired surrogates (``"\\ud800"``) are allowed by the
+    grammar but their behaviour is "unpredictable"; DuckDB's reader rejects the whole document, so
+    one such payload would stop every analysis of the capture. Only frames that have an escape or
+    non-ASCII text pay for the check.
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "invalid text: unpaired surrogate character"
+    if "\\u" in text:
+        values: tuple[Any, ...]
+        if isinstance(frame, CallError):
+            values = (
+                frame.unique_id,
+                frame.error_code,
+                frame.error_description,
+                frame.error_details,
+            )
+        elif isinstance(frame, Call):
+            values = (frame.unique_id, frame.action, frame.payload)
+        else:
+            values = (frame.unique_id, frame.payload)
+        try:
+            _dumps(values).encode("utf-8")
+        except UnicodeEncodeError:
+            return "invalid JSON: unpaired surrogate escape (RFC 8259 section 8.2)"
+    return None
 
 
 def _parse(data: str | bytes) -> Frame:
@@ -302,7 +349,7 @@ def _parse(data: str | bytes) -> Frame:
 def _parse_fast(text: str) -> Frame | None:
     """A well-formed CALL, CALLRESULT or CALLERROR, or None to take the slow, exact path."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return None
     if type(value) is not list or not value or type(value[0]) is not int:

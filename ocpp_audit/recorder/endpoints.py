@@ -34,6 +34,7 @@ import aioftp
 from aiohttp import web
 
 from ocpp_audit.capture.connection import format_address
+from ocpp_audit.recorder.diagnostics_file import describe
 from ocpp_audit.web import DEFAULT_IDLE_TIMEOUT_S, WebServer
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_FIRMWARE_NAME = "ocpp-audit-firmware-9.9.0.bin"
 GENERATED_FIRMWARE_BYTES = 64 * 1024
 
-OnUpload = Callable[[str, str, int], None]
+# (charge point id, file name, size in bytes, what the file holds: diagnostics_file.describe)
+OnUpload = Callable[[str, str, int, dict[str, Any]], None]
 
 
 def _safe_segment(value: str) -> str:
@@ -128,8 +130,25 @@ class _RecordingFtpServer(aioftp.Server):
         except OSError as exc:
             logger.warning("%s: uploaded file %s is gone: %s", charge_point_id, path, exc)
             return
-        logger.info("%s: diagnostics file %s arrived (%d bytes)", charge_point_id, path.name, size)
-        self._on_upload(charge_point_id, path.name, size)
+        # Reading the file (bounded decompression) runs off the event loop, chargers keep flowing.
+        described = asyncio.get_running_loop().run_in_executor(None, describe, path)
+        described.add_done_callback(
+            lambda done: self._described(done, charge_point_id, path.name, size)
+        )
+
+    def _described(
+        self, done: asyncio.Future[dict[str, Any]], charge_point_id: str, name: str, size: int
+    ) -> None:
+        content = done.result() if not done.cancelled() and done.exception() is None else {}
+        logger.info(
+            "%s: diagnostics file %s arrived (%d bytes, %s%s)",
+            charge_point_id,
+            name,
+            size,
+            content.get("kind", "unknown"),
+            "" if content.get("readable") else f", not readable: {content.get('problem')}",
+        )
+        self._on_upload(charge_point_id, name, size, content)
 
 
 class FileEndpoints:
@@ -223,12 +242,14 @@ class FileEndpoints:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def _uploaded(self, charge_point_id: str, file_name: str, size: int) -> None:
+    def _uploaded(
+        self, charge_point_id: str, file_name: str, size: int, content: dict[str, Any]
+    ) -> None:
         charge_point_id = unquote(charge_point_id)
         self.uploads.append((charge_point_id, file_name, size))
         if self.on_upload is not None:
             try:
-                self.on_upload(charge_point_id, file_name, size)
+                self.on_upload(charge_point_id, file_name, size, content)
             except Exception:
                 logger.exception("recording the upload of %s failed", file_name)
 

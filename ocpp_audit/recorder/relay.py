@@ -6,7 +6,12 @@ so the backend decides: the subprotocol it chose is the one the charger gets, an
 (journal first) and then forwarded unchanged, text as text and binary as binary, in order, both
 ways. Close codes and reasons pass through. The relay has no idle cut-off of its own: OCPP-J 1.6
 section 5 leaves keep-alive to the charger (WebSocket pings or Heartbeat), so a charger that sends one
-heartbeat an hour stays connected; ``websockets`` answers pings on each hop by itself.
+heartbeat an hour stays connected.
+
+Pings are relayed: ``websockets`` answers a ping on each hop by itself (RFC 6455 5.5.2 "MUST send a
+Pong"), and the relay also sends the same ping on to the other side, so a backend that judges a
+charger's liveness by its pings (WebSocketPingInterval) sees them. Every ping and pong either side
+sends is recorded as a ``ping`` or ``pong`` row with its payload in ``detail``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 import enum
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -24,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
-from websockets.frames import CloseCode, Frame
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.headers import parse_connection, parse_subprotocol
 from websockets.http11 import Request, Response
 
@@ -33,7 +39,7 @@ from ocpp_audit.capture.connection import (
     charge_point_id_from_path,
     format_address,
 )
-from ocpp_audit.capture.schema import ClosedBy, Direction
+from ocpp_audit.capture.schema import ClosedBy, Direction, Event
 from ocpp_audit.recorder.injection import ChargerLink, ChargerRegistry
 from ocpp_audit.recorder.options import RecordOptions
 
@@ -191,11 +197,40 @@ class _Ended(enum.Enum):
     WRITE_ERROR = "write error"
 
 
+class _ControlFrames:
+    """A connection that hands each ping and pong it receives to ``on_control`` (set by the relay)
+    after ``websockets`` has handled it (answered the ping, acknowledged the pong)."""
+
+    on_control: Any = None
+
+    def process_event(self, event: Any) -> None:
+        super().process_event(event)  # type: ignore[misc]
+        if (
+            self.on_control is not None
+            and isinstance(event, Frame)
+            and event.opcode in (Opcode.PING, Opcode.PONG)
+        ):
+            self.on_control(event.opcode, bytes(event.data))
+
+
+class _ChargerConnection(_ControlFrames, ServerConnection):
+    pass
+
+
+class _BackendConnection(_ControlFrames, ClientConnection):
+    pass
+
+
 class _UpstreamConnect(connect):
     """``connect`` that hands redirects back instead of following them: the charger decides."""
 
     def process_redirect(self, exc: Exception) -> Exception | str:
         return exc
+
+
+# Forwarded pings not yet sent, per direction of a connection: beyond this a ping flood is answered
+# on its own hop (as always) but not passed on.
+MAX_PINGS_IN_FLIGHT = 4
 
 
 @dataclass
@@ -209,6 +244,12 @@ class _Session:
     authorization: str | None
     remote_address: str | None
     reaper: asyncio.Task[None] | None = field(default=None)
+
+
+async def _send_ping(connection: ServerConnection | ClientConnection, data: bytes) -> None:
+    """Pass a ping on to the other side, with the same payload; its pong is recorded on arrival."""
+    with contextlib.suppress(Exception):  # closed, or a ping with this payload already in flight
+        await connection.ping(data)
 
 
 class RelayEngine:
@@ -249,6 +290,7 @@ class RelayEngine:
             close_timeout=CLOSE_TIMEOUT,
             max_size=self.options.max_frame_bytes,
             logger=wire_logger,
+            create_connection=_ChargerConnection,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info(
@@ -319,6 +361,7 @@ class RelayEngine:
                 close_timeout=CLOSE_TIMEOUT,
                 max_size=self.options.max_frame_bytes,
                 ssl=self._upstream_ssl,
+                create_connection=_BackendConnection,
                 logger=wire_logger,
             )
         except InvalidStatus as exc:
@@ -433,6 +476,24 @@ class RelayEngine:
         logger.info("%s: connected (subprotocol %s)", charge_point_id, upstream.subprotocol)
         link = ChargerLink(recorder, charger.send, subprotocol=upstream.subprotocol)
         self.registry.add(link)
+        pings: dict[Direction, set[asyncio.Task[Any]]] = {d: set() for d in Direction}
+
+        def control(
+            direction: Direction, other: ServerConnection | ClientConnection
+        ) -> Callable[[Opcode, bytes], None]:
+            def on_control(opcode: Opcode, data: bytes) -> None:
+                event = Event.PING if opcode is Opcode.PING else Event.PONG
+                with contextlib.suppress(Exception):  # recording never breaks the relay
+                    recorder.control_frame(direction, event, data)
+                if opcode is Opcode.PING and len(pings[direction]) < MAX_PINGS_IN_FLIGHT:
+                    task = asyncio.create_task(_send_ping(other, data))
+                    pings[direction].add(task)
+                    task.add_done_callback(pings[direction].discard)
+
+            return on_control
+
+        cast(Any, charger).on_control = control(Direction.CP_TO_CS, upstream)
+        cast(Any, upstream).on_control = control(Direction.CS_TO_CP, charger)
 
         to_backend = asyncio.create_task(
             self._pump(charger, upstream, Direction.CP_TO_CS, recorder, link)

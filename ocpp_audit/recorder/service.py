@@ -175,12 +175,14 @@ class RecorderService:
         )
         await self.endpoints.start()
 
-    def _record_upload(self, charge_point_id: str, file_name: str, size: int) -> None:
+    def _record_upload(
+        self, charge_point_id: str, file_name: str, size: int, content: dict[str, object]
+    ) -> None:
         """Write the upload into the capture, on the charger's live connection when it has one."""
         from ocpp_audit.capture.connection import now_us
         from ocpp_audit.capture.schema import Event
 
-        detail = {"file_name": file_name, "size": size}
+        detail = {"file_name": file_name, "size": size, "content": content}
         link = self.engine.registry.get(charge_point_id) if self.engine is not None else None
         if link is not None:
             link.recorder.event(Event.UPLOAD, detail)
