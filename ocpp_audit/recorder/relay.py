@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,6 +127,30 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
+_DOT_SEGMENT = re.compile(r"%2e", re.IGNORECASE)
+
+
+def remove_dot_segments(path: str) -> str:
+    """The charger's path with ``.`` and ``..`` segments resolved (RFC 3986 section 5.2.4), also when
+    written ``%2e`` (section 6.2.2.2: percent-encoded unreserved characters are the characters), so
+    ``/ocpp/../../admin`` cannot climb above the upstream URL's own path."""
+    segments = path.split("/")
+    output: list[str] = []
+    for segment in segments:
+        decoded = _DOT_SEGMENT.sub(".", segment)
+        if decoded == "..":
+            if len(output) > 1:
+                output.pop()
+        elif decoded != ".":
+            output.append(segment)
+    normalised = "/".join(output)
+    if path.startswith("/") and not normalised.startswith("/"):
+        normalised = "/" + normalised
+    if _DOT_SEGMENT.sub(".", segments[-1]) in (".", ".."):  # "a/b/.." names the folder "a/"
+        normalised = normalised.rstrip("/") + "/"
+    return normalised
+
+
 def upstream_url(upstream: str, request_path: str) -> str:
     """The backend URL for a charger's request: the charger's path and query after the upstream's path.
 
@@ -134,7 +159,7 @@ def upstream_url(upstream: str, request_path: str) -> str:
     """
     base = urlsplit(upstream)
     request = urlsplit(request_path)
-    path = base.path.rstrip("/") + "/" + request.path.lstrip("/")
+    path = base.path.rstrip("/") + "/" + remove_dot_segments(request.path).lstrip("/")
     query = "&".join(part for part in (base.query, request.query) if part)
     return urlunsplit((base.scheme, base.netloc, path, query, ""))
 
