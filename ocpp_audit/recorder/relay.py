@@ -41,6 +41,7 @@ from ocpp_audit.capture.connection import (
     format_address,
 )
 from ocpp_audit.capture.schema import ClosedBy, Direction, Event
+from ocpp_audit.display import wire_logger as display_wire_logger
 from ocpp_audit.recorder.injection import ChargerLink, ChargerRegistry
 from ocpp_audit.recorder.options import RecordOptions
 
@@ -71,45 +72,8 @@ HOP_BY_HOP_HEADERS = frozenset(
 # The closing handshake waits this long for the peer's answer (RFC 6455 7.1.1).
 CLOSE_TIMEOUT = 10.0
 
-# At DEBUG, websockets logs every handshake header ("> %s: %s") and every frame ("> %s"). Values of
-# headers outside this list (Authorization, cookies, API keys under any name) are logged as
-# <redacted>, and frames by type and size only: no credential, and no idTag, in the logs (the
-# capture is where frames are kept, pseudonymised if asked).
-LOGGABLE_HEADERS = frozenset(
-    {
-        "host",
-        "upgrade",
-        "connection",
-        "user-agent",
-        "server",
-        "date",
-        "content-length",
-        "content-type",
-        "sec-websocket-key",
-        "sec-websocket-accept",
-        "sec-websocket-version",
-        "sec-websocket-protocol",
-        "sec-websocket-extensions",
-    }
-)
-
-
-class _RedactHeaders(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg in ("> %s: %s", "< %s: %s") and isinstance(record.args, tuple):
-            name = str(record.args[0])
-            if name.lower() not in LOGGABLE_HEADERS:
-                record.args = (name, "<redacted>")
-        elif record.msg in ("> %s", "< %s") and isinstance(record.args, tuple):
-            frame = record.args[0]
-            if isinstance(frame, Frame):
-                record.args = (f"{frame.opcode.name} [{len(frame.data)} bytes]",)
-        return True
-
-
-# The logger both hops of the relay give websockets.
-wire_logger = logging.getLogger(__name__ + ".wire")
-wire_logger.addFilter(_RedactHeaders())
+# The logger both hops of the relay give websockets (credentials and frames redacted at DEBUG).
+wire_logger = display_wire_logger(__name__ + ".wire")
 
 
 def redact_url(url: str) -> str:
