@@ -21,9 +21,18 @@ output needs nothing (``json.dumps`` escapes every control character).
 
 from __future__ import annotations
 
+import logging
 import re
 
-__all__ = ["for_markdown", "for_terminal", "for_xml", "visible_escape"]
+__all__ = [
+    "LOGGABLE_HEADERS",
+    "SafeLogFilter",
+    "for_markdown",
+    "for_terminal",
+    "for_xml",
+    "visible_escape",
+    "wire_logger",
+]
 
 # C0 controls, DEL, C1 controls; the Unicode bidirectional overrides and isolates (Trojan Source,
 # CVE-2021-42574), the line and paragraph separators, BOM/zero-width no-break space; and unpaired
@@ -68,3 +77,78 @@ def for_markdown(text: str) -> str:
 def for_xml(text: str) -> str:
     """``text`` with every character XML 1.0 forbids shown as a visible escape."""
     return _XML_FORBIDDEN.sub(_escape_match, text)
+
+
+# At DEBUG, websockets logs every handshake header ("> %s: %s") and every frame ("> %s"). Values of
+# headers outside this list (Authorization, cookies, API keys under any name) are logged as
+# <redacted>, and frames by type and size only: no credential, and no idTag, in the logs (the
+# capture is where frames are kept, pseudonymised if asked).
+LOGGABLE_HEADERS = frozenset(
+    {
+        "host",
+        "upgrade",
+        "connection",
+        "user-agent",
+        "server",
+        "date",
+        "content-length",
+        "content-type",
+        "sec-websocket-key",
+        "sec-websocket-accept",
+        "sec-websocket-version",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+    }
+)
+
+
+class _RedactWire(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in ("> %s: %s", "< %s: %s") and isinstance(record.args, tuple):
+            name = str(record.args[0])
+            if name.lower() not in LOGGABLE_HEADERS:
+                record.args = (name, "<redacted>")
+        elif record.msg in ("> %s", "< %s") and isinstance(record.args, tuple):
+            frame = record.args[0]
+            opcode, data = getattr(frame, "opcode", None), getattr(frame, "data", None)
+            if opcode is not None and data is not None:  # a websockets Frame
+                record.args = (f"{getattr(opcode, 'name', opcode)} [{len(data)} bytes]",)
+        return True
+
+
+def wire_logger(name: str) -> logging.Logger:
+    """The logger to give ``websockets`` (``serve``/``connect`` ``logger=``): its DEBUG lines keep
+    header names and frame sizes, never a credential or a frame's content."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _RedactWire) for f in logger.filters):
+        logger.addFilter(_RedactWire())
+    return logger
+
+
+# The ``ocpp`` library logs every frame it sends and receives at INFO, and the request it failed on
+# at ERROR: message text that may hold idTags. Those lines keep their shape, with the frame's size.
+_OCPP_LIBRARY_FRAME_LINES = frozenset(
+    {
+        "%s: send %s",
+        "%s: receive message %s",
+        "Error while handling request '%s'",
+        "Ignoring response with unknown unique id: %s",
+        "Received a CALLError: %s'",
+    }
+)
+
+
+class SafeLogFilter(logging.Filter):
+    """For the handlers that print logs: frames the ``ocpp`` library logs shown by size only, and
+    every message made terminal-safe (a charge point id is the charger's text: an escape sequence in
+    it must not reach the auditor's terminal as one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in _OCPP_LIBRARY_FRAME_LINES and isinstance(record.args, tuple):
+            *kept, frame = record.args
+            record.args = (*kept, f"<frame, {len(str(frame))} characters>")
+        message = record.getMessage()
+        safe = for_terminal(message)  # a newline too: a charger's id must not forge a log line
+        if safe != message:
+            record.msg, record.args = safe, ()
+        return True

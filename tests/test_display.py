@@ -88,3 +88,21 @@ def test_markdown_prose_gets_no_heading_from_a_charger() -> None:
     rendered = _md.render(f"Vendor: {vendor}\n")
     assert "<h2>" not in rendered
     assert "Injected heading" in rendered
+
+
+def test_log_lines_are_terminal_safe_and_frames_shown_by_size() -> None:
+    import logging
+
+    from ocpp_audit.display import SafeLogFilter
+
+    def shown(msg: str, *args: object) -> str:
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, msg, args, None)
+        SafeLogFilter().filter(record)
+        return record.getMessage()
+
+    evil = "CP\x1b[2J\x1b]0;owned\x07\n2026-01-01 INFO forged line"
+    assert shown("%s: connected", evil) == (
+        "CP\\x1b[2J\\x1b]0;owned\\x07\\x0a2026-01-01 INFO forged line: connected"
+    )
+    frame = '[2,"1","Authorize",{"idTag":"04A2B3C4"}]'
+    assert shown("%s: send %s", "CP1", frame) == f"CP1: send <frame, {len(frame)} characters>"

@@ -59,3 +59,16 @@ async def test_pings_cross_the_relay_both_ways_and_are_recorded(tmp_path: Path) 
 
     report = analyse([tmp_path / "capture"])
     assert [c.charge_point_id for c in report.chargers] == ["CP-PING"]
+
+
+def test_dot_segments_in_a_chargers_path_never_climb_above_the_upstream_path() -> None:
+    from ocpp_audit.recorder.relay import upstream_url
+
+    base = "ws://127.0.0.1:9000/base"
+    assert upstream_url(base, "/ocpp/CP1") == "ws://127.0.0.1:9000/base/ocpp/CP1"
+    assert upstream_url(base, "/base/ocpp/../../admin") == "ws://127.0.0.1:9000/base/admin"
+    assert upstream_url(base, "/ocpp/%2e%2e/%2E%2E/../admin?x=1") == (
+        "ws://127.0.0.1:9000/base/admin?x=1"
+    )
+    assert upstream_url(base, "/a/./b/../c") == "ws://127.0.0.1:9000/base/a/c"
+    assert upstream_url(base, "/ocpp/CP1/..") == "ws://127.0.0.1:9000/base/ocpp/"

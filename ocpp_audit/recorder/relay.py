@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from ocpp_audit.capture.connection import (
     format_address,
 )
 from ocpp_audit.capture.schema import ClosedBy, Direction, Event
+from ocpp_audit.display import wire_logger as display_wire_logger
 from ocpp_audit.recorder.injection import ChargerLink, ChargerRegistry
 from ocpp_audit.recorder.options import RecordOptions
 
@@ -70,45 +72,8 @@ HOP_BY_HOP_HEADERS = frozenset(
 # The closing handshake waits this long for the peer's answer (RFC 6455 7.1.1).
 CLOSE_TIMEOUT = 10.0
 
-# At DEBUG, websockets logs every handshake header ("> %s: %s") and every frame ("> %s"). Values of
-# headers outside this list (Authorization, cookies, API keys under any name) are logged as
-# <redacted>, and frames by type and size only: no credential, and no idTag, in the logs (the
-# capture is where frames are kept, pseudonymised if asked).
-LOGGABLE_HEADERS = frozenset(
-    {
-        "host",
-        "upgrade",
-        "connection",
-        "user-agent",
-        "server",
-        "date",
-        "content-length",
-        "content-type",
-        "sec-websocket-key",
-        "sec-websocket-accept",
-        "sec-websocket-version",
-        "sec-websocket-protocol",
-        "sec-websocket-extensions",
-    }
-)
-
-
-class _RedactHeaders(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg in ("> %s: %s", "< %s: %s") and isinstance(record.args, tuple):
-            name = str(record.args[0])
-            if name.lower() not in LOGGABLE_HEADERS:
-                record.args = (name, "<redacted>")
-        elif record.msg in ("> %s", "< %s") and isinstance(record.args, tuple):
-            frame = record.args[0]
-            if isinstance(frame, Frame):
-                record.args = (f"{frame.opcode.name} [{len(frame.data)} bytes]",)
-        return True
-
-
-# The logger both hops of the relay give websockets.
-wire_logger = logging.getLogger(__name__ + ".wire")
-wire_logger.addFilter(_RedactHeaders())
+# The logger both hops of the relay give websockets (credentials and frames redacted at DEBUG).
+wire_logger = display_wire_logger(__name__ + ".wire")
 
 
 def redact_url(url: str) -> str:
@@ -126,6 +91,30 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
+_DOT_SEGMENT = re.compile(r"%2e", re.IGNORECASE)
+
+
+def remove_dot_segments(path: str) -> str:
+    """The charger's path with ``.`` and ``..`` segments resolved (RFC 3986 section 5.2.4), also when
+    written ``%2e`` (section 6.2.2.2: percent-encoded unreserved characters are the characters), so
+    ``/ocpp/../../admin`` cannot climb above the upstream URL's own path."""
+    segments = path.split("/")
+    output: list[str] = []
+    for segment in segments:
+        decoded = _DOT_SEGMENT.sub(".", segment)
+        if decoded == "..":
+            if len(output) > 1:
+                output.pop()
+        elif decoded != ".":
+            output.append(segment)
+    normalised = "/".join(output)
+    if path.startswith("/") and not normalised.startswith("/"):
+        normalised = "/" + normalised
+    if _DOT_SEGMENT.sub(".", segments[-1]) in (".", ".."):  # "a/b/.." names the folder "a/"
+        normalised = normalised.rstrip("/") + "/"
+    return normalised
+
+
 def upstream_url(upstream: str, request_path: str) -> str:
     """The backend URL for a charger's request: the charger's path and query after the upstream's path.
 
@@ -134,7 +123,7 @@ def upstream_url(upstream: str, request_path: str) -> str:
     """
     base = urlsplit(upstream)
     request = urlsplit(request_path)
-    path = base.path.rstrip("/") + "/" + request.path.lstrip("/")
+    path = base.path.rstrip("/") + "/" + remove_dot_segments(request.path).lstrip("/")
     query = "&".join(part for part in (base.query, request.query) if part)
     return urlunsplit((base.scheme, base.netloc, path, query, ""))
 
