@@ -298,7 +298,7 @@ def test_readers_never_see_half_a_part_while_sealing(tmp_path: Path) -> None:
         thread = threading.Thread(target=record)
         thread.start()
         reads = 0
-        deadline = time.monotonic() + timeout(2)
+        deadline = time.monotonic() + timeout(10)
         try:
             while reads < 15 and time.monotonic() < deadline:
                 if parts_in(capture):
