@@ -211,6 +211,31 @@ async def test_an_injection_waits_for_an_unanswered_backend_call(
     await charger.close()
 
 
+async def test_a_malformed_answer_to_an_injection_comes_back_as_the_charger_sent_it(
+    controlled_plain: tuple[RecorderService, PlainBackend],
+) -> None:
+    service, backend = controlled_plain
+    charger = await charger_connect(service, "CP-ODD")
+    upstream = await backend.wait_connection()
+    client = client_for(service)
+    await wait_listed(client, "CP-ODD")
+    injection = asyncio.ensure_future(
+        in_thread(client.call, "CP-ODD", "ClearCache", {}, timeout(10))
+    )
+    call = await recv_json(charger)
+    # Readable type and unique id, so it still answers our CALL; the payload is not an object.
+    malformed = f'[3, "{call[1]}", ["Accepted"]]'
+    await charger.send(malformed)
+    status, answer = await injection
+    assert status == 200
+    assert answer["raw"] == malformed  # the text as sent, not its repr
+    assert answer["message_type"] == 3
+    assert answer["malformed"] == "CALLRESULT payload is not a JSON object"
+    await charger.send('[2,"h1","Heartbeat",{}]')
+    assert await upstream.wait_received(1) == ['[2,"h1","Heartbeat",{}]']  # ours stayed here
+    await charger.close()
+
+
 async def test_a_disconnect_fails_the_pending_injection_at_once(
     controlled_plain: tuple[RecorderService, PlainBackend],
 ) -> None:

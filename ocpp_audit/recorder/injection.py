@@ -119,7 +119,8 @@ class InjectionAnswer:
                 error_details=frame.error_details,
             )
         else:
-            raw = frame.raw if isinstance(frame, str) else repr(frame.raw)
+            # The text as the charger sent it; bytes (a binary frame) as their repr.
+            raw = frame.raw if isinstance(frame.raw, str) else repr(frame.raw)
             answer.update(message_type=frame.message_type, malformed=frame.reason, raw=raw)
         return answer
 
