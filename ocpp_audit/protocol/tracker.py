@@ -70,7 +70,7 @@ class PendingCall:
     direction: Direction  # the way the CALL travelled
     unique_id: str
     action: str | None  # None for a malformed CALL whose action could not be read
-    frame: Call | Malformed
+    frame: Call | Malformed | None  # None when fed as parts (track_call)
     tag: object = None  # whatever the feeder attached (the recorder: was it injected)
     answer: CallResult | CallError | Malformed | None = None
     # The sender gave up waiting (section 4.1.1: "or have timed out"): no longer in flight, but a
@@ -100,7 +100,7 @@ class Answered:
     """``frame`` (a CALLRESULT, CALLERROR, or a malformed answer) answers ``call``."""
 
     call: PendingCall
-    frame: CallResult | CallError | Malformed
+    frame: CallResult | CallError | Malformed | None
 
 
 @dataclass(slots=True)
@@ -108,7 +108,7 @@ class DuplicateAnswer:
     """A second answer to ``call``, which was answered already."""
 
     call: PendingCall
-    frame: CallResult | CallError | Malformed
+    frame: CallResult | CallError | Malformed | None
 
 
 @dataclass(slots=True)
@@ -117,7 +117,7 @@ class Orphan:
 
     direction: Direction  # the way the answer travelled
     unique_id: str
-    frame: Frame
+    frame: Frame | None
 
 
 @dataclass(slots=True)
@@ -171,9 +171,9 @@ class CallTracker:
         the :class:`PendingCall` when the frame is a CALL."""
         kind = type(frame)
         if kind is Call:
-            return self._call(direction, frame.unique_id, frame.action, frame, tag)  # type: ignore[union-attr]
+            return self.track_call(direction, frame.unique_id, frame.action, frame=frame, tag=tag)  # type: ignore[union-attr,arg-type]
         if kind is CallResult or kind is CallError:
-            return self._answer(direction, frame.unique_id, frame)  # type: ignore[union-attr,arg-type]
+            return self.track_answer(direction, frame.unique_id, frame)  # type: ignore[union-attr,arg-type]
         if kind is Send:
             return Sent(direction, frame)  # type: ignore[arg-type]
         if kind is CallResultError:
@@ -184,21 +184,23 @@ class CallTracker:
         if unique_id is None or message_type is None:
             return Unpaired(direction, frame)
         if message_type == MessageType.CALL:
-            return self._call(direction, unique_id, frame.action, frame, tag)
+            return self.track_call(direction, unique_id, frame.action, frame=frame, tag=tag)
         if message_type in (MessageType.CALLRESULT, MessageType.CALLERROR):
-            return self._answer(direction, unique_id, frame)
+            return self.track_answer(direction, unique_id, frame)
         if message_type == MessageType.CALLRESULTERROR:
             return self._result_error(direction, unique_id, frame)
         return Sent(direction, frame)
 
-    def _call(
+    def track_call(
         self,
         direction: Direction,
         unique_id: str,
         action: str | None,
-        frame: Call | Malformed,
-        tag: object,
+        *,
+        frame: Call | Malformed | None = None,
+        tag: object = None,
     ) -> CallStarted | DuplicateCall:
+        """A CALL given by its parts (a capture's row, say); :meth:`feed` of a CALL comes here."""
         call = PendingCall(direction, unique_id, action, frame, tag)
         key = (direction, unique_id)
         pending = self._pending
@@ -216,9 +218,13 @@ class CallTracker:
                 self._in_flight[forgotten.direction] -= 1
         return CallStarted(call, in_flight > 0)
 
-    def _answer(
-        self, direction: Direction, unique_id: str, frame: CallResult | CallError | Malformed
+    def track_answer(
+        self,
+        direction: Direction,
+        unique_id: str,
+        frame: CallResult | CallError | Malformed | None = None,
     ) -> Answered | DuplicateAnswer | Orphan:
+        """A CALLRESULT or CALLERROR given by its parts; :meth:`feed` of an answer comes here."""
         key = (_OPPOSITE[direction], unique_id)
         call = self._pending.pop(key, None)
         if call is None:
