@@ -2,8 +2,10 @@
 id = "change-configuration"
 title = "Set configuration (set parameters that can be configured)"
 criterion = """After ChangeConfiguration (per key) the charger answers Accepted (NotSupported and
-Rejected fail). The keys changed are reported, and whether a changed HeartbeatInterval shows in the
-heartbeat cadence (a note)."""
+Rejected fail). NotSupported for a key the charger does not have (reported in GetConfiguration's
+unknownKey, or absent from a full GetConfiguration listing) is the spec's answer to a negative probe:
+a note, not a failure. The keys changed are reported, and whether a changed HeartbeatInterval shows
+in the heartbeat cadence (a note)."""
 function = 5
 severity = "error"
 references = ["OCPP 1.6 section 5.3 Change Configuration", "OCTT TC_021"]
@@ -12,11 +14,42 @@ heartbeat_tolerance_s = 2          # fixed slack when comparing the new Heartbea
 heartbeat_tolerance_ratio = 0.2    # ... plus this share of it, with the cadence that follows
 +++*/
 -- OCPP 1.6 section 5.3: the Charge Point answers Accepted, Rejected, RebootRequired or
--- NotSupported. RebootRequired is an acceptance that takes effect after a reboot.
-WITH changes AS (
-    SELECT *
-    FROM configuration
-    WHERE source = 'ChangeConfiguration'
+-- NotSupported. RebootRequired is an acceptance that takes effect after a reboot. "If the key does
+-- not exist, the Charge Point SHALL respond with status NotSupported": a NotSupported for a key the
+-- charger showed it does not have is that answer, not a failure to configure it.
+WITH get_configuration AS (
+    SELECT charge_point_id, payload, answer_payload
+    FROM calls
+    WHERE action = 'GetConfiguration' AND direction = 'cs_to_cp' AND NOT orphan_answer
+      AND answer_type = 'CALLRESULT'
+),
+unknown_keys AS (  -- keys the charger named in GetConfiguration.conf unknownKey
+    SELECT DISTINCT charge_point_id, unnest(json_extract_string(answer_payload, '$.unknownKey[*]'))
+           AS key
+    FROM get_configuration
+),
+full_listings AS (  -- "If the list of keys in the request is empty or missing ... all keys"
+    SELECT DISTINCT charge_point_id
+    FROM get_configuration
+    WHERE coalesce(json_array_length(json_extract(payload, '$.key')), 0) = 0
+),
+listed_keys AS (
+    SELECT DISTINCT charge_point_id, key FROM configuration WHERE source = 'GetConfiguration'
+),
+changes AS (
+    SELECT c.*,
+           c.status = 'NotSupported' AND (
+               EXISTS (SELECT 1 FROM unknown_keys u
+                       WHERE u.charge_point_id = c.charge_point_id AND u.key = c.key)
+               OR (EXISTS (SELECT 1 FROM full_listings f
+                           WHERE f.charge_point_id = c.charge_point_id)
+                   AND NOT EXISTS (SELECT 1 FROM listed_keys l
+                                   WHERE l.charge_point_id = c.charge_point_id AND l.key = c.key))
+           ) AS unknown_key,
+           EXISTS (SELECT 1 FROM unknown_keys u
+                   WHERE u.charge_point_id = c.charge_point_id AND u.key = c.key) AS named_unknown
+    FROM configuration c
+    WHERE c.source = 'ChangeConfiguration'
 ),
 beats AS (
     SELECT charge_point_id, call_ts AS ts, unique_id,
@@ -33,10 +66,19 @@ cadence AS (
 )
 SELECT charge_point_id,
        'ChangeConfiguration ' || coalesce(key, '(no key)') AS "check",
-       CASE WHEN status IN ('Accepted', 'RebootRequired') THEN 'pass' ELSE 'fail' END AS verdict,
+       CASE WHEN status IN ('Accepted', 'RebootRequired') THEN 'pass'
+            WHEN unknown_key THEN 'note'
+            ELSE 'fail' END AS verdict,
        CASE WHEN NOT answered THEN format('{} = {}: not answered', key, value)
             WHEN error_code IS NOT NULL
                 THEN format('{} = {}: answered {}', key, value, error_code)
+            WHEN unknown_key AND named_unknown
+                THEN format('{} = {}: NotSupported, a key the charger reported as unknown '
+                            || '(GetConfiguration unknownKey): the answer to a negative probe',
+                            key, value)
+            WHEN unknown_key
+                THEN format('{} = {}: NotSupported, a key its full GetConfiguration listing does '
+                            || 'not have: the answer to a negative probe', key, value)
             ELSE format('{} = {}: {}', key, value, coalesce(status, 'no status'))
        END AS detail,
        [{'ts': ts, 'unique_id': unique_id}] AS evidence

@@ -4,7 +4,9 @@ title = "Start charge transaction (both local notification and remote trigger)"
 criterion = """Remote: after RemoteStartTransaction is accepted, a StartTransaction follows whose
 answer carries a transactionId, then StatusNotifications (Charging or Suspended). Local: an
 Authorize that is accepted is followed by a StartTransaction and status changes; if it is not
-accepted, no StartTransaction for that idTag follows (the sequence stops)."""
+accepted, no StartTransaction for that idTag follows (the sequence stops). An accepted Authorize that
+no start attempt follows (no StartTransaction, no connector Preparing: a reservation's check, or a
+driver who walks away) is not a failed start: a note."""
 function = 6
 severity = "error"
 references = ["OCPP 1.6 section 5.11 Remote Start Transaction", "OCPP 1.6 section 4.1 Authorize", "OCPP 1.6 section 4.10 Start Transaction", "OCTT TC_010", "OCTT TC_011"]
@@ -66,6 +68,20 @@ started AS (   -- each attempt with its StartTransaction (when one came in time)
 ),
 with_status AS (
     SELECT s.*,
+           -- a start attempt without a StartTransaction shows as a connector Preparing around the
+           -- Authorize (a cable plugged in before or after the card)
+           (SELECT arg_min({'ts': n.ts, 'unique_id': n.unique_id, 'connector_id': n.connector_id},
+                           n.ts)
+            FROM status_notifications n
+            WHERE n.charge_point_id = s.charge_point_id AND n.status = 'Preparing'
+              AND abs(epoch_us(n.ts) - epoch_us(s.call_ts)) / 1e6 <= $start_timeout_s)
+               AS preparing,
+           (SELECT arg_max(json_extract(r.payload, '$.reservationId'), r.call_ts)
+            FROM calls r
+            WHERE r.charge_point_id = s.charge_point_id AND r.action = 'ReserveNow'
+              AND r.direction = 'cs_to_cp' AND r.status = 'Accepted'
+              AND json_extract_string(r.payload, '$.idTag') = s.id_tag
+              AND r.call_ts <= s.call_ts) AS reservation_id,
            (SELECT arg_min({'ts': n.ts, 'unique_id': n.unique_id}, n.ts)
             FROM status_notifications n
             WHERE n.charge_point_id = s.charge_point_id
@@ -81,6 +97,7 @@ SELECT charge_point_id,
            WHEN kind = 'remote' AND (NOT answered OR status IS DISTINCT FROM 'Accepted') THEN 'fail'
            WHEN kind = 'local' AND auth_status IS DISTINCT FROM 'Accepted'
                THEN CASE WHEN start_ts IS NULL THEN 'pass' ELSE 'fail' END
+           WHEN kind = 'local' AND start_ts IS NULL AND preparing IS NULL THEN 'note'
            WHEN start_ts IS NULL OR transaction_id IS NULL OR charging IS NULL THEN 'fail'
            ELSE 'pass'
        END AS verdict,
@@ -96,6 +113,17 @@ SELECT charge_point_id,
            WHEN kind = 'local' AND auth_status IS DISTINCT FROM 'Accepted'
                THEN format('Authorize {} {}, yet a StartTransaction followed', id_tag,
                            coalesce(auth_status, 'unanswered'))
+           WHEN kind = 'local' AND start_ts IS NULL AND preparing IS NULL
+               THEN format('Authorize {} accepted; no start attempt followed within {} s '
+                           || '(no StartTransaction, no connector Preparing){}: not judged',
+                           id_tag, $start_timeout_s,
+                           CASE WHEN reservation_id IS NOT NULL
+                                THEN format(', the idTag of reservation {}', reservation_id)
+                                ELSE '' END)
+           WHEN kind = 'local' AND start_ts IS NULL
+               THEN format('Authorize {} accepted and connector {} Preparing, but no '
+                           || 'StartTransaction within {} s', id_tag, preparing.connector_id,
+                           $start_timeout_s)
            WHEN start_ts IS NULL
                THEN format('{} accepted, but no StartTransaction for {} within {} s',
                            CASE kind WHEN 'remote' THEN 'RemoteStartTransaction'
@@ -111,6 +139,8 @@ SELECT charge_point_id,
                        tx_connector)
        END AS detail,
        list_filter([{'ts': call_ts, 'unique_id': unique_id},
-                    {'ts': start_ts, 'unique_id': start_unique_id}, charging],
+                    {'ts': start_ts, 'unique_id': start_unique_id}, charging,
+                    CASE WHEN start_ts IS NULL
+                         THEN {'ts': preparing.ts, 'unique_id': preparing.unique_id} END],
                    lambda e: e.ts IS NOT NULL) AS evidence
 FROM with_status

@@ -36,7 +36,9 @@ stops AS (   -- every StopTransaction delivered live, with the status that follo
             WHERE n.charge_point_id = t.charge_point_id
               AND n.connector_id = t.connector_id
               AND n.status IN ('Finishing', 'Available')
-              AND n.ts >= t.stop_ts - INTERVAL 10 SECOND
+              -- up to 10 s before the stop (chargers often report Finishing first), but never
+              -- before this transaction started: a previous one's Finishing is not this one's
+              AND n.ts >= greatest(t.stop_ts - INTERVAL 10 SECOND, t.start_ts)
               AND (epoch_us(n.ts) - epoch_us(t.stop_ts)) / 1e6 <= $finishing_timeout_s)
                AS finished
     FROM transactions t

@@ -4,8 +4,9 @@ title = "Receive meter reading"
 criterion = """Meter values are received at the start and stop of each transaction
 (Transaction.Begin / Transaction.End, or StopTransaction transactionData); while Charging they are
 at most 30 s apart and at the configured MeterValueSampleInterval, judged by the samples'
-timestamps (holes during an offline gap are function 14's business); Voltage, Current.Import and
-Power.Active.Import are present."""
+timestamps; Voltage, Current.Import and Power.Active.Import are present. A transaction that ran while
+the charger was offline is function 14's business for the meter values it lost (holes in the gap,
+no Begin/End, none at all): noted here, not charged twice."""
 function = 8
 severity = "error"
 references = ["OCPP 1.6 section 4.7 Meter Values", "OCPP 1.6 section 7.31 SampledValue", "OCPP 1.6 section 9.1.17 MeterValueSampleInterval", "OCTT TC_034"]
@@ -26,6 +27,10 @@ samples AS (
 per_tx AS (
     SELECT t.charge_point_id, t.transaction_id, t.start_ts, t.start_unique_id, t.stop_ts,
            t.stop_unique_id, t.start_timestamp, t.stop_timestamp,
+           EXISTS (SELECT 1 FROM connections c   -- ran while the charger was offline
+                   WHERE c.charge_point_id = t.charge_point_id AND c.offline_s > 0
+                     AND c.offline_from < coalesce(t.stop_timestamp, c.opened_at)
+                     AND c.opened_at > t.start_timestamp) AS ran_offline,
            coalesce(bool_or(s.context = 'Transaction.Begin'), false) AS has_begin,
            coalesce(bool_or(s.context = 'Transaction.End' OR s.source = 'StopTransaction'), false)
                AS has_end,
@@ -76,9 +81,13 @@ judged AS (
                         AND c.offline_from < h.timestamp AND c.opened_at > h.previous_timestamp)
 )
 SELECT charge_point_id, 'start and stop' AS "check",
-       CASE WHEN has_begin AND has_end THEN 'pass' ELSE 'fail' END AS verdict,
+       CASE WHEN has_begin AND has_end THEN 'pass' WHEN ran_offline THEN 'note'
+            ELSE 'fail' END AS verdict,
        CASE WHEN has_begin AND has_end
                 THEN format('transaction {}: meter values at start and stop', transaction_id)
+            WHEN ran_offline
+                THEN format('transaction {} ran while the charger was offline: its missing '
+                            || 'meter values are judged by function 14', transaction_id)
             WHEN has_end
                 THEN format('transaction {}: no meter value at start (Transaction.Begin)',
                             transaction_id)
@@ -107,9 +116,12 @@ FROM (SELECT *,
       FROM per_tx
       WHERE periodic_count > 0)
 UNION ALL
-SELECT charge_point_id, 'samples received', 'fail',
-       format('transaction {} lasted {:.0f} s without any meter value', transaction_id,
-              (epoch_us(stop_timestamp) - epoch_us(start_timestamp)) / 1e6),
+SELECT charge_point_id, 'samples received', CASE WHEN ran_offline THEN 'note' ELSE 'fail' END,
+       format('transaction {} lasted {:.0f} s without any meter value{}', transaction_id,
+              (epoch_us(stop_timestamp) - epoch_us(start_timestamp)) / 1e6,
+              CASE WHEN ran_offline
+                   THEN ' (it ran while the charger was offline: judged by function 14)'
+                   ELSE '' END),
        [{'ts': start_ts, 'unique_id': start_unique_id},
         {'ts': stop_ts, 'unique_id': stop_unique_id}]
 FROM per_tx

@@ -3,12 +3,15 @@ id = "cable-status"
 title = "Charging cable connection status"
 criterion = """Connector status changes follow the transitions OCPP 1.6 allows (section 4.9)
 through Preparing, Charging, SuspendedEV/EVSE and Finishing; a cable plugged in without a
-transaction times out from Preparing to Available or Faulted."""
+transaction times out from Preparing to Available (or Finishing) around the charger's
+ConnectionTimeOut. A Faulted after Preparing is a fault, not a timeout; leaving Preparing well before
+ConnectionTimeOut is an unplugged cable (a note)."""
 function = 11
 severity = "error"
 references = ["OCPP 1.6 section 4.9 Status Notification (transition table)", "OCPP 1.6 section 9.1.6 ConnectionTimeOut", "OCTT TC_007"]
 [params]
 preparing_timeout_s = 300   # longest a connector may stay Preparing without a transaction
+connection_timeout_tolerance_s = 15   # slack around ConnectionTimeOut for the timeout to count
 +++*/
 -- OCPP 1.6 section 4.9, the table of status transitions for connectors 1 and up (A1..I8).
 -- A repeated status is not a transition, and a reboot (BootNotification) resets the connector.
@@ -54,14 +57,25 @@ transitions AS (
                       WHERE b.charge_point_id = s.charge_point_id
                         AND b.ts > s.previous_ts AND b.ts <= s.ts)
 ),
+-- OCPP 1.6 section 9.1.6 ConnectionTimeOut: "Interval (from successful authorization) until
+-- incipient charging session is automatically canceled due to failure of EV user to (correctly)
+-- insert the charging cable connector(s) into the appropriate connector(s)."
+connection_timeout AS (
+    SELECT charge_point_id, arg_max(TRY_CAST(value AS DOUBLE), ts) AS timeout_s
+    FROM configuration
+    WHERE key = 'ConnectionTimeOut'
+      AND (source = 'GetConfiguration' OR status IN ('Accepted', 'RebootRequired'))
+    GROUP BY charge_point_id
+),
 capture_end AS (
     SELECT charge_point_id, max(ts) AS last_ts FROM frames GROUP BY charge_point_id
 ),
 preparing AS (   -- each stretch of Preparing and how it ended
-    SELECT s.*, e.last_ts,
+    SELECT s.*, e.last_ts, c.timeout_s,
            (epoch_us(coalesce(s.next_ts, e.last_ts)) - epoch_us(s.ts)) / 1e6 AS lasted_s
     FROM statuses s
     JOIN capture_end e USING (charge_point_id)
+    LEFT JOIN connection_timeout c USING (charge_point_id)
     WHERE s.status = 'Preparing'
       AND (s.previous_status IS DISTINCT FROM 'Preparing')
 )
@@ -75,16 +89,32 @@ WHERE NOT is_allowed
   AND status IN (SELECT from_status FROM allowed)
 UNION ALL
 SELECT charge_point_id, format('connector {} plug-in timeout', connector_id),
-       CASE WHEN next_status IN ('Available', 'Faulted') THEN 'pass' ELSE 'fail' END,
-       CASE WHEN next_status IN ('Available', 'Faulted')
-            THEN format('Preparing timed out to {} after {:.0f} s (no transaction started)',
-                        next_status, lasted_s)
-            ELSE format('connector {} stayed Preparing for {:.0f} s without a transaction',
-                        connector_id, lasted_s) END,
+       CASE WHEN coalesce(next_status, 'Preparing') NOT IN ('Available', 'Finishing') THEN 'fail'
+            WHEN timeout_s IS NULL THEN 'pass'
+            WHEN lasted_s < timeout_s - $connection_timeout_tolerance_s THEN 'note'
+            WHEN lasted_s > timeout_s + $connection_timeout_tolerance_s THEN 'fail'
+            ELSE 'pass' END,
+       CASE WHEN coalesce(next_status, 'Preparing') NOT IN ('Available', 'Finishing')
+                THEN format('connector {} stayed Preparing for {:.0f} s without a transaction',
+                            connector_id, lasted_s)
+                     || coalesce(format(' (then {})', next_status), '')
+            WHEN timeout_s IS NULL
+                THEN format('Preparing timed out to {} after {:.0f} s (no transaction started; '
+                            || 'ConnectionTimeOut not in the capture, so not compared)',
+                            next_status, lasted_s)
+            WHEN lasted_s < timeout_s - $connection_timeout_tolerance_s
+                THEN format('Preparing -> {} after {:.0f} s, before ConnectionTimeOut {:.0f} s: '
+                            || 'the cable was unplugged, not a timeout', next_status, lasted_s,
+                            timeout_s)
+            WHEN lasted_s > timeout_s + $connection_timeout_tolerance_s
+                THEN format('Preparing timed out to {} only after {:.0f} s, beyond '
+                            || 'ConnectionTimeOut {:.0f} s', next_status, lasted_s, timeout_s)
+            ELSE format('Preparing timed out to {} after {:.0f} s (ConnectionTimeOut {:.0f} s, '
+                        || 'no transaction started)', next_status, lasted_s, timeout_s) END,
        list_filter([{'ts': ts, 'unique_id': unique_id},
                     {'ts': next_ts, 'unique_id': next_unique_id}], lambda e: e.ts IS NOT NULL)
 FROM preparing
-WHERE next_status IN ('Available', 'Faulted')
+WHERE next_status IN ('Available', 'Finishing')
    OR (lasted_s > $preparing_timeout_s
        AND coalesce(next_status, 'Preparing') NOT IN
            ('Charging', 'SuspendedEV', 'SuspendedEVSE', 'Finishing'))

@@ -34,16 +34,38 @@ statuses AS (
        AND (epoch_us(f.ts) - epoch_us(u.call_ts)) / 1e6 <= $firmware_timeout_s
     GROUP BY ALL
 ),
-rebooted AS (
+-- The reboot that counts is the first BootNotification after Installed; a charger that reboots to
+-- install (Installing -> boot -> Installed) counts with the first boot after Installing. A boot
+-- before that (a Reset while downloading) is not the update's reboot.
+booted AS (
     SELECT s.*, before.firmware_version AS old_version,
-           after.firmware_version AS new_version, after.ts AS boot_ts,
-           after.unique_id AS boot_unique_id
+           after_installed.firmware_version AS installed_version,
+           after_installed.ts AS installed_boot_ts,
+           after_installed.unique_id AS installed_boot_unique_id,
+           after_installing.firmware_version AS installing_version,
+           after_installing.ts AS installing_boot_ts,
+           after_installing.unique_id AS installing_boot_unique_id
     FROM statuses s
     ASOF LEFT JOIN boots before
         ON before.charge_point_id = s.charge_point_id AND s.call_ts >= before.ts
-    ASOF LEFT JOIN boots after
-        ON after.charge_point_id = s.charge_point_id
-       AND after.ts >= coalesce(s.downloaded_ts, s.downloading_ts, s.call_ts)
+    ASOF LEFT JOIN boots after_installed
+        ON after_installed.charge_point_id = s.charge_point_id
+       AND after_installed.ts >= s.installed_ts
+    ASOF LEFT JOIN boots after_installing
+        ON after_installing.charge_point_id = s.charge_point_id
+       AND after_installing.ts >= coalesce(s.installing_ts, s.downloaded_ts, s.downloading_ts,
+                                           s.call_ts)
+),
+rebooted AS (
+    SELECT *,
+           CASE WHEN installed_boot_ts IS NOT NULL THEN installed_version
+                WHEN installing_boot_ts <= installed_ts THEN installing_version END AS new_version,
+           CASE WHEN installed_boot_ts IS NOT NULL THEN installed_boot_ts
+                WHEN installing_boot_ts <= installed_ts THEN installing_boot_ts END AS boot_ts,
+           CASE WHEN installed_boot_ts IS NOT NULL THEN installed_boot_unique_id
+                WHEN installing_boot_ts <= installed_ts THEN installing_boot_unique_id
+           END AS boot_unique_id
+    FROM booted
 ),
 judged AS (
     SELECT *,

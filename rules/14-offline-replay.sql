@@ -4,7 +4,10 @@ title = "Get past charge transactions (offline replay)"
 criterion = """When the charger reconnects after being offline, the transaction messages it queued
 are delivered automatically, in chronological order: for every transaction running during the
 offline gap, StartTransaction/StopTransaction and the meter values covering the gap at the sample
-interval. "Start and stop received, meter values not received" fails."""
+interval. "Start and stop received, meter values not received" fails. Queued messages come after the
+reconnect, before anything newer, in chronological order, across connections: a queued
+MeterValues delivered after its transaction's StopTransaction (say, only after a later reboot)
+fails."""
 function = 14
 severity = "error"
 references = ["OCPP 1.6 section 4.7 (transaction-related messages are queued while offline)", "OCPP 1.6 section 3.3 Transaction-related messages", "OCTT TC_036"]
@@ -76,24 +79,38 @@ covered AS (
               AND s.timestamp >= w.covered_from AND s.timestamp <= w.covered_until) AS received
     FROM with_interval w
 ),
-replayed AS (   -- transaction messages on each connection after a gap, in delivery order
-    SELECT m.charge_point_id, m.connection_id, m.ts, m.seq, m.unique_id, m.action,
+-- Every transaction message of a charger that was offline, in delivery order across its
+-- connections: a queued one (stamped before the connection it came on was opened, so it waited in
+-- the charger's queue) must not come after a newer one, even on a later connection.
+replayed AS (
+    SELECT m.charge_point_id, m.connection_id, m.ts, m.seq, m.unique_id, m.action, c.opened_at,
+           TRY_CAST(json_extract_string(m.payload, '$.transactionId') AS BIGINT)
+               AS transaction_id,
            coalesce(TRY_CAST(json_extract_string(m.payload, '$.timestamp') AS TIMESTAMPTZ),
                     TRY_CAST(json_extract_string(m.payload, '$.meterValue[0].timestamp')
                              AS TIMESTAMPTZ)) AS payload_ts
     FROM messages m
-    JOIN gaps g ON g.connection_id = m.connection_id
+    JOIN connections c ON c.connection_id = m.connection_id
     WHERE m.message_type = 2 AND m.direction = 'cp_to_cs'
       AND m.action IN ('StartTransaction', 'StopTransaction', 'MeterValues')
+      AND m.charge_point_id IN (SELECT charge_point_id FROM gaps)
 ),
 ordered AS (
     SELECT *,
+           coalesce(payload_ts < opened_at - INTERVAL 1 SECOND, false) AS queued,
            lag(payload_ts) OVER w AS previous_payload_ts,
            lag(action) OVER w AS previous_action,
            lag(unique_id) OVER w AS previous_unique_id,
            lag(ts) OVER w AS previous_ts
     FROM replayed
-    WINDOW w AS (PARTITION BY connection_id ORDER BY seq)
+    WINDOW w AS (PARTITION BY charge_point_id ORDER BY ts, seq)
+),
+after_stop AS (   -- queued MeterValues of a transaction that arrived after its StopTransaction
+    SELECT r.*, t.stop_ts, t.stop_unique_id, t.stop_connection_id
+    FROM ordered r
+    JOIN transactions t
+      ON t.charge_point_id = r.charge_point_id AND t.transaction_id = r.transaction_id
+    WHERE r.action = 'MeterValues' AND r.queued AND t.stop_ts IS NOT NULL AND r.ts > t.stop_ts
 )
 SELECT charge_point_id,
        format('transaction {} offline {:.0f} s', transaction_id, offline_s) AS "check",
@@ -120,4 +137,13 @@ SELECT charge_point_id, 'delivery order', 'fail',
               strftime(previous_payload_ts, '%Y-%m-%dT%H:%M:%SZ')),
        [{'ts': previous_ts, 'unique_id': previous_unique_id}, {'ts': ts, 'unique_id': unique_id}]
 FROM ordered
-WHERE payload_ts < previous_payload_ts - INTERVAL 1 SECOND
+WHERE queued AND payload_ts < previous_payload_ts - INTERVAL 1 SECOND
+UNION ALL
+SELECT charge_point_id, format('transaction {} delivery', transaction_id), 'fail',
+       format('queued MeterValues of transaction {} (sampled {}) delivered after its '
+              || 'StopTransaction{}', transaction_id,
+              strftime(payload_ts, '%Y-%m-%dT%H:%M:%SZ'),
+              CASE WHEN connection_id <> stop_connection_id
+                   THEN ', on a later connection' ELSE '' END),
+       [{'ts': stop_ts, 'unique_id': stop_unique_id}, {'ts': ts, 'unique_id': unique_id}]
+FROM after_stop

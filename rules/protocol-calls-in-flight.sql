@@ -21,22 +21,28 @@ WITH sent AS (
                AS previous_ts
     FROM calls
     WHERE NOT orphan_answer
+),
+-- Each line names its side (charger or backend); a side with a failure gets no pass line, so no
+-- pass line contradicts the failures beside it.
+judged AS (
+    SELECT *,
+           CASE direction WHEN 'cp_to_cs' THEN 'charger' ELSE 'backend' END AS side,
+           duplicate_id OR coalesce(busy_until_seq > call_seq, false) AS overlapping
+    FROM sent
 )
-SELECT charge_point_id,
-       CASE direction WHEN 'cp_to_cs' THEN 'charger CALLs' ELSE 'backend CALLs' END AS "check",
-       'fail' AS verdict,
+SELECT charge_point_id, side || ' CALLs' AS "check", 'fail' AS verdict,
        CASE WHEN duplicate_id
-            THEN format('{} re-sent unique id {} while its CALL was unanswered', action,
-                        unique_id)
-            ELSE format('{} sent while an earlier CALL ({}) was unanswered', action,
+            THEN format('{} re-sent unique id {} ({}) while its CALL was unanswered', side,
+                        unique_id, action)
+            ELSE format('{} sent {} while its earlier CALL ({}) was unanswered', side, action,
                         previous_action) END AS detail,
        [{'ts': previous_ts, 'unique_id': previous_unique_id},
         {'ts': call_ts, 'unique_id': unique_id}] AS evidence
-FROM sent
-WHERE duplicate_id OR busy_until_seq > call_seq
+FROM judged
+WHERE overlapping
 UNION ALL
-SELECT charge_point_id,
-       CASE direction WHEN 'cp_to_cs' THEN 'charger CALLs' ELSE 'backend CALLs' END,
-       'pass', format('{} CALLs, one at a time', count(*)), NULL
-FROM sent
-GROUP BY charge_point_id, direction
+SELECT charge_point_id, side || ' CALLs', 'pass',
+       format('{}: {} CALLs, one at a time', side, count(*)), NULL
+FROM judged
+GROUP BY charge_point_id, side
+HAVING NOT bool_or(overlapping)

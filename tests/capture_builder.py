@@ -105,10 +105,16 @@ class ChargerScript:
         self.recorder = None
         return self
 
-    def upload(self, file_name: str, size: int) -> ChargerScript:
-        """A diagnostics file arrived on the built-in endpoint (an ``upload`` event)."""
+    def upload(
+        self, file_name: str, size: int, content: dict[str, Any] | None = None
+    ) -> ChargerScript:
+        """A diagnostics file arrived on the built-in endpoint (an ``upload`` event); ``content``
+        is what the endpoint read in it (recorder/diagnostics_file.describe)."""
         recorder = self._connected()
-        recorder.event(Event.UPLOAD, {"file_name": file_name, "size": size})
+        detail: dict[str, Any] = {"file_name": file_name, "size": size}
+        if content is not None:
+            detail["content"] = content
+        recorder.event(Event.UPLOAD, detail)
         self.builder.rows[-1]["ts"] = self.ts_us()
         return self
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.error
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from ocpp_audit.lab.simulator.charger import SimulatedCharger
-from ocpp_audit.lab.simulator.transfers import download_firmware, upload_diagnostics
+from ocpp_audit.lab.simulator.transfers import (
+    DownloadFailed,
+    download_firmware,
+    upload_diagnostics,
+)
 from ocpp_audit.recorder.control import ControlClient
 from ocpp_audit.recorder.endpoints import FileEndpoints
 from ocpp_audit.recorder.options import RecordOptions
@@ -29,9 +32,9 @@ async def test_firmware_download_serves_the_given_file(tmp_path: Path) -> None:
         assert size == firmware.stat().st_size
         assert [d.size for d in endpoints.downloads] == [size]
         wrong = endpoints.firmware_location.replace("2.1.0", "6.6.6")
-        with pytest.raises(urllib.error.HTTPError) as error:
+        with pytest.raises(DownloadFailed) as error:
             await download_firmware(wrong, timeout=timeout(10))
-        assert error.value.code == 404
+        assert error.value.status == 404
         assert len(endpoints.downloads) == 1
 
 
@@ -45,7 +48,8 @@ async def test_diagnostics_upload_lands_in_the_chargers_folder(tmp_path: Path) -
         async with asyncio.timeout(timeout(5)):
             while len(arrived) < 2:
                 await asyncio.sleep(0.02)
-    assert arrived == [("CP 1/a", "diag.log", 600), ("CP2", "diag.log", 300)]
+    text = {"kind": "text", "readable": True, "problem": None}
+    assert arrived == [("CP 1/a", "diag.log", 600, text), ("CP2", "diag.log", 300, text)]
     # each charger in its own folder: the same file name does not overwrite another's upload
     assert (tmp_path / "diagnostics" / "CP_1_a" / "diag.log").read_bytes() == b"CP 1/a" * 100
     assert (tmp_path / "diagnostics" / "CP2" / "diag.log").stat().st_size == 300

@@ -266,6 +266,11 @@ class ConnectionRecorder:
             )
         )
 
+    def control_frame(self, direction: Direction, event: Event, data: bytes) -> None:
+        """A WebSocket ping or pong (RFC 6455 5.5.2, 5.5.3), its application data as sent, in
+        ``raw_binary``."""
+        self._write(self._row(event, direction=direction.value, raw_binary=data))
+
     def event(self, event: Event, detail: dict[str, object]) -> None:
         """Any other event of this connection (gap, upload), with its data as JSON."""
         self._write(self._row(event, detail=json.dumps(detail)))

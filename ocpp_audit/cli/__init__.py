@@ -11,6 +11,7 @@ import logging
 import click
 
 from ocpp_audit import __version__
+from ocpp_audit.display import SafeLogFilter
 
 # command name -> "module:attribute"
 COMMANDS: dict[str, str] = {
@@ -50,3 +51,5 @@ def main(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # no frame, credential or escape sequence printed
+        handler.addFilter(SafeLogFilter())

@@ -51,7 +51,7 @@ async def run_demo(
     """
     from ocpp_audit.lab.acceptance import AutoCharger, run_guided
     from ocpp_audit.lab.acceptance.lab import guided_lab
-    from ocpp_audit.recorder.control import ControlClient
+    from ocpp_audit.recorder.control import AsyncControlClient
 
     say = progress or (lambda message: None)
     profiles = chargers or DEMO_CHARGERS
@@ -67,7 +67,7 @@ async def run_demo(
             f"{service.endpoints.ftp_port}/"
         )
         say(f"{len(lab.chargers)} simulated chargers booted; guided runs (--auto) start")
-        client = ControlClient(lab.control_url, token)
+        client = AsyncControlClient(lab.control_url, token)
 
         async def tour(charge_point_id: str) -> GuidedRun:
             def step_done(message: str) -> None:

@@ -56,7 +56,15 @@ class MessageType(IntEnum):
 # OCPP-J 1.6 section 4.2.3, table "Valid Error Codes" (other versions: constants.ERROR_CODES).
 OCPP_ERROR_CODES = ERROR_CODES[OcppVersion.V16]
 
-_decoder = json.JSONDecoder()
+
+def _reject_constant(name: str) -> Any:
+    # RFC 8259 section 6: "Numeric values that cannot be represented in the grammar below (such as
+    # Infinity and NaN) are not permitted." Python's json accepts them; DuckDB and most OCPP stacks
+    # would read the frame differently from us, so it is malformed here.
+    raise ValueError(f"{name} is not a JSON number (RFC 8259 section 6)")
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
 _WHITESPACE = " \t\n\r"
 
 # The fast path for a well-formed frame (nearly every frame): one json.loads of the whole text, and
@@ -300,9 +308,50 @@ def parse(data: str | bytes, version: OcppVersion | str | None = None) -> Frame:
     so on any other connection (or when the version is not known) they are malformed.
     """
     try:
-        return _parse(data, version == OcppVersion.V21)
+        frame = _parse(data, version == OcppVersion.V21)
+        if not isinstance(frame, Malformed) and isinstance(data, str):
+            reason = _unreadable_text(data, frame)
+            if reason is not None:
+                action = frame.action if isinstance(frame, Call | Send) else None
+                return Malformed(data, reason, frame.message_type, frame.unique_id, action)
+        return frame
     except Exception as exc:  # the contract: a parser bug still yields data, not a crash
         return Malformed(data, f"unparseable: {type(exc).__name__}: {exc}")
+
+
+def _unreadable_text(
+    text: str, frame: Call | CallResult | CallError | CallResultError | Send
+) -> str | None:
+    """Why a frame Python's json accepts is still not JSON text others can read, or None.
+
+    RFC 8259 section 8.2: strings with unpaired surrogates (``"\\ud800"``) are allowed by the
+    grammar but their behaviour is "unpredictable"; DuckDB's reader rejects the whole document, so
+    one such payload would stop every analysis of the capture. Only frames that have an escape or
+    non-ASCII text pay for the check.
+    """
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "invalid text: unpaired surrogate character"
+    if "\\u" in text:
+        values: tuple[Any, ...]
+        if isinstance(frame, CallError | CallResultError):
+            values = (
+                frame.unique_id,
+                frame.error_code,
+                frame.error_description,
+                frame.error_details,
+            )
+        elif isinstance(frame, Call | Send):
+            values = (frame.unique_id, frame.action, frame.payload)
+        else:
+            values = (frame.unique_id, frame.payload)
+        try:
+            _dumps(values).encode("utf-8")
+        except UnicodeEncodeError:
+            return "invalid JSON: unpaired surrogate escape (RFC 8259 section 8.2)"
+    return None
 
 
 def _parse(data: str | bytes, ocpp21: bool = False) -> Frame:
@@ -380,7 +429,7 @@ def _parse(data: str | bytes, ocpp21: bool = False) -> Frame:
 def _parse_fast(text: str, heads: dict[int, tuple[re.Pattern[str], int]]) -> Frame | None:
     """A well-formed frame of a type in ``heads``, or None to take the slow, exact path."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return None
     if type(value) is not list or not value or type(value[0]) is not int:

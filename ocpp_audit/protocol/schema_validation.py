@@ -76,10 +76,22 @@ _KEPT_DIGITS = re.compile(r"[A-Za-z][0-9]+")
 _ANY_DIGIT = re.compile(r"[0-9]")
 
 
+@cache
+def schema_names() -> frozenset[str]:
+    """The names of the OCPP 1.6 schema files (``BootNotification``, ``BootNotificationResponse``,
+    ...): the fixed table every action is looked up in. An action comes from the charger, so it is
+    never joined into a path (``../../x`` would open any ``.json`` file)."""
+    return frozenset(
+        resource.name.removesuffix(".json")
+        for resource in resources.files("ocpp.v16.schemas").iterdir()
+        if resource.name.endswith(".json")
+    )
+
+
 def _schema_file(schema_name: str, *, parse_float: Any = float) -> Any | None:
-    resource = resources.files("ocpp.v16.schemas").joinpath(f"{schema_name}.json")
-    if not resource.is_file():
+    if schema_name not in schema_names():
         return None
+    resource = resources.files("ocpp.v16.schemas").joinpath(f"{schema_name}.json")
     return json.loads(resource.read_text(encoding="utf-8"), parse_float=parse_float)
 
 
@@ -149,12 +161,7 @@ def shape_keyed(schema: Any) -> bool:
 @cache
 def exact_keyed_schemas() -> tuple[str, ...]:
     """The OCPP 1.6 schema names whose payloads are keyed by the whole payload."""
-    names = sorted(
-        resource.name.removesuffix(".json")
-        for resource in resources.files("ocpp.v16.schemas").iterdir()
-        if resource.name.endswith(".json")
-    )
-    return tuple(name for name in names if not shape_keyed(_schema_file(name)))
+    return tuple(name for name in sorted(schema_names()) if not shape_keyed(_schema_file(name)))
 
 
 def shape_key_sql(action: str, message_type: str, payload: str) -> str:
@@ -171,7 +178,19 @@ def shape_key_sql(action: str, message_type: str, payload: str) -> str:
 
 
 def schema_error(action: str | None, message_type: int | None, payload: str | None) -> str | None:
-    """Why ``payload`` breaks the OCPP 1.6 schema of its action, or None when it is valid."""
+    """Why ``payload`` breaks the OCPP 1.6 schema of its action, or None when it is valid.
+
+    Never raises: a payload the validators choke on (``1e999999999`` against ``multipleOf``) is a
+    finding for its charger, not the end of the analysis for the fleet.
+    """
+    try:
+        return _schema_error(action, message_type, payload)
+    except Exception as error:  # one charger's payload must not stop every other's verdicts
+        schema_name = action if message_type == 2 else f"{action}Response"
+        return f"{schema_name}: payload cannot be checked ({type(error).__name__}: {error})"
+
+
+def _schema_error(action: str | None, message_type: int | None, payload: str | None) -> str | None:
     if message_type not in (2, 3) or not action or payload is None:
         return None
     schema_name = action if message_type == 2 else f"{action}Response"

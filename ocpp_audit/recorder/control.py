@@ -11,12 +11,13 @@
     POST /capture/seal                      -> {"sealed": true}: rotate the journal and wait until
                                                it is sealed into Parquet, so a run's slice is readable
 
-HTTP/1.1 is served by :class:`ocpp_audit.jsonhttp.JsonHttpServer` (``h11`` over asyncio streams):
-a few routes need no web framework, and the control API stays independent of either engine.
+HTTP/1.1 is served by aiohttp (:mod:`ocpp_audit.web`): routes, a 1 MiB body limit (413 beyond), and
+idle connections closed after ``idle_timeout``. The control API stays independent of either engine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -26,23 +27,34 @@ import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, urlencode
 
-import h11
+from aiohttp import web
 
-from ocpp_audit.jsonhttp import (
-    BadRequest,
-    JsonHttpServer,
-    is_loopback,
-    json_request,
-    request_object,
-)
 from ocpp_audit.recorder.injection import (
     DEFAULT_CALL_TIMEOUT_S,
     MAX_CALL_TIMEOUT_S,
     ChargerRegistry,
     InjectionError,
 )
+from ocpp_audit.web import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    JsonClient,
+    WebServer,
+    is_loopback,
+    json_answer,
+    json_application,
+    read_json_object,
+)
+
+__all__ = [
+    "AsyncControlClient",
+    "ControlClient",
+    "ControlServer",
+    "generate_token",
+    "is_loopback",
+    "write_token_file",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +81,7 @@ def write_token_file(path: Path, token: str) -> None:
         out.write(token + "\n")
 
 
-class ControlServer(JsonHttpServer):
+class ControlServer(WebServer):
     """The JSON HTTP control API on ``host:port``, every request with ``Authorization: Bearer``."""
 
     def __init__(
@@ -80,6 +92,7 @@ class ControlServer(JsonHttpServer):
         port: int = 0,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
     ):
         if not is_loopback(host) and ssl_context is None:
             # Without TLS the token and the commands would cross the network in clear text.
@@ -88,13 +101,22 @@ class ControlServer(JsonHttpServer):
             )
         if not token:
             raise ValueError("the control API needs a token")
+        app = json_application(
+            max_body_bytes=MAX_REQUEST_BYTES,
+            authorize=self._authorized,
+            www_authenticate='Bearer realm="ocpp-audit"',
+        )
+        app.router.add_get("/chargers", self._get_chargers)
+        app.router.add_post("/chargers/{charge_point_id}/calls", self._post_call)
+        app.router.add_get("/chargers/{charge_point_id}/messages", self._get_messages)
+        app.router.add_get("/capture", self._get_capture)
+        app.router.add_post("/capture/seal", self._post_seal)
         super().__init__(
-            self._route,
+            app,
             host,
             port,
-            ssl_context=ssl_context,  # serve https when set
-            max_body_bytes=MAX_REQUEST_BYTES,
-            www_authenticate='Bearer realm="ocpp-audit"',
+            ssl_context=ssl_context,
+            idle_timeout=idle_timeout,
             name="control API",
         )
         self.registry = registry
@@ -104,44 +126,19 @@ class ControlServer(JsonHttpServer):
         self.seal: Callable[[], Awaitable[None]] | None = None
         self.endpoints: Any = None  # recorder.endpoints.FileEndpoints when running
 
-    def _authorized(self, request: h11.Request) -> bool:
-        for name, value in request.headers:
-            if name == b"authorization":
-                scheme, _, credentials = value.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer":
-                    return hmac.compare_digest(credentials.strip().encode(), self.token.encode())
-        return False
+    def _authorized(self, request: web.Request) -> bool:
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        # constant time: the comparison does not tell how much of a guess was right
+        return hmac.compare_digest(
+            credentials.strip().encode("utf-8", "surrogateescape"), self.token.encode()
+        )
 
-    async def _route(self, request: h11.Request, body: bytes) -> tuple[int, dict[str, Any]]:
-        if not self._authorized(request):
-            return 401, {"error": "missing or wrong bearer token"}
-        method = request.method.decode()
-        path, _, query = request.target.decode("latin-1").partition("?")
-        segments = [unquote(segment) for segment in path.strip("/").split("/")]
-        if segments == ["capture"]:
-            return 200, self._describe_capture()
-        if segments == ["capture", "seal"]:
-            if method != "POST":
-                return 405, {"error": "use POST /capture/seal"}
-            if self.seal is None:
-                return 404, {"error": "this recorder cannot seal its capture on request"}
-            await self.seal()
-            return 200, {"sealed": True}
-        if len(segments) == 3 and segments[0] == "chargers" and segments[2] == "messages":
-            if method != "GET":
-                return 405, {"error": "use GET /chargers/<id>/messages"}
-            return await self._get_messages(segments[1], query)
-        if segments == ["chargers"]:
-            if method != "GET":
-                return 405, {"error": "use GET /chargers"}
-            return 200, {"chargers": self.registry.chargers()}
-        if len(segments) == 3 and segments[0] == "chargers" and segments[2] == "calls":
-            if method != "POST":
-                return 405, {"error": "use POST /chargers/<id>/calls"}
-            return await self._post_call(segments[1], body)
-        return 404, {"error": f"no such resource: {path}"}
+    async def _get_chargers(self, request: web.Request) -> web.Response:
+        return json_answer(200, {"chargers": self.registry.chargers()})
 
-    def _describe_capture(self) -> dict[str, Any]:
+    async def _get_capture(self, request: web.Request) -> web.Response:
         endpoints = None
         if self.endpoints is not None:
             endpoints = {
@@ -151,69 +148,128 @@ class ControlServer(JsonHttpServer):
                     "%00", "{charge_point_id}"
                 ),
             }
-        return {
-            "capture_dir": str(self.capture_dir) if self.capture_dir is not None else None,
-            "endpoints": endpoints,
-        }
+        return json_answer(
+            200,
+            {
+                "capture_dir": str(self.capture_dir) if self.capture_dir is not None else None,
+                "endpoints": endpoints,
+            },
+        )
 
-    async def _get_messages(self, charge_point_id: str, query: str) -> tuple[int, dict[str, Any]]:
-        from urllib.parse import parse_qs
+    async def _post_seal(self, request: web.Request) -> web.Response:
+        if self.seal is None:
+            return json_answer(404, {"error": "this recorder cannot seal its capture on request"})
+        await self.seal()
+        return json_answer(200, {"sealed": True})
 
-        params = {key: values[-1] for key, values in parse_qs(query).items()}
+    async def _get_messages(self, request: web.Request) -> web.Response:
+        charge_point_id = request.match_info["charge_point_id"]
+        params = request.query
         try:
             after = int(params.get("after", "0"))
             wait = float(params.get("wait", "0"))
         except ValueError:
-            return 400, {"error": "'after' must be an integer and 'wait' a number of seconds"}
-        if not 0 <= wait <= MAX_WAIT_S:
-            return 400, {"error": f"'wait' must be in [0, {MAX_WAIT_S:g}] seconds"}
+            return json_answer(
+                400, {"error": "'after' must be an integer and 'wait' a number of seconds"}
+            )
+        if not 0 <= wait <= MAX_WAIT_S:  # NaN fails this too
+            return json_answer(400, {"error": f"'wait' must be in [0, {MAX_WAIT_S:g}] seconds"})
         log = self.registry.message_log(charge_point_id)
         messages = await log.wait(after, params.get("action") or None, wait)
-        return 200, {
-            "charge_point_id": charge_point_id,
-            "messages": messages,
-            "next": log.next_index,
-        }
+        return json_answer(
+            200,
+            {"charge_point_id": charge_point_id, "messages": messages, "next": log.next_index},
+        )
 
-    async def _post_call(self, charge_point_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
-        try:
-            document = request_object(body)
-        except BadRequest as exc:
-            return 400, {"error": str(exc)}
+    async def _post_call(self, request: web.Request) -> web.Response:
+        charge_point_id = request.match_info["charge_point_id"]
+        document = await read_json_object(request, self.idle_timeout)
         action = document.get("action")
         payload = document.get("payload", {})
         timeout = document.get("timeout", DEFAULT_CALL_TIMEOUT_S)
         if not isinstance(action, str) or not action:
-            return 400, {"error": "'action' must be an OCPP action name"}
+            return json_answer(400, {"error": "'action' must be an OCPP action name"})
         if not isinstance(payload, dict):
-            return 400, {"error": "'payload' must be a JSON object"}
+            return json_answer(400, {"error": "'payload' must be a JSON object"})
         if (
             isinstance(timeout, bool)
             or not isinstance(timeout, int | float)
             or not 0 < timeout <= MAX_CALL_TIMEOUT_S
         ):
-            return 400, {
-                "error": f"'timeout' must be a number of seconds in (0, {MAX_CALL_TIMEOUT_S:g}]"
-            }
+            return json_answer(
+                400,
+                {"error": f"'timeout' must be a number of seconds in (0, {MAX_CALL_TIMEOUT_S:g}]"},
+            )
         try:
             answer = await self.registry.inject(charge_point_id, action, payload, float(timeout))
         except InjectionError as exc:
-            return exc.status, {"error": str(exc), "charge_point_id": charge_point_id}
-        return 200, answer.to_dict()
+            return json_answer(exc.status, {"error": str(exc), "charge_point_id": charge_point_id})
+        return json_answer(200, answer.to_dict())
+
+
+class AsyncControlClient(JsonClient):
+    """An asyncio client of the control API (the guided run, the demo).
+
+    Answers are ``(http_status, document)``; a recorder that cannot be reached raises ``OSError``.
+    ``async with`` keeps one connection pool for a run; without it each request has its own.
+    """
+
+    def __init__(self, url: str, token: str) -> None:
+        super().__init__(url, {"Authorization": f"Bearer {token}"})
+        self.token = token
+
+    async def __aenter__(self) -> AsyncControlClient:
+        await super().__aenter__()
+        return self
+
+    async def chargers(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
+        return await self.request("GET", "/chargers", None, timeout)
+
+    async def call(
+        self,
+        charge_point_id: str,
+        action: str,
+        payload: dict[str, Any],
+        timeout: float = DEFAULT_CALL_TIMEOUT_S,
+    ) -> tuple[int, dict[str, Any]]:
+        """POST one CALL; the HTTP request waits ``timeout`` plus a margin for the answer."""
+        body = {"action": action, "payload": payload, "timeout": timeout}
+        path = f"/chargers/{quote(charge_point_id, safe='')}/calls"
+        return await self.request("POST", path, body, timeout + 10)
+
+    async def messages(
+        self, charge_point_id: str, *, after: int = 0, action: str | None = None, wait: float = 0
+    ) -> tuple[int, dict[str, Any]]:
+        """The charger's CALLs logged at index >= after, waiting up to ``wait`` s for one."""
+        query: dict[str, Any] = {"after": after, "wait": wait}
+        if action:
+            query["action"] = action
+        path = f"/chargers/{quote(charge_point_id, safe='')}/messages?{urlencode(query)}"
+        return await self.request("GET", path, None, wait + 10)
+
+    async def capture(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
+        return await self.request("GET", "/capture", None, timeout)
+
+    async def seal(self, timeout: float = 120) -> tuple[int, dict[str, Any]]:
+        return await self.request("POST", "/capture/seal", {}, timeout)
 
 
 class ControlClient:
-    """A blocking client of the control API (the ``inject`` command; tests call it in a thread).
-
-    Answers are ``(http_status, document)``; a recorder that cannot be reached raises ``OSError``.
+    """A blocking client of the control API, for callers without an event loop (the ``inject``
+    command; tests call it in a thread): each call runs :class:`AsyncControlClient` in its own
+    loop (``asyncio.run``). Async callers use :class:`AsyncControlClient` instead.
     """
 
     def __init__(self, url: str, token: str) -> None:
         self.url = url.rstrip("/")
         self.token = token
 
+    def async_client(self) -> AsyncControlClient:
+        """The asyncio client of the same API and token."""
+        return AsyncControlClient(self.url, self.token)
+
     def chargers(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
-        return self._request("GET", "/chargers", None, timeout)
+        return asyncio.run(self.async_client().chargers(timeout))
 
     def call(
         self,
@@ -222,33 +278,21 @@ class ControlClient:
         payload: dict[str, Any],
         timeout: float = DEFAULT_CALL_TIMEOUT_S,
     ) -> tuple[int, dict[str, Any]]:
-        """POST one CALL; the HTTP request waits ``timeout`` plus a margin for the answer."""
-        from urllib.parse import quote
-
-        body = {"action": action, "payload": payload, "timeout": timeout}
-        path = f"/chargers/{quote(charge_point_id, safe='')}/calls"
-        return self._request("POST", path, body, timeout + 10)
+        return asyncio.run(self.async_client().call(charge_point_id, action, payload, timeout))
 
     def messages(
         self, charge_point_id: str, *, after: int = 0, action: str | None = None, wait: float = 0
     ) -> tuple[int, dict[str, Any]]:
-        """The charger's CALLs logged at index >= after, waiting up to ``wait`` s for one."""
-        from urllib.parse import quote, urlencode
-
-        query = {"after": after, "wait": wait}
-        if action:
-            query["action"] = action
-        path = f"/chargers/{quote(charge_point_id, safe='')}/messages?{urlencode(query)}"
-        return self._request("GET", path, None, wait + 10)
+        client = self.async_client()
+        return asyncio.run(client.messages(charge_point_id, after=after, action=action, wait=wait))
 
     def capture(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
-        return self._request("GET", "/capture", None, timeout)
+        return asyncio.run(self.async_client().capture(timeout))
 
     def seal(self, timeout: float = 120) -> tuple[int, dict[str, Any]]:
-        return self._request("POST", "/capture/seal", {}, timeout)
+        return asyncio.run(self.async_client().seal(timeout))
 
     def _request(
         self, method: str, path: str, body: dict[str, Any] | None, timeout: float
     ) -> tuple[int, dict[str, Any]]:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        return json_request(self.url + path, method, body, timeout, headers)
+        return asyncio.run(self.async_client().request(method, path, body, timeout))

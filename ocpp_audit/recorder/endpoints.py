@@ -5,13 +5,16 @@ download the firmware"; section 5.9 (Get Diagnostics): "a location (directory) w
 file shall be uploaded to", in practice an FTP URL. The lab has no such servers, so the recorder
 brings its own, on loopback by default:
 
-- HTTP ``GET /firmware/<name>`` serves one firmware file (a given one, or a small generated image);
+- HTTP ``GET /firmware/<name>`` (and ``HEAD``) serves one firmware file (a given one, or a small
+  generated image), read into memory at start; nothing else on disk is reachable. A single
+  ``Range: bytes=...`` is answered 206 with that part, so a charger can resume a download;
 - FTP (``aioftp``'s server) accepts uploads. The FTP user name is the charge point id: each charger
   gets its own folder under ``<root>/diagnostics/<charge point id>/``, and every finished upload is
   reported to ``on_upload(charge_point_id, file_name, size)`` so the recorder writes an ``upload``
   row into the capture (rule 13 then sees "the file arrived").
 
-HTTP is parsed by ``h11`` (as the control API does), so neither endpoint needs a web framework.
+HTTP is served by aiohttp (:mod:`ocpp_audit.web`), as the control API is: idle connections are
+closed after ``idle_timeout``.
 """
 
 from __future__ import annotations
@@ -28,16 +31,19 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import aioftp
-import h11
+from aiohttp import web
 
 from ocpp_audit.capture.connection import format_address
+from ocpp_audit.recorder.diagnostics_file import describe
+from ocpp_audit.web import DEFAULT_IDLE_TIMEOUT_S, WebServer
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FIRMWARE_NAME = "ocpp-audit-firmware-9.9.0.bin"
 GENERATED_FIRMWARE_BYTES = 64 * 1024
 
-OnUpload = Callable[[str, str, int], None]
+# (charge point id, file name, size in bytes, what the file holds: diagnostics_file.describe)
+OnUpload = Callable[[str, str, int, dict[str, Any]], None]
 
 
 def _safe_segment(value: str) -> str:
@@ -124,8 +130,25 @@ class _RecordingFtpServer(aioftp.Server):
         except OSError as exc:
             logger.warning("%s: uploaded file %s is gone: %s", charge_point_id, path, exc)
             return
-        logger.info("%s: diagnostics file %s arrived (%d bytes)", charge_point_id, path.name, size)
-        self._on_upload(charge_point_id, path.name, size)
+        # Reading the file (bounded decompression) runs off the event loop, chargers keep flowing.
+        described = asyncio.get_running_loop().run_in_executor(None, describe, path)
+        described.add_done_callback(
+            lambda done: self._described(done, charge_point_id, path.name, size)
+        )
+
+    def _described(
+        self, done: asyncio.Future[dict[str, Any]], charge_point_id: str, name: str, size: int
+    ) -> None:
+        content = done.result() if not done.cancelled() and done.exception() is None else {}
+        logger.info(
+            "%s: diagnostics file %s arrived (%d bytes, %s%s)",
+            charge_point_id,
+            name,
+            size,
+            content.get("kind", "unknown"),
+            "" if content.get("readable") else f", not readable: {content.get('problem')}",
+        )
+        self._on_upload(charge_point_id, name, size, content)
 
 
 class FileEndpoints:
@@ -140,6 +163,7 @@ class FileEndpoints:
         http_port: int = 0,
         ftp_port: int = 0,
         on_upload: OnUpload | None = None,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
     ) -> None:
         self.root = root
         self.host = host
@@ -151,9 +175,9 @@ class FileEndpoints:
         self.on_upload = on_upload
         self.uploads: list[tuple[str, str, int]] = []  # (charge point id, file name, size)
         self.downloads: list[Download] = []
-        self._http: asyncio.Server | None = None
+        self.idle_timeout = idle_timeout
+        self._http: WebServer | None = None
         self._ftp: _RecordingFtpServer | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
 
     # --- locations the guided run hands to the charger -------------------------------------------
 
@@ -181,8 +205,17 @@ class FileEndpoints:
         else:
             self._firmware_bytes = _generated_firmware(self.firmware_name)
         self.diagnostics_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._http = await asyncio.start_server(self._serve_http, self.host, self.http_port)
-        self.http_port = self._http.sockets[0].getsockname()[1]
+        app = web.Application()
+        app.router.add_get("/firmware/{name}", self._get_firmware)  # and HEAD
+        self._http = WebServer(
+            app,
+            self.host,
+            self.http_port,
+            idle_timeout=self.idle_timeout,
+            name="firmware endpoint",
+        )
+        await self._http.start()
+        self.http_port = self._http.port
         self._ftp = _RecordingFtpServer(self.diagnostics_dir, self._uploaded)
         await self._ftp.start(self.host, self.ftp_port)
         self.ftp_port = self._ftp.address[1]
@@ -199,12 +232,7 @@ class FileEndpoints:
                 await self._ftp.close()
             self._ftp = None
         if self._http is not None:
-            self._http.close()
-            for task in list(self._handlers):
-                task.cancel()
-            await asyncio.gather(*self._handlers, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await self._http.wait_closed()
+            await self._http.stop()
             self._http = None
 
     async def __aenter__(self) -> FileEndpoints:
@@ -214,72 +242,47 @@ class FileEndpoints:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def _uploaded(self, charge_point_id: str, file_name: str, size: int) -> None:
+    def _uploaded(
+        self, charge_point_id: str, file_name: str, size: int, content: dict[str, Any]
+    ) -> None:
         charge_point_id = unquote(charge_point_id)
         self.uploads.append((charge_point_id, file_name, size))
         if self.on_upload is not None:
             try:
-                self.on_upload(charge_point_id, file_name, size)
+                self.on_upload(charge_point_id, file_name, size, content)
             except Exception:
                 logger.exception("recording the upload of %s failed", file_name)
 
     # --- HTTP -------------------------------------------------------------------------------------
 
-    async def _serve_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        connection = h11.Connection(h11.SERVER)
-        peer = writer.get_extra_info("peername")
+    async def _get_firmware(self, request: web.Request) -> web.Response:
+        if request.match_info["name"] != self.firmware_name:
+            return web.Response(status=404, text="not found\n")
+        data = self._firmware_bytes
+        size = len(data)
+        headers = {"Accept-Ranges": "bytes"}
+        status, start, end = 200, 0, size
         try:
-            while True:
-                event = connection.next_event()
-                if event is h11.NEED_DATA:
-                    connection.receive_data(await reader.read(65536))
-                    continue
-                if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-                    return
-                if not isinstance(event, h11.Request):
-                    continue
-                status, body = self._answer(event)
-                if status == 200:
-                    self.downloads.append(
-                        Download(event.target.decode("latin-1"), len(body), format_address(peer))
-                    )
-                headers = [
-                    ("Content-Length", str(len(body))),
-                    ("Content-Type", "application/octet-stream" if status == 200 else "text/plain"),
-                ]
-                writer.write(connection.send(h11.Response(status_code=status, headers=headers)))
-                if event.method != b"HEAD":
-                    writer.write(connection.send(h11.Data(data=body)))
-                writer.write(connection.send(h11.EndOfMessage()))
-                await writer.drain()
-                while connection.their_state is h11.SEND_BODY:  # drain a request body
-                    more = connection.next_event()
-                    if more is h11.NEED_DATA:
-                        connection.receive_data(await reader.read(65536))
-                    elif isinstance(more, h11.EndOfMessage | h11.ConnectionClosed):
-                        break
-                if connection.our_state is h11.MUST_CLOSE or connection.their_state is h11.DONE:
-                    if connection.our_state is h11.MUST_CLOSE:
-                        return
-                    connection.start_next_cycle()
-        except (h11.ProtocolError, ConnectionError) as exc:
-            logger.debug("firmware endpoint connection ended: %s", exc)
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    def _answer(self, request: h11.Request) -> tuple[int, bytes]:
-        if request.method not in (b"GET", b"HEAD"):
-            return 405, b"only GET\n"
-        path = unquote(request.target.decode("latin-1").split("?", 1)[0])
-        if path == f"/firmware/{self.firmware_name}":
-            return 200, self._firmware_bytes
-        return 404, b"not found\n"
+            wanted = request.http_range  # one "bytes=first-last" range, or slice(None, None)
+        except ValueError:
+            wanted = slice(None, None)  # RFC 9110 14.2: a server MAY ignore the Range header
+        if wanted.start is not None or wanted.stop is not None:
+            start, end, _ = wanted.indices(size)
+            if start >= end:  # starts past the end
+                # RFC 9110 15.5.17: 416, with the current length in Content-Range
+                headers["Content-Range"] = f"bytes */{size}"
+                return web.Response(status=416, headers=headers)
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        if request.method == "GET":
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self.downloads.append(Download(request.raw_path, end - start, format_address(peer)))
+        return web.Response(
+            status=status,
+            body=data[start:end],
+            headers=headers,
+            content_type="application/octet-stream",
+        )
 
 
 def _generated_firmware(name: str) -> bytes:

@@ -39,6 +39,9 @@ class RecordOptions:
     firmware: Path | None = None  # the file served for UpdateFirmware (None: a generated image)
     http_port: int = 0
     ftp_port: int = 0
+    # The control API and the firmware endpoint close a connection that sends nothing for this
+    # long (before, between or in the middle of requests); ocpp_audit.web.DEFAULT_IDLE_TIMEOUT_S.
+    http_idle_timeout: float = 30.0
     # Replace idTags in the capture (never on the wire) by HMAC-SHA256 under this key; see
     # recorder/pseudonymise.py. Kept out of repr so it never reaches a log line.
     pseudonymise_key: bytes | None = field(default=None, repr=False)

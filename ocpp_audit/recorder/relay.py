@@ -6,7 +6,12 @@ so the backend decides: the subprotocol it chose is the one the charger gets, an
 (journal first) and then forwarded unchanged, text as text and binary as binary, in order, both
 ways. Close codes and reasons pass through. The relay has no idle cut-off of its own: OCPP-J 1.6
 section 5 leaves keep-alive to the charger (WebSocket pings or Heartbeat), so a charger that sends one
-heartbeat an hour stays connected; ``websockets`` answers pings on each hop by itself.
+heartbeat an hour stays connected.
+
+Pings are relayed: ``websockets`` answers a ping on each hop by itself (RFC 6455 5.5.2 "MUST send a
+Pong"), and the relay also sends the same ping on to the other side, so a backend that judges a
+charger's liveness by its pings (WebSocketPingInterval) sees them. Every ping and pong either side
+sends is recorded as a ``ping`` or ``pong`` row with its payload in ``detail``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import asyncio
 import contextlib
 import enum
 import logging
+import re
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -24,7 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
-from websockets.frames import CloseCode, Frame
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.headers import parse_connection, parse_subprotocol
 from websockets.http11 import Request, Response
 
@@ -33,7 +40,8 @@ from ocpp_audit.capture.connection import (
     charge_point_id_from_path,
     format_address,
 )
-from ocpp_audit.capture.schema import ClosedBy, Direction
+from ocpp_audit.capture.schema import ClosedBy, Direction, Event
+from ocpp_audit.display import wire_logger as display_wire_logger
 from ocpp_audit.recorder.injection import ChargerLink, ChargerRegistry
 from ocpp_audit.recorder.options import RecordOptions
 
@@ -64,45 +72,8 @@ HOP_BY_HOP_HEADERS = frozenset(
 # The closing handshake waits this long for the peer's answer (RFC 6455 7.1.1).
 CLOSE_TIMEOUT = 10.0
 
-# At DEBUG, websockets logs every handshake header ("> %s: %s") and every frame ("> %s"). Values of
-# headers outside this list (Authorization, cookies, API keys under any name) are logged as
-# <redacted>, and frames by type and size only: no credential, and no idTag, in the logs (the
-# capture is where frames are kept, pseudonymised if asked).
-LOGGABLE_HEADERS = frozenset(
-    {
-        "host",
-        "upgrade",
-        "connection",
-        "user-agent",
-        "server",
-        "date",
-        "content-length",
-        "content-type",
-        "sec-websocket-key",
-        "sec-websocket-accept",
-        "sec-websocket-version",
-        "sec-websocket-protocol",
-        "sec-websocket-extensions",
-    }
-)
-
-
-class _RedactHeaders(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg in ("> %s: %s", "< %s: %s") and isinstance(record.args, tuple):
-            name = str(record.args[0])
-            if name.lower() not in LOGGABLE_HEADERS:
-                record.args = (name, "<redacted>")
-        elif record.msg in ("> %s", "< %s") and isinstance(record.args, tuple):
-            frame = record.args[0]
-            if isinstance(frame, Frame):
-                record.args = (f"{frame.opcode.name} [{len(frame.data)} bytes]",)
-        return True
-
-
-# The logger both hops of the relay give websockets.
-wire_logger = logging.getLogger(__name__ + ".wire")
-wire_logger.addFilter(_RedactHeaders())
+# The logger both hops of the relay give websockets (credentials and frames redacted at DEBUG).
+wire_logger = display_wire_logger(__name__ + ".wire")
 
 
 def redact_url(url: str) -> str:
@@ -120,6 +91,30 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
+_DOT_SEGMENT = re.compile(r"%2e", re.IGNORECASE)
+
+
+def remove_dot_segments(path: str) -> str:
+    """The charger's path with ``.`` and ``..`` segments resolved (RFC 3986 section 5.2.4), also when
+    written ``%2e`` (section 6.2.2.2: percent-encoded unreserved characters are the characters), so
+    ``/ocpp/../../admin`` cannot climb above the upstream URL's own path."""
+    segments = path.split("/")
+    output: list[str] = []
+    for segment in segments:
+        decoded = _DOT_SEGMENT.sub(".", segment)
+        if decoded == "..":
+            if len(output) > 1:
+                output.pop()
+        elif decoded != ".":
+            output.append(segment)
+    normalised = "/".join(output)
+    if path.startswith("/") and not normalised.startswith("/"):
+        normalised = "/" + normalised
+    if _DOT_SEGMENT.sub(".", segments[-1]) in (".", ".."):  # "a/b/.." names the folder "a/"
+        normalised = normalised.rstrip("/") + "/"
+    return normalised
+
+
 def upstream_url(upstream: str, request_path: str) -> str:
     """The backend URL for a charger's request: the charger's path and query after the upstream's path.
 
@@ -128,7 +123,7 @@ def upstream_url(upstream: str, request_path: str) -> str:
     """
     base = urlsplit(upstream)
     request = urlsplit(request_path)
-    path = base.path.rstrip("/") + "/" + request.path.lstrip("/")
+    path = base.path.rstrip("/") + "/" + remove_dot_segments(request.path).lstrip("/")
     query = "&".join(part for part in (base.query, request.query) if part)
     return urlunsplit((base.scheme, base.netloc, path, query, ""))
 
@@ -191,11 +186,40 @@ class _Ended(enum.Enum):
     WRITE_ERROR = "write error"
 
 
+class _ControlFrames:
+    """A connection that hands each ping and pong it receives to ``on_control`` (set by the relay)
+    after ``websockets`` has handled it (answered the ping, acknowledged the pong)."""
+
+    on_control: Any = None
+
+    def process_event(self, event: Any) -> None:
+        super().process_event(event)  # type: ignore[misc]
+        if (
+            self.on_control is not None
+            and isinstance(event, Frame)
+            and event.opcode in (Opcode.PING, Opcode.PONG)
+        ):
+            self.on_control(event.opcode, bytes(event.data))
+
+
+class _ChargerConnection(_ControlFrames, ServerConnection):
+    pass
+
+
+class _BackendConnection(_ControlFrames, ClientConnection):
+    pass
+
+
 class _UpstreamConnect(connect):
     """``connect`` that hands redirects back instead of following them: the charger decides."""
 
     def process_redirect(self, exc: Exception) -> Exception | str:
         return exc
+
+
+# Forwarded pings not yet sent, per direction of a connection: beyond this a ping flood is answered
+# on its own hop (as always) but not passed on.
+MAX_PINGS_IN_FLIGHT = 4
 
 
 @dataclass
@@ -209,6 +233,12 @@ class _Session:
     authorization: str | None
     remote_address: str | None
     reaper: asyncio.Task[None] | None = field(default=None)
+
+
+async def _send_ping(connection: ServerConnection | ClientConnection, data: bytes) -> None:
+    """Pass a ping on to the other side, with the same payload; its pong is recorded on arrival."""
+    with contextlib.suppress(Exception):  # closed, or a ping with this payload already in flight
+        await connection.ping(data)
 
 
 class RelayEngine:
@@ -249,6 +279,7 @@ class RelayEngine:
             close_timeout=CLOSE_TIMEOUT,
             max_size=self.options.max_frame_bytes,
             logger=wire_logger,
+            create_connection=_ChargerConnection,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info(
@@ -319,6 +350,7 @@ class RelayEngine:
                 close_timeout=CLOSE_TIMEOUT,
                 max_size=self.options.max_frame_bytes,
                 ssl=self._upstream_ssl,
+                create_connection=_BackendConnection,
                 logger=wire_logger,
             )
         except InvalidStatus as exc:
@@ -433,6 +465,24 @@ class RelayEngine:
         logger.info("%s: connected (subprotocol %s)", charge_point_id, upstream.subprotocol)
         link = ChargerLink(recorder, charger.send, subprotocol=upstream.subprotocol)
         self.registry.add(link)
+        pings: dict[Direction, set[asyncio.Task[Any]]] = {d: set() for d in Direction}
+
+        def control(
+            direction: Direction, other: ServerConnection | ClientConnection
+        ) -> Callable[[Opcode, bytes], None]:
+            def on_control(opcode: Opcode, data: bytes) -> None:
+                event = Event.PING if opcode is Opcode.PING else Event.PONG
+                with contextlib.suppress(Exception):  # recording never breaks the relay
+                    recorder.control_frame(direction, event, data)
+                if opcode is Opcode.PING and len(pings[direction]) < MAX_PINGS_IN_FLIGHT:
+                    task = asyncio.create_task(_send_ping(other, data))
+                    pings[direction].add(task)
+                    task.add_done_callback(pings[direction].discard)
+
+            return on_control
+
+        cast(Any, charger).on_control = control(Direction.CP_TO_CS, upstream)
+        cast(Any, upstream).on_control = control(Direction.CS_TO_CP, charger)
 
         to_backend = asyncio.create_task(
             self._pump(charger, upstream, Direction.CP_TO_CS, recorder, link)

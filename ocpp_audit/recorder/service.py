@@ -171,15 +171,18 @@ class RecorderService:
             http_port=options.http_port,
             ftp_port=options.ftp_port,
             on_upload=self._record_upload,
+            idle_timeout=options.http_idle_timeout,
         )
         await self.endpoints.start()
 
-    def _record_upload(self, charge_point_id: str, file_name: str, size: int) -> None:
+    def _record_upload(
+        self, charge_point_id: str, file_name: str, size: int, content: dict[str, object]
+    ) -> None:
         """Write the upload into the capture, on the charger's live connection when it has one."""
         from ocpp_audit.capture.connection import now_us
         from ocpp_audit.capture.schema import Event
 
-        detail = {"file_name": file_name, "size": size}
+        detail = {"file_name": file_name, "size": size, "content": content}
         link = self.engine.registry.get(charge_point_id) if self.engine is not None else None
         if link is not None:
             link.recorder.event(Event.UPLOAD, detail)
@@ -235,6 +238,7 @@ class RecorderService:
             options.control_host,
             options.control_port,
             ssl_context=ssl_context,
+            idle_timeout=options.http_idle_timeout,
         )
         self.control.capture_dir = options.capture_dir
         self.control.seal = self.seal

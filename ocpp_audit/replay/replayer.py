@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from ocpp_audit.capture.connection import ConnectionRecorder, RowSink
 from ocpp_audit.capture.schema import ClosedBy, Direction
 from ocpp_audit.capture.writer import CaptureWriter
+from ocpp_audit.display import wire_logger
 from ocpp_audit.protocol import frames
 from ocpp_audit.protocol.tracker import Answered, CallTracker
 from ocpp_audit.replay.compare import (
@@ -250,6 +251,7 @@ class _ChargerReplay:
                 max_size=MAX_FRAME_BYTES,
                 compression=None,
                 proxy=None,
+                logger=wire_logger(__name__ + ".wire"),  # no Basic-auth header or frame at -vv
             )
         except (OSError, TimeoutError, InvalidHandshake) as error:
             status = error.response.status_code if isinstance(error, InvalidStatus) else 502

@@ -10,9 +10,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ocpp_audit.lab.acceptance.commander import in_thread
-from ocpp_audit.lab.simulator.control import SimulatorControlClient
-from ocpp_audit.recorder.control import ControlClient
+from ocpp_audit.lab.simulator.control import AsyncSimulatorControlClient
+from ocpp_audit.recorder.control import AsyncControlClient, ControlClient
 
 __all__ = ["AutoCharger", "PromptedCharger"]
 
@@ -24,11 +23,11 @@ class AutoCharger:
 
     def __init__(self, charge_point_id: str, simulator_url: str) -> None:
         self.charge_point_id = charge_point_id
-        self.client = SimulatorControlClient(simulator_url)
+        self.client = AsyncSimulatorControlClient(simulator_url)
 
     async def _step(self, step: str, **fields: object) -> None:
         try:
-            status, answer = await in_thread(self.client.step, self.charge_point_id, step, **fields)
+            status, answer = await self.client.step(self.charge_point_id, step, **fields)
         except OSError as exc:
             raise ConnectionError(f"simulator control at {self.client.url}: {exc}") from exc
         if status != 200:
@@ -67,13 +66,14 @@ class PromptedCharger:
         self,
         charge_point_id: str,
         say: Callable[[str], None],
-        control: ControlClient | None = None,
+        control: ControlClient | AsyncControlClient | None = None,
         *,
         network_timeout: float = 900.0,
     ) -> None:
         self.charge_point_id = charge_point_id
         self.say = say
-        self.control = control
+        # its own client (a request each, no session to close): the run may close its own first
+        self.control = None if control is None else AsyncControlClient(control.url, control.token)
         self.network_timeout = network_timeout
         self._offline_from: str | None = None
 
@@ -122,7 +122,7 @@ class PromptedCharger:
         if self.control is None:
             return None
         try:
-            status, document = await in_thread(self.control.chargers)
+            status, document = await self.control.chargers()
         except OSError as exc:
             raise ConnectionError(f"control API: {exc}") from exc
         if status != 200:

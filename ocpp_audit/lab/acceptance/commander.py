@@ -5,29 +5,26 @@ API's per-charger feed (``GET /chargers/<id>/messages``, long-polled). A mark is
 clock in microseconds (the control API listens on loopback, so it is this machine's clock too):
 ``wait_for_message(after=mark)`` takes only CALLs the recorder logged at or after that instant.
 
-The blocking :class:`ControlClient` runs in a worker thread, so the event loop stays free (the
-recorder may be in this very process, as in the demo).
+Requests go through the asyncio :class:`AsyncControlClient`, so the event loop stays free (the
+recorder may be in this very process, as in the demo) and no thread pool is needed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from ocpp_audit.capture.connection import now_us
 from ocpp_audit.protocol import errors
-from ocpp_audit.recorder.control import ControlClient
+from ocpp_audit.recorder.control import AsyncControlClient
 
-__all__ = ["CallErrorReceived", "ControlCommander", "ControlError", "in_thread"]
+__all__ = ["CallErrorReceived", "ControlCommander", "ControlError"]
 
 logger = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
-T = TypeVar("T")
 POLL_S = 5.0  # one long-poll of the messages feed waits at most this long
 
 
@@ -47,7 +44,7 @@ class CallErrorReceived(errors.CallErrorReceived):
 class ControlCommander:
     """Sends CALLs and waits for charger messages through the control API at ``client.url``."""
 
-    def __init__(self, client: ControlClient) -> None:
+    def __init__(self, client: AsyncControlClient) -> None:
         self.client = client
 
     async def call(
@@ -55,9 +52,7 @@ class ControlCommander:
     ) -> Payload:
         """Inject one CALL; the CALLRESULT payload, or CallErrorReceived / TimeoutError / ..."""
         try:
-            status, answer = await in_thread(
-                self.client.call, charge_point_id, action, payload, timeout
-            )
+            status, answer = await self.client.call(charge_point_id, action, payload, timeout)
         except OSError as exc:
             raise ConnectionError(f"control API at {self.client.url}: {exc}") from exc
         if status == 200:
@@ -101,8 +96,8 @@ class ControlCommander:
             remaining = deadline - loop.time()
             wait = max(0.0, min(POLL_S, remaining))
             try:
-                status, document = await in_thread(
-                    self.client.messages, charge_point_id, after=cursor, action=action, wait=wait
+                status, document = await self.client.messages(
+                    charge_point_id, after=cursor, action=action, wait=wait
                 )
             except OSError as exc:
                 raise ConnectionError(f"control API at {self.client.url}: {exc}") from exc
@@ -120,15 +115,3 @@ class ControlCommander:
                     f"no {action} from {charge_point_id} within {timeout:g} s"
                     + (" matching the expected values" if predicate is not None else "")
                 )
-
-
-# The control API and simulator clients block on HTTP, in threads of their own: never in the
-# default executor, which the recorder, the central system and the ocpp library (payload
-# validation) share when they run in this process, and which a few long-polls would exhaust.
-_HTTP_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="ocpp-audit-http")
-
-
-async def in_thread(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run a blocking client call in the HTTP threads."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_HTTP_THREADS, functools.partial(function, *args, **kwargs))

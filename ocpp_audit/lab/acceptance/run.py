@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ocpp_audit.lab.acceptance.commander import ControlCommander, ControlError, in_thread
+from ocpp_audit.lab.acceptance.commander import ControlCommander, ControlError
 from ocpp_audit.lab.simulator.scenario import (
     ACCEPTANCE_STEPS,
     STEP_FAILURES,
@@ -32,7 +32,7 @@ from ocpp_audit.lab.simulator.scenario import (
     ScenarioTiming,
     Step,
 )
-from ocpp_audit.recorder.control import ControlClient
+from ocpp_audit.recorder.control import AsyncControlClient, ControlClient
 
 if TYPE_CHECKING:
     from ocpp_audit.analyser.engine import Report
@@ -142,9 +142,11 @@ class GuidedRun:
     report: Report | None = None
 
 
-def _timing_for_run(control: ControlClient, charge_point_id: str, timing: dict[str, Any]) -> dict:
+async def _timing_for_run(
+    control: AsyncControlClient, charge_point_id: str, timing: dict[str, Any]
+) -> dict:
     """Point UpdateFirmware and GetDiagnostics at the recorder's endpoints when it has them."""
-    status, document = control.capture()
+    status, document = await control.capture()
     endpoints = document.get("endpoints") if status == 200 else None
     merged = dict(timing)
     if endpoints:
@@ -164,7 +166,7 @@ def _timing_for_run(control: ControlClient, charge_point_id: str, timing: dict[s
 
 
 async def run_guided(
-    control: ControlClient,
+    control: ControlClient | AsyncControlClient,
     charge_point_id: str,
     charger: PhysicalCharger,
     *,
@@ -181,20 +183,38 @@ async def run_guided(
     ``prompts``: a person's input (s / a) while a step waits; None for an unattended run.
     ``timing``: :class:`ScenarioTiming` overrides.
     """
-    say = progress or (lambda message: None)
     known = {f.name for f in fields(ScenarioTiming)}
     if set(timing) - known:
         raise TypeError(f"unknown scenario timing: {', '.join(sorted(set(timing) - known))}")
-    status, document = await in_thread(control.chargers)
+    # One session (and its keep-alive connections) for the whole run.
+    async with AsyncControlClient(control.url, control.token) as client:
+        return await _run_guided(
+            client, charge_point_id, charger, skip, progress, prompts, judge, steps, timing
+        )
+
+
+async def _run_guided(
+    control: AsyncControlClient,
+    charge_point_id: str,
+    charger: PhysicalCharger,
+    skip: Collection[int],
+    progress: Callable[[str], None] | None,
+    prompts: Prompts | None,
+    judge: bool,
+    steps: tuple[Step, ...],
+    timing: dict[str, Any],
+) -> GuidedRun:
+    say = progress or (lambda message: None)
+    status, document = await control.chargers()
     if status != 200:
         raise ConnectionError(f"control API at {control.url}: {document.get('error')}")
     if charge_point_id not in {c.get("charge_point_id") for c in document.get("chargers", [])}:
         raise LookupError(f"charger {charge_point_id!r} is not connected to the recorder")
     # Follow the charger's messages from now on (the recorder keeps a log once asked).
-    status, document = await in_thread(control.messages, charge_point_id)
+    status, document = await control.messages(charge_point_id)
     if status != 200:
         raise ConnectionError(f"control API at {control.url}: {document.get('error')}")
-    merged = await in_thread(_timing_for_run, control, charge_point_id, timing)
+    merged = await _timing_for_run(control, charge_point_id, timing)
     ctx = ScenarioContext(ControlCommander(control), charger, ScenarioTiming(**merged))
     run = GuidedRun(charge_point_id, dt.datetime.now(dt.UTC), skipped_functions=set(skip))
     loop = asyncio.get_running_loop()
@@ -269,18 +289,18 @@ async def _run_step(ctx: ScenarioContext, step: Step, prompts: Prompts | None) -
     return StepOutcome(step.name, step.functions, "done")
 
 
-async def _judge(control: ControlClient, run: GuidedRun) -> tuple[Path, Report]:
+async def _judge(control: AsyncControlClient, run: GuidedRun) -> tuple[Path, Report]:
     from ocpp_audit.analyser.engine import analyse
 
-    status, document = await in_thread(control.seal)
+    status, document = await control.seal()
     if status != 200:
         raise ConnectionError(f"could not seal the capture: {document.get('error')}")
-    status, document = await in_thread(control.capture)
+    status, document = await control.capture()
     capture = document.get("capture_dir") if status == 200 else None
     if not capture:
         raise ConnectionError("the control API did not say where the capture is")
     capture_dir = Path(capture)
-    report = await in_thread(
+    report = await asyncio.to_thread(  # DuckDB work, off the event loop
         analyse, [capture_dir], chargers=[run.charge_point_id], since=run.started
     )
     mark_skipped(report, run.skipped_functions)

@@ -37,6 +37,7 @@ from ocpp.v16.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from ocpp_audit.display import wire_logger
 from ocpp_audit.lab.simulator.configuration import ConfigurationStore
 from ocpp_audit.lab.simulator.profiles import PROFILES, Profile
 from ocpp_audit.lab.simulator.transfers import (
@@ -429,6 +430,7 @@ class SimulatedCharger:
             compression=None,
             ping_interval=None,  # the OCPP Heartbeat keeps the connection alive
             proxy=None,
+            logger=wire_logger(__name__ + ".wire"),  # no Basic-auth header or frame at -vv
             max_size=16 * 1024 * 1024,
         )
         if ws.subprotocol != SUBPROTOCOL:

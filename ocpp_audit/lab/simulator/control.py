@@ -13,8 +13,8 @@ mode performs each physical step (plug in, swipe, pull the network, ...) without
     POST /chargers/<id>/clear-fault   {"connector_id": 1}
                                                  -> {"done": "<step>"} once the step's messages are sent
 
-Loopback only and without a token: it drives simulated chargers, nothing else. Served by
-:class:`ocpp_audit.jsonhttp.JsonHttpServer`, as the recorder's control API is.
+Loopback only and without a token: it drives simulated chargers, nothing else. Served by aiohttp
+through :mod:`ocpp_audit.web`, as the recorder's control API is (the simulator needs no recorder).
 """
 
 from __future__ import annotations
@@ -23,20 +23,22 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
-import h11
+from aiohttp import web
 
-from ocpp_audit.jsonhttp import (
-    BadRequest,
-    JsonHttpServer,
-    is_loopback,
-    json_request,
-    request_object,
-)
 from ocpp_audit.lab.simulator.charger import SimulatedCharger
+from ocpp_audit.web import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    JsonClient,
+    WebServer,
+    is_loopback,
+    json_answer,
+    json_application,
+    read_json_object,
+)
 
-__all__ = ["STEPS", "SimulatorControl", "SimulatorControlClient"]
+__all__ = ["STEPS", "AsyncSimulatorControlClient", "SimulatorControl", "SimulatorControlClient"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,29 +56,33 @@ STEP_TIMEOUT_S = 60.0
 MAX_BODY_BYTES = 64 * 1024
 
 
-class SimulatorControl(JsonHttpServer):
+class SimulatorControl(WebServer):
     """Serves the physical steps of ``chargers`` (charge point id -> charger) on loopback."""
 
     def __init__(
-        self, chargers: Mapping[str, SimulatedCharger], host: str = "127.0.0.1", port: int = 0
+        self,
+        chargers: Mapping[str, SimulatedCharger],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"the simulator control listens on loopback only, not {host!r}")
-        super().__init__(
-            self._route, host, port, max_body_bytes=MAX_BODY_BYTES, name="simulator control"
-        )
+        app = json_application(max_body_bytes=MAX_BODY_BYTES)
+        app.router.add_get("/chargers", self._get_chargers)
+        app.router.add_post("/chargers/{charge_point_id}/{step}", self._post_step)
+        super().__init__(app, host, port, idle_timeout=idle_timeout, name="simulator control")
         self.chargers = chargers
 
     async def __aenter__(self) -> SimulatorControl:
         await self.start()
         return self
 
-    async def _route(self, request: h11.Request, body: bytes) -> tuple[int, dict[str, Any]]:
-        method = request.method.decode()
-        path = request.target.decode("latin-1").split("?", 1)[0]
-        segments = [unquote(segment) for segment in path.strip("/").split("/")]
-        if segments == ["chargers"]:
-            return 200, {
+    async def _get_chargers(self, request: web.Request) -> web.Response:
+        return json_answer(
+            200,
+            {
                 "chargers": [
                     {
                         "charge_point_id": cp,
@@ -85,38 +91,48 @@ class SimulatorControl(JsonHttpServer):
                     }
                     for cp, charger in sorted(self.chargers.items())
                 ]
-            }
-        if len(segments) != 3 or segments[0] != "chargers":
-            return 404, {"error": f"no such resource: {path}"}
-        charge_point_id, step = segments[1], segments[2].replace("_", "-")
+            },
+        )
+
+    async def _post_step(self, request: web.Request) -> web.Response:
+        charge_point_id = request.match_info["charge_point_id"]
+        step = request.match_info["step"].replace("_", "-")
         if step not in STEPS:
-            return 404, {"error": f"no such step {step!r}; steps: {', '.join(STEPS)}"}
-        if method != "POST":
-            return 405, {"error": f"use POST /chargers/<id>/{step}"}
+            return json_answer(404, {"error": f"no such step {step!r}; steps: {', '.join(STEPS)}"})
         charger = self.chargers.get(charge_point_id)
         if charger is None:
-            return 404, {"error": f"no simulated charger {charge_point_id!r}"}
-        try:
-            arguments = request_object(body)
-        except BadRequest as exc:
-            return 400, {"error": str(exc)}
+            return json_answer(404, {"error": f"no simulated charger {charge_point_id!r}"})
+        arguments = await read_json_object(request, self.idle_timeout)
         method_name, allowed = STEPS[step]
         unknown = set(arguments) - set(allowed)
         if unknown:
-            return 400, {"error": f"{step} takes {', '.join(allowed) or 'no fields'}"}
+            return json_answer(400, {"error": f"{step} takes {', '.join(allowed) or 'no fields'}"})
         try:
             async with asyncio.timeout(STEP_TIMEOUT_S):
                 await getattr(charger, method_name)(**arguments)
         except (TypeError, ValueError, LookupError) as exc:
-            return 400, {"error": f"{step}: {exc}"}
+            return json_answer(400, {"error": f"{step}: {exc}"})
         except (ConnectionError, TimeoutError) as exc:
-            return 502, {"error": f"{step} on {charge_point_id}: {exc or type(exc).__name__}"}
+            return json_answer(
+                502, {"error": f"{step} on {charge_point_id}: {exc or type(exc).__name__}"}
+            )
         logger.info("%s: %s %s", charge_point_id, step, arguments)
-        return 200, {"done": step, "charge_point_id": charge_point_id}
+        return json_answer(200, {"done": step, "charge_point_id": charge_point_id})
+
+
+class AsyncSimulatorControlClient(JsonClient):
+    """An asyncio client of :class:`SimulatorControl`; answers ``(http_status, document)``."""
+
+    async def step(
+        self, charge_point_id: str, step: str, timeout: float = STEP_TIMEOUT_S + 10, **fields: Any
+    ) -> tuple[int, dict[str, Any]]:
+        path = f"/chargers/{quote(charge_point_id, safe='')}/{step}"
+        return await self.request("POST", path, fields, timeout)
 
 
 class SimulatorControlClient:
-    """A blocking client of :class:`SimulatorControl`; answers ``(http_status, document)``."""
+    """A blocking client of :class:`SimulatorControl` (tests, scripts): each step runs
+    :class:`AsyncSimulatorControlClient` in its own event loop."""
 
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
@@ -124,5 +140,5 @@ class SimulatorControlClient:
     def step(
         self, charge_point_id: str, step: str, timeout: float = STEP_TIMEOUT_S + 10, **fields: Any
     ) -> tuple[int, dict[str, Any]]:
-        url = f"{self.url}/chargers/{quote(charge_point_id, safe='')}/{step}"
-        return json_request(url, "POST", fields, timeout)
+        client = AsyncSimulatorControlClient(self.url)
+        return asyncio.run(client.step(charge_point_id, step, timeout, **fields))

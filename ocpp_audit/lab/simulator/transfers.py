@@ -1,7 +1,8 @@
 """File transfers of the simulated charger: firmware download, diagnostics upload.
 
-Only locations on the loopback interface are really contacted (the lab's built-in endpoints); any
-other location is simulated, so a simulator never reaches out to the internet.
+Only locations on the loopback interface are really contacted (the lab's built-in endpoints), and
+never through an HTTP proxy from the environment; any other location is simulated, so a simulator
+never reaches out to the internet.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import urllib.request
 from urllib.parse import unquote, urlsplit
 
 import aioftp
+import aiohttp
 
-__all__ = ["download_firmware", "is_loopback_location", "upload_diagnostics"]
+__all__ = ["DownloadFailed", "download_firmware", "is_loopback_location", "upload_diagnostics"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,20 +32,36 @@ def is_loopback_location(location: str) -> bool:
         return False
 
 
-def _download(location: str, timeout: float) -> bytes:
-    with urllib.request.urlopen(location, timeout=timeout) as response:
-        return response.read()
+class DownloadFailed(OSError):
+    """The firmware server answered with an HTTP error ``status``."""
+
+    def __init__(self, location: str, status: int, reason: str) -> None:
+        super().__init__(f"HTTP {status} {reason} for {location}")
+        self.status = status
 
 
 async def download_firmware(location: str, *, timeout: float = 30.0) -> int:
     """Fetch a firmware image from an http(s) URL on loopback; returns its size in bytes.
 
-    Raises OSError (or ValueError for another scheme) when the download fails.
+    Raises OSError (DownloadFailed for an HTTP error status; TimeoutError) when the download
+    fails, ValueError for another scheme.
     """
     scheme = urlsplit(location).scheme
     if scheme not in ("http", "https"):
         raise ValueError(f"firmware location scheme {scheme!r} is not http or https")
-    data = await asyncio.to_thread(_download, location, timeout)
+    # trust_env=False: a loopback location never goes through an http_proxy from the environment
+    try:
+        async with (
+            aiohttp.ClientSession(trust_env=False) as session,
+            session.get(location, timeout=aiohttp.ClientTimeout(total=timeout)) as response,
+        ):
+            if response.status >= 400:
+                raise DownloadFailed(location, response.status, response.reason or "")
+            data = await response.read()
+    except aiohttp.ClientError as exc:
+        if isinstance(exc, OSError):
+            raise
+        raise ConnectionError(f"firmware download from {location}: {exc}") from exc
     logger.info("downloaded %d bytes of firmware from %s", len(data), location)
     return len(data)
 
