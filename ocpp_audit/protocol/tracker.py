@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Union
 
 from ocpp_audit.protocol.constants import Direction
 from ocpp_audit.protocol.frames import (
@@ -144,9 +143,16 @@ class Unpaired:
     frame: Malformed
 
 
-TrackerEvent = Union[  # noqa: UP007 (a runtime alias, for isinstance and readers)
-    CallStarted, DuplicateCall, Answered, DuplicateAnswer, Orphan, ResultRejected, Sent, Unpaired
-]
+TrackerEvent = (
+    CallStarted
+    | DuplicateCall
+    | Answered
+    | DuplicateAnswer
+    | Orphan
+    | ResultRejected
+    | Sent
+    | Unpaired
+)
 
 
 class CallTracker:
@@ -169,16 +175,14 @@ class CallTracker:
     def feed(self, direction: Direction, frame: Frame, *, tag: object = None) -> TrackerEvent:
         """What ``frame``, travelling ``direction``, is to the conversation. ``tag`` is kept on
         the :class:`PendingCall` when the frame is a CALL."""
-        kind = type(frame)
-        if kind is Call:
-            return self.track_call(direction, frame.unique_id, frame.action, frame=frame, tag=tag)  # type: ignore[union-attr,arg-type]
-        if kind is CallResult or kind is CallError:
-            return self.track_answer(direction, frame.unique_id, frame)  # type: ignore[union-attr,arg-type]
-        if kind is Send:
-            return Sent(direction, frame)  # type: ignore[arg-type]
-        if kind is CallResultError:
-            return self._result_error(direction, frame.unique_id, frame)  # type: ignore[union-attr,arg-type]
-        assert isinstance(frame, Malformed)
+        if isinstance(frame, Call):
+            return self.track_call(direction, frame.unique_id, frame.action, frame=frame, tag=tag)
+        if isinstance(frame, (CallResult, CallError)):
+            return self.track_answer(direction, frame.unique_id, frame)
+        if isinstance(frame, Send):
+            return Sent(direction, frame)
+        if isinstance(frame, CallResultError):
+            return self._result_error(direction, frame.unique_id, frame)
         unique_id = frame.unique_id
         message_type = frame.message_type
         if unique_id is None or message_type is None:
