@@ -29,11 +29,7 @@ from ocpp_audit.protocol.frames import (
     Send,
     parse,
 )
-from ocpp_audit.protocol.tracker import Answered, CallTracker, TrackerEvent
-
-# A peer that never answers must not make the pending-CALL table grow without bound. OCPP-J allows
-# one outstanding CALL per direction; this keeps far more than a conforming peer ever needs.
-MAX_PENDING_CALLS = 256
+from ocpp_audit.protocol.tracker import MAX_PENDING_CALLS, Answered, CallTracker, TrackerEvent
 
 _MESSAGE = Event.MESSAGE.value
 

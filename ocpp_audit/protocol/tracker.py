@@ -53,6 +53,9 @@ __all__ = [
     "Unpaired",
 ]
 
+# A peer that never answers must not make the table of CALLs grow without bound. OCPP-J allows one
+# outstanding CALL per direction; this keeps far more than a conforming peer ever needs.
+MAX_PENDING_CALLS = 256
 # Answered CALLs remembered to tell a second answer (or a CALLRESULTERROR) from an orphan.
 ANSWERED_KEPT = 64
 
@@ -158,11 +161,11 @@ TrackerEvent = (
 class CallTracker:
     """The CALLs in flight on one connection, both ways. Feed it every frame, in wire order.
 
-    ``max_pending`` bounds the CALLs kept in flight (the oldest is forgotten first): a peer that
-    never answers must not make the table grow without bound. None: no bound.
+    ``max_pending`` bounds the unanswered CALLs kept, timed out or not (the oldest is forgotten
+    first). None: no bound (a capture read back, whose size is known).
     """
 
-    def __init__(self, *, max_pending: int | None = None) -> None:
+    def __init__(self, *, max_pending: int | None = MAX_PENDING_CALLS) -> None:
         self.max_pending = max_pending
         # (direction the CALL travelled, unique id) -> the CALL, oldest first
         self._pending: OrderedDict[tuple[str, str], PendingCall] = OrderedDict()

@@ -163,7 +163,7 @@ def load_scripts(paths: Sequence[Path], *, chargers: Sequence[str] = ()) -> list
         direction, message_type = Direction(row["direction"]), row["message_type"]
         tracker = trackers.get(row["connection_id"])
         if tracker is None:
-            tracker = trackers[row["connection_id"]] = CallTracker()
+            tracker = trackers[row["connection_id"]] = CallTracker(max_pending=None)
         if row["parse_error"] is not None:
             if direction != "cp_to_cs":
                 continue
