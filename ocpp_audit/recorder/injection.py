@@ -81,9 +81,10 @@ class InjectionTimeout(InjectionError):
 
 def new_unique_id() -> str:
     """A unique id no backend uses: the prefix and 24 hex digits (35 characters in all)."""
-    unique_id = INJECTED_ID_PREFIX + uuid.uuid4().hex[:24]
-    assert len(unique_id) <= MAX_UNIQUE_ID_LENGTH
-    return unique_id
+    return INJECTED_ID_PREFIX + uuid.uuid4().hex[:24]
+
+
+assert len(new_unique_id()) <= MAX_UNIQUE_ID_LENGTH  # OCPP-J 1.6 section 4.1.4
 
 
 def schema_complaint(action: str, payload: dict[str, Any]) -> str | None:
