@@ -132,3 +132,39 @@ def test_refused_and_other_events(rows: Rows) -> None:
     assert rows[0]["event"] == "refused"
     assert rows[0]["http_status"] == 401
     assert json.loads(rows[1]["detail"]) == {"file_name": "diag.zip", "size": 10}
+
+
+def test_an_ocpp21_connection_records_send_and_callresulterror(rows: Rows) -> None:
+    recorder = ConnectionRecorder(rows, "CP1")
+    recorder.opened(
+        path="/ocpp/CP1",
+        subprotocols_offered=["ocpp2.1"],
+        subprotocol="ocpp2.1",
+        remote_address=None,
+    )
+    recorder.message(Direction.CS_TO_CP, '[2,"g","GetVariables",{"getVariableData":[]}]')
+    recorder.message(Direction.CP_TO_CS, '[3,"g",{"bogus":1}]')
+    recorder.message(Direction.CS_TO_CP, '[5,"g","FormatViolation","no getVariableResult",{}]')
+    recorder.message(Direction.CP_TO_CS, '[6,"s","NotifyPeriodicEventStream",{"id":1}]')
+    rejected, sent = rows[3], rows[4]
+    assert (rejected["message_type"], rejected["error_code"]) == (5, "FormatViolation")
+    assert rejected["payload"] == "{}" and "parse_error" not in rejected
+    assert (sent["message_type"], sent["action"], sent["payload"]) == (
+        6,
+        "NotifyPeriodicEventStream",
+        '{"id":1}',
+    )
+    assert not recorder.tracker.pending()  # a SEND expects no answer
+
+
+def test_on_an_ocpp16_connection_types_5_and_6_stay_malformed(rows: Rows) -> None:
+    recorder = ConnectionRecorder(rows, "CP1")
+    recorder.opened(
+        path="/ocpp/CP1",
+        subprotocols_offered=["ocpp1.6"],
+        subprotocol="ocpp1.6",
+        remote_address=None,
+    )
+    recorder.message(Direction.CP_TO_CS, '[6,"s","NotifyPeriodicEventStream",{"id":1}]')
+    assert rows[1]["message_type"] is None
+    assert "SEND is an OCPP 2.1 message type" in rows[1]["parse_error"]

@@ -211,6 +211,61 @@ async def test_an_injection_waits_for_an_unanswered_backend_call(
     await charger.close()
 
 
+async def test_a_malformed_answer_to_an_injection_comes_back_as_the_charger_sent_it(
+    controlled_plain: tuple[RecorderService, PlainBackend],
+) -> None:
+    service, backend = controlled_plain
+    charger = await charger_connect(service, "CP-ODD")
+    upstream = await backend.wait_connection()
+    client = client_for(service)
+    await wait_listed(client, "CP-ODD")
+    injection = asyncio.ensure_future(
+        in_thread(client.call, "CP-ODD", "ClearCache", {}, timeout(10))
+    )
+    call = await recv_json(charger)
+    # Readable type and unique id, so it still answers our CALL; the payload is not an object.
+    malformed = f'[3, "{call[1]}", ["Accepted"]]'
+    await charger.send(malformed)
+    status, answer = await injection
+    assert status == 200
+    assert answer["raw"] == malformed  # the text as sent, not its repr
+    assert answer["message_type"] == 3
+    assert answer["malformed"] == "CALLRESULT payload is not a JSON object"
+    await charger.send('[2,"h1","Heartbeat",{}]')
+    assert await upstream.wait_received(1) == ['[2,"h1","Heartbeat",{}]']  # ours stayed here
+    await charger.close()
+
+
+async def test_after_an_injection_times_out_the_next_goes_and_the_late_answer_stays_here(
+    controlled_plain: tuple[RecorderService, PlainBackend],
+) -> None:
+    service, backend = controlled_plain
+    charger = await charger_connect(service, "CP-LATE")
+    upstream = await backend.wait_connection()
+    client = client_for(service)
+    await wait_listed(client, "CP-LATE")
+    status, answer = await in_thread(client.call, "CP-LATE", "ClearCache", {}, 0.3)
+    assert status == 504
+    late = await recv_json(charger)
+    # OCPP-J 1.6 section 4.1.1: a CALL that "timed out" no longer holds back the next one.
+    injection = asyncio.ensure_future(
+        in_thread(client.call, "CP-LATE", "GetConfiguration", {}, timeout(10))
+    )
+    second = await recv_json(charger)
+    assert second[2] == "GetConfiguration"
+    await charger.send(json.dumps([3, late[1], {"status": "Accepted"}]))  # too late
+    await charger.send(json.dumps([3, second[1], {"configurationKey": []}]))
+    status, answer = await injection
+    assert status == 200 and answer["payload"] == {"configurationKey": []}
+    await charger.send('[2,"h1","Heartbeat",{}]')
+    # Neither answer reaches the backend, which never asked.
+    assert await upstream.wait_received(1) == ['[2,"h1","Heartbeat",{}]']
+    await charger.close()
+    rows = await stop_and_read(service)
+    late_answer = next(r for r in rows if r["unique_id"] == late[1] and r["message_type"] == 3)
+    assert late_answer["injected"] and late_answer["action"] == "ClearCache"
+
+
 async def test_a_disconnect_fails_the_pending_injection_at_once(
     controlled_plain: tuple[RecorderService, PlainBackend],
 ) -> None:

@@ -6,12 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ocpp_audit.protocol.constants import OcppVersion
 from ocpp_audit.protocol.frames import (
     Call,
     CallError,
     CallResult,
+    CallResultError,
     Malformed,
     MessageType,
+    Send,
     parse,
 )
 
@@ -152,3 +155,65 @@ def test_parse_never_raises_on_arrays(message_type: object, unique_id: object, r
     assert frame.serialize() == raw
     if isinstance(frame, Call | CallResult | CallError):
         assert frame.unique_id == unique_id
+
+
+# --- OCPP 2.1 part 4: CALLRESULTERROR (5) and SEND (6), only on an OCPP 2.1 connection -------------
+
+V21 = OcppVersion.V21
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '[5,"g1","FormatViolation","getVariableResult missing",{"at":"$"}]',
+        '[6, "s1", "NotifyPeriodicEventStream", {"id":1,"pending":0,"basetime":"t","data":[]}]',
+        '[2,"u1","Heartbeat",{}]',  # the 1.6 types stay as they are
+    ],
+)
+def test_ocpp21_frames_round_trip_exact_text(raw: str) -> None:
+    frame = parse(raw, V21)
+    assert not isinstance(frame, Malformed), frame
+    assert frame.serialize() == raw
+
+
+def test_ocpp21_typed_fields() -> None:
+    rejected = parse('[5,"g1","FormatViolation","bad",{"x":1}]', V21)
+    assert rejected == CallResultError("g1", "FormatViolation", "bad", {"x": 1})
+    assert rejected.message_type is MessageType.CALLRESULTERROR
+    sent = parse('[6,"s1","NotifyPeriodicEventStream",{"id":1}]', V21)
+    assert sent == Send("s1", "NotifyPeriodicEventStream", {"id": 1})
+    assert sent.message_type is MessageType.SEND
+    assert Send.create("s2", "A", {"b": 1}).serialize() == '[6,"s2","A",{"b":1}]'
+    assert (
+        CallResultError.create("s2", "GenericError").serialize() == '[5,"s2","GenericError","",{}]'
+    )
+
+
+@pytest.mark.parametrize("version", [None, OcppVersion.V16, OcppVersion.V201])
+def test_types_5_and_6_are_malformed_outside_ocpp21(version: OcppVersion | None) -> None:
+    for raw, name in (
+        ('[5,"g1","FormatViolation","",{}]', "CALLRESULTERROR"),
+        ('[6,"s1","NotifyPeriodicEventStream",{}]', "SEND"),
+    ):
+        frame = parse(raw, version)
+        assert isinstance(frame, Malformed)
+        assert f"{name} is an OCPP 2.1 message type" in frame.reason
+        assert frame.message_type is None  # as for any unknown type
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ('[5,"g1","FormatViolation",{}]', "CALLRESULTERROR has 4 elements"),
+        ('[5,"g1",7,"",{}]', "errorCode is not a string"),
+        ('[6,"s1","NotifyPeriodicEventStream"]', "SEND has 3 elements"),
+        ('[6,"s1","NotifyPeriodicEventStream",[]]', "SEND payload is not a JSON object"),
+        ('[7,"s1","X",{}]', "unknown message type 7"),
+    ],
+)
+def test_malformed_ocpp21_frames_keep_type_and_unique_id(raw: str, reason: str) -> None:
+    frame = parse(raw, V21)
+    assert isinstance(frame, Malformed)
+    assert reason in frame.reason
+    if "unknown" not in reason:
+        assert (frame.message_type, frame.unique_id) == (int(raw[1]), raw.split('"')[1])

@@ -3,7 +3,8 @@
 An engine calls :meth:`ConnectionRecorder.message` for each WebSocket message *before* forwarding it
 (the row goes to the journal first), and ``opened`` / ``refused`` / ``closed`` around the connection.
 The recorder parses each frame with the codec, numbers the events (``seq``), and resolves the
-``action`` of CALLRESULT and CALLERROR rows from the CALL they answer.
+``action`` of CALLRESULT and CALLERROR rows from the CALL they answer, with the protocol's
+:class:`~ocpp_audit.protocol.tracker.CallTracker` (which active mode reads too).
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ import binascii
 import json
 import time
 import uuid
-from collections import OrderedDict
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from ocpp_audit.capture.schema import ClosedBy, Direction, Event
-from ocpp_audit.protocol.frames import Call, CallError, CallResult, Frame, Malformed, parse
-
-# A peer that never answers must not make the pending-CALL table grow without bound. OCPP-J allows
-# one outstanding CALL per direction; this keeps far more than a conforming peer ever needs.
-MAX_PENDING_CALLS = 256
+from ocpp_audit.protocol.constants import OcppVersion, version_of_subprotocol
+from ocpp_audit.protocol.frames import (
+    Call,
+    CallError,
+    CallResult,
+    CallResultError,
+    Frame,
+    Malformed,
+    Send,
+    parse,
+)
+from ocpp_audit.protocol.tracker import MAX_PENDING_CALLS, Answered, CallTracker, TrackerEvent
 
 _MESSAGE = Event.MESSAGE.value
 
@@ -90,8 +97,12 @@ class ConnectionRecorder:
         self.charge_point_id = charge_point_id
         self.connection_id = connection_id or uuid.uuid4().hex
         self.seq = 0
-        # (direction the CALL travelled, unique id) -> (action, injected)
-        self._pending: OrderedDict[tuple[str, str], tuple[str, bool]] = OrderedDict()
+        # The CALLs in flight, each tagged with whether it was injected.
+        self.tracker = CallTracker(max_pending=MAX_PENDING_CALLS)
+        # What the last recorded message was to the conversation (active mode reads it).
+        self.last_event: TrackerEvent | None = None
+        # From the negotiated subprotocol: OCPP 2.1 frames are read only on an OCPP 2.1 connection.
+        self.version: OcppVersion | None = None
 
     def _row(self, event: Event, ts: int | None = None, **fields: object) -> dict[str, object]:
         row: dict[str, object] = {
@@ -121,6 +132,7 @@ class ConnectionRecorder:
         ts: int | None = None,
     ) -> None:
         """The WebSocket connection is set up on both hops."""
+        self.version = version_of_subprotocol(subprotocol)
         self._write(
             self._row(
                 Event.OPEN,
@@ -170,7 +182,8 @@ class ConnectionRecorder:
         ts: int | None = None,
     ) -> Frame:
         """Record one message (call before forwarding it); returns the parsed frame."""
-        frame = parse(data)
+        frame = parse(data, self.version)
+        event = self.last_event = self.tracker.feed(direction, frame, tag=injected)
         # The hot path of every engine: the row is built once, as one dict literal.
         row: dict[str, object] = {
             "event": _MESSAGE,
@@ -187,50 +200,41 @@ class ConnectionRecorder:
         else:
             row["raw_binary"] = bytes(data)
         kind = type(frame)
-        if kind is Call:
-            key = (direction.value, frame.unique_id)
-            pending = self._pending
-            pending[key] = (frame.action, injected)
-            pending.move_to_end(key)
-            if len(pending) > MAX_PENDING_CALLS:
-                pending.popitem(last=False)
-            row["message_type"] = 2
+        if kind is Call or kind is Send:
+            row["message_type"] = frame.message_type.value
             row["unique_id"] = frame.unique_id
             row["action"] = frame.action
             row["payload"] = frame.payload_json
-        elif kind is CallResult or kind is CallError:
-            action, row["injected"] = self._answered(direction, frame.unique_id, injected)
-            row["message_type"] = 3 if kind is CallResult else 4
+            return self._append(row, frame)
+        # An answer carries the action of the CALL it answers, and is injected when that CALL was.
+        action = None
+        if type(event) is Answered:
+            call = event.call
+            action = call.action
+            row["injected"] = bool(call.tag) or injected
+        if kind is CallResult or kind is CallError or kind is CallResultError:
+            row["message_type"] = frame.message_type.value
             row["unique_id"] = frame.unique_id
             row["action"] = action
             row["payload"] = frame.payload_json
-            if kind is CallError:
+            if kind is not CallResult:
                 row["error_code"] = frame.error_code
                 row["error_description"] = frame.error_description
         else:
             assert isinstance(frame, Malformed)
-            action = frame.action
-            if frame.message_type in (3, 4) and frame.unique_id is not None:
-                action, row["injected"] = self._answered(direction, frame.unique_id, injected)
             row["message_type"] = frame.message_type
             row["unique_id"] = frame.unique_id
-            row["action"] = action
+            row["action"] = action if frame.action is None else frame.action
             row["parse_error"] = frame.reason
+        return self._append(row, frame)
+
+    def _append(self, row: dict[str, object], frame: Frame) -> Frame:
         self.sink.append(row)
         return frame
 
-    def _answered(
-        self, direction: Direction, unique_id: str, injected: bool
-    ) -> tuple[str | None, bool]:
-        """The action (and injected flag) of the CALL that an answer travelling ``direction`` answers."""
-        opposite = Direction.CS_TO_CP if direction is Direction.CP_TO_CS else Direction.CP_TO_CS
-        pending = self._pending.pop((opposite.value, unique_id), None)
-        if pending is None:
-            return None, injected
-        return pending[0], pending[1] or injected
-
     def is_pending(self, direction: Direction, unique_id: str) -> bool:
-        return (direction.value, unique_id) in self._pending
+        """Whether a CALL that went ``direction`` with ``unique_id`` awaits its answer."""
+        return self.tracker.is_pending(direction, unique_id)
 
     def ping(self, direction: Direction, *, pong: bool = False) -> None:
         event = Event.PONG if pong else Event.PING

@@ -17,6 +17,7 @@ from enum import StrEnum
 import pyarrow as pa
 
 from ocpp_audit import __version__
+from ocpp_audit.protocol.constants import Direction  # noqa: F401 (the capture's direction column)
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_MAJOR = 1
@@ -41,11 +42,6 @@ class Event(StrEnum):
     GAP = "gap"  # frames forwarded but not recorded (write failure); count in ``detail``
     # A file arrived on a built-in endpoint (diagnostics); name and size in ``detail``.
     UPLOAD = "upload"
-
-
-class Direction(StrEnum):
-    CP_TO_CS = "cp_to_cs"  # charger to central system (backend)
-    CS_TO_CP = "cs_to_cp"
 
 
 class ClosedBy(StrEnum):

@@ -26,55 +26,15 @@ from zoneinfo import ZoneInfo
 
 from ocpp_audit.capture.connection import ConnectionRecorder
 from ocpp_audit.capture.schema import ClosedBy, Direction
+from ocpp_audit.protocol.constants import OcppVersion, actions, sent_by
 from ocpp_audit.protocol.frames import Call, Malformed, parse
 
-# OCPP 1.6 section 5 (operations initiated by the central system) and section 4 (initiated by the
-# charge point), plus the 1.6 security whitepaper's messages. DataTransfer goes both ways.
+# Which way each OCPP 1.6 action's CALL travels (protocol.constants); DataTransfer goes both ways.
 CHARGER_INITIATED = frozenset(
-    {
-        "Authorize",
-        "BootNotification",
-        "DiagnosticsStatusNotification",
-        "FirmwareStatusNotification",
-        "Heartbeat",
-        "MeterValues",
-        "StartTransaction",
-        "StatusNotification",
-        "StopTransaction",
-        "LogStatusNotification",
-        "SecurityEventNotification",
-        "SignCertificate",
-        "SignedFirmwareStatusNotification",
-    }
+    action for action in actions(OcppVersion.V16) if sent_by(action) == {Direction.CP_TO_CS}
 )
 CENTRAL_SYSTEM_INITIATED = frozenset(
-    {
-        "CancelReservation",
-        "ChangeAvailability",
-        "ChangeConfiguration",
-        "ClearCache",
-        "ClearChargingProfile",
-        "GetCompositeSchedule",
-        "GetConfiguration",
-        "GetDiagnostics",
-        "GetLocalListVersion",
-        "RemoteStartTransaction",
-        "RemoteStopTransaction",
-        "ReserveNow",
-        "Reset",
-        "SendLocalList",
-        "SetChargingProfile",
-        "TriggerMessage",
-        "UnlockConnector",
-        "UpdateFirmware",
-        "CertificateSigned",
-        "DeleteCertificate",
-        "ExtendedTriggerMessage",
-        "GetInstalledCertificateIds",
-        "GetLog",
-        "InstallCertificate",
-        "SignedUpdateFirmware",
-    }
+    action for action in actions(OcppVersion.V16) if sent_by(action) == {Direction.CS_TO_CP}
 )
 
 

@@ -59,7 +59,7 @@ def read(path: Path, builder: CaptureBuilder, timestamps: Timestamps) -> None:
     if charger > central_system:
         receive = Direction.CS_TO_CP
         builder.summary.note(f"{path.name}: read as a charger's log (receive = cs_to_cp)")
-    send = Direction.CS_TO_CP if receive is Direction.CP_TO_CS else Direction.CP_TO_CS
+    send = receive.opposite
     for ts, match, frame in found:
         builder.add(
             LogEntry(

@@ -1,14 +1,15 @@
 """The built-in central system: answers chargers when there is no backend.
 
 Used for lab work, the demo, the tests and the benchmarks. One ``websockets`` server; per connection
-one :class:`ocpp.v16.ChargePoint` whose ``@on`` handlers answer the charger's CALLs. Three things
-are done here rather than by the library, because a recorder's test double must not rewrite what
-crosses the wire:
+one session that dispatches the charger's CALLs to a handler per action and pairs the answers to its
+own CALLs with the protocol's :class:`~ocpp_audit.protocol.tracker.CallTracker`. From the ``ocpp``
+library it takes only the public schema validation (``ocpp.messages.validate_payload``) and its
+error classes, because a recorder's test double must not rewrite what crosses the wire:
 
 - frames are parsed with our own codec (``frames.parse``), so every charger CALL is logged with its
   camelCase payload exactly as sent, and a malformed CALL gets a CALLERROR instead of silence;
-- server-initiated CALLs (:meth:`CentralSystem.call`) take and return camelCase dicts, sent as given
-  (the library's ``call()`` wants dataclasses and converts keys);
+- handlers take and return camelCase payloads, and server-initiated CALLs
+  (:meth:`CentralSystem.call`) send the payload as given;
 - a CALLERROR from the charger is raised (:class:`CallErrorReceived`), never swallowed.
 """
 
@@ -26,17 +27,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import ocpp.messages
-import ocpp.v16
-from ocpp.exceptions import OCPPError
-from ocpp.routing import on
-from ocpp.v16 import call_result, datatypes
-from ocpp.v16.enums import Action
+from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import NotSupportedError, OCPPError
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from ocpp_audit.capture.connection import charge_point_id_from_path
 from ocpp_audit.protocol import frames
+from ocpp_audit.protocol.constants import SUBPROTOCOLS, Direction, OcppVersion, actions
+from ocpp_audit.protocol.errors import CallErrorReceived
+from ocpp_audit.protocol.tracker import (
+    Answered,
+    CallStarted,
+    CallTracker,
+    DuplicateCall,
+    PendingCall,
+)
 
 __all__ = [
     "CallErrorReceived",
@@ -49,7 +56,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SUBPROTOCOL = "ocpp1.6"
+SUBPROTOCOL = SUBPROTOCOLS[OcppVersion.V16]
 # The log of received charger CALLs keeps this many (the oldest go first).
 MAX_LOGGED_CALLS = 100_000
 # Frames up to 16 MiB, like the recorder engines.
@@ -90,18 +97,6 @@ class CentralSystemConfig:
                     f"id_tags[{id_tag!r}] must be one of {sorted(AUTHORIZATION_STATUSES)}, "
                     f"not {status!r}"
                 )
-
-
-class CallErrorReceived(Exception):
-    """The charger answered a server-initiated CALL with a CALLERROR (OCPP-J 1.6 section 4.2.3)."""
-
-    def __init__(
-        self, error_code: str, error_description: str, error_details: dict[str, Any]
-    ) -> None:
-        super().__init__(f"{error_code}: {error_description}" if error_description else error_code)
-        self.error_code = error_code
-        self.error_description = error_description
-        self.error_details = error_details
 
 
 @dataclass(slots=True)
@@ -174,160 +169,166 @@ class _Waiter:
         self.future = future
 
 
-class _ChargePointSession(ocpp.v16.ChargePoint):
+Payload = dict[str, Any]
+
+
+class _ChargePointSession:
     """One charger connection: answers its CALLs and carries the central system's CALLs to it."""
 
     def __init__(
         self, charge_point_id: str, connection: ServerConnection, central_system: CentralSystem
     ) -> None:
-        super().__init__(charge_point_id, connection, logger=logging.getLogger(f"{__name__}.ocpp"))
+        self.id = charge_point_id
+        self.connection = connection
         self.central_system = central_system
         self.config = central_system.config
         self.state = central_system._state_of(charge_point_id)
-        self._pending: dict[str, asyncio.Future[frames.CallResult | frames.CallError]] = {}
-        self._payload: dict[str, Any] = {}  # camelCase payload of the CALL being handled
-        for handlers in self.route_map.values():
-            handlers["_skip_schema_validation"] = self.config.skip_schema_validation
+        # Each CALL we send is tagged with the future of its caller.
+        self.tracker = CallTracker()
+        # OCPP-J 1.6 section 4.1.1: a sender has at most one CALL outstanding.
+        self._call_lock = asyncio.Lock()
+        self._handlers: dict[str, Callable[[Payload], Payload]] = {
+            "BootNotification": self.on_boot_notification,
+            "Heartbeat": self.on_heartbeat,
+            "Authorize": self.on_authorize,
+            "StartTransaction": self.on_start_transaction,
+            "StopTransaction": self.on_stop_transaction,
+            "MeterValues": self.on_meter_values,
+            "StatusNotification": self.on_status_notification,
+            "FirmwareStatusNotification": self.on_firmware_status_notification,
+            "DiagnosticsStatusNotification": self.on_diagnostics_status_notification,
+            "DataTransfer": self.on_data_transfer,
+        }
 
     # -- the receive loop ------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Handle the charger's messages one at a time until the connection closes."""
-        async for message in self._connection:
+        async for message in self.connection:
             await self.route_message(message)
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         frame = frames.parse(raw_msg)
+        event = self.tracker.feed(Direction.CP_TO_CS, frame)
         if isinstance(frame, frames.Call):
             entry = self.central_system._log_call(self.id, frame)
-            self._payload = frame.payload
-            msg = ocpp.messages.Call(frame.unique_id, frame.action, frame.payload)
             try:
-                await self._handle_call(msg)
-            except OCPPError as error:
-                # Schema validation failed, or no handler: NotImplemented for an OCPP 1.6 action,
-                # NotSupported for an unknown one (the library's choice of code).
-                code = _OCPP16_ERROR_CODES.get(error.code, error.code)
-                logger.info("%s: %s answered with %s", self.id, frame.action, code)
-                answer = msg.create_call_error(error)
-                answer.error_code = code
-                await self._send(answer.to_json())
+                await self._send(await self._answer(frame))
             finally:
                 self.central_system._handled(entry)
-        elif isinstance(frame, frames.CallResult | frames.CallError):
-            future = self._pending.get(frame.unique_id)
-            if future is None or future.done():
-                logger.warning(
-                    "%s: answer to unknown or expired unique id %r", self.id, frame.unique_id
-                )
-            else:
-                future.set_result(frame)
-        else:
-            assert isinstance(frame, frames.Malformed)
+        elif isinstance(event, Answered):
+            self._resolve(event.call, frame)
+        elif isinstance(frame, frames.Malformed):
             logger.warning("%s: malformed frame (%s)", self.id, frame.reason)
-            future = self._pending.get(frame.unique_id) if frame.unique_id is not None else None
-            if frame.message_type in (3, 4) and future is not None and not future.done():
-                future.set_exception(ValueError(f"{self.id}: malformed answer: {frame.reason}"))
-            elif frame.message_type == frames.MessageType.CALL and frame.unique_id is not None:
+            if isinstance(event, CallStarted | DuplicateCall):
                 # OCPP-J 1.6 section 4.2.3: "FormationViolation: Payload for Action is
                 # syntactically incorrect or not conform the PDU structure for Action".
+                assert frame.unique_id is not None
                 error = frames.CallError.create(frame.unique_id, "FormationViolation", frame.reason)
-                await self._send(error.serialize())
+                await self._send(error)
+        else:
+            unique_id = getattr(frame, "unique_id", None)
+            logger.warning("%s: answer to unknown or expired unique id %r", self.id, unique_id)
 
-    async def _send(self, message: str) -> None:
+    def _resolve(self, call: PendingCall, frame: frames.Frame) -> None:
+        future = call.tag
+        if not isinstance(future, asyncio.Future) or future.done():
+            logger.warning("%s: answer to expired unique id %r", self.id, call.unique_id)
+        elif isinstance(frame, frames.Malformed):
+            future.set_exception(ValueError(f"{self.id}: malformed answer: {frame.reason}"))
+        else:
+            future.set_result(frame)
+
+    async def _send(self, frame: frames.Call | frames.CallResult | frames.CallError) -> None:
+        self.tracker.feed(Direction.CS_TO_CP, frame)
+        message = frame.serialize()
         logger.debug("%s: send %s", self.id, message)
-        await self._connection.send(message)
+        await self.connection.send(message)
 
-    # -- server-initiated CALLs ------------------------------------------------------------------
+    # -- answers to the charger's CALLs ----------------------------------------------------------
 
-    async def call_action(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send ``[2, id, action, payload]`` with the payload as given; the caller bounds the time.
-
-        OCPP-J 1.6 section 4.1.1: a sender has at most one CALL outstanding, hence the lock.
-        """
-        async with self._call_lock:
-            unique_id = str(uuid.uuid4())
-            future: asyncio.Future[frames.CallResult | frames.CallError] = (
-                asyncio.get_running_loop().create_future()
-            )
-            self._pending[unique_id] = future
-            try:
-                await self._send(frames.Call.create(unique_id, action, payload).serialize())
-                answer = await future
-            finally:
-                del self._pending[unique_id]
-        if isinstance(answer, frames.CallError):
-            raise CallErrorReceived(
-                answer.error_code, answer.error_description, answer.error_details
-            )
-        return answer.payload
-
-    def connection_lost(self) -> None:
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(
-                    ConnectionError(f"charge point {self.id!r} disconnected before answering")
+    async def _answer(self, call: frames.Call) -> frames.CallResult | frames.CallError:
+        """The CALLRESULT to a charger's CALL, or the CALLERROR that says why there is none."""
+        validate = not self.config.skip_schema_validation
+        message = ocpp.messages.Call(call.unique_id, call.action, call.payload)
+        try:
+            handler = self._handlers.get(call.action)
+            if handler is None:
+                # OCPP-J 1.6 section 4.2.3: NotImplemented "Requested Action is not known by
+                # receiver"; NotSupported "Requested Action is recognized but not supported".
+                # The library's choice, kept: NotImplemented for a 1.6 action we have no handler
+                # for, NotSupported for an action that is not OCPP 1.6.
+                if call.action in actions(OcppVersion.V16):
+                    raise OcppNotImplemented(
+                        details={"cause": f"No handler for {call.action} registered."}
+                    )
+                raise NotSupportedError(
+                    details={"cause": f"{call.action} not supported by OCPP1.6."}
                 )
+            if validate:
+                await ocpp.messages.validate_payload(message, "1.6")
+            payload = handler(call.payload)
+            if validate:
+                await ocpp.messages.validate_payload(
+                    ocpp.messages.CallResult(call.unique_id, payload, call.action), "1.6"
+                )
+        except OCPPError as error:
+            # Schema validation failed, or no handler. The library names some codes as OCPP 2.0
+            # does; OCPP-J 1.6 section 4.2.3 spells them its own way.
+            code = _OCPP16_ERROR_CODES.get(error.code, error.code)
+            logger.info("%s: %s answered with %s", self.id, call.action, code)
+            # The library's own CALLERROR text (its details may hold objects it knows to encode).
+            answer = message.create_call_error(error)
+            answer.error_code = code
+            error_frame = frames.parse(answer.to_json())
+            assert isinstance(error_frame, frames.CallError)
+            return error_frame
+        except Exception:
+            logger.exception("%s: handling %s failed", self.id, call.action)
+            return frames.CallError.create(
+                call.unique_id, "InternalError", "An unexpected error occurred."
+            )
+        return frames.CallResult.create(call.unique_id, payload)
 
-    # -- answers to the charger's CALLs (OCPP 1.6 section 4) ------------------------------------
+    def _id_tag_info(self, id_tag: str | None) -> Payload:
+        return {"status": self.central_system.authorization_status(id_tag)}
 
-    def _id_tag_info(self, id_tag: str | None) -> datatypes.IdTagInfo:
-        return datatypes.IdTagInfo(status=self.central_system.authorization_status(id_tag))
-
-    @on(Action.boot_notification)
-    def on_boot_notification(self, **kwargs: Any) -> call_result.BootNotification:
+    def on_boot_notification(self, payload: Payload) -> Payload:
         # 4.2: "interval: ... the heartbeat interval in seconds" when Accepted; otherwise the
         # minimum wait before the charge point retries the BootNotification.
-        self.state.boot = self._payload
+        self.state.boot = payload
         self.state.boots += 1
-        return call_result.BootNotification(
-            current_time=_now_iso(),
-            interval=self.config.heartbeat_interval,
-            status=self.config.boot_status,
-        )
+        return {
+            "currentTime": _now_iso(),
+            "interval": self.config.heartbeat_interval,
+            "status": self.config.boot_status,
+        }
 
-    @on(Action.heartbeat)
-    def on_heartbeat(self, **kwargs: Any) -> call_result.Heartbeat:
+    def on_heartbeat(self, payload: Payload) -> Payload:
         self.state.heartbeats += 1
-        return call_result.Heartbeat(current_time=_now_iso())
+        return {"currentTime": _now_iso()}
 
-    @on(Action.authorize)
-    def on_authorize(self, id_tag: str | None = None, **kwargs: Any) -> call_result.Authorize:
-        return call_result.Authorize(id_tag_info=self._id_tag_info(id_tag))
+    def on_authorize(self, payload: Payload) -> Payload:
+        return {"idTagInfo": self._id_tag_info(payload.get("idTag"))}
 
-    @on(Action.start_transaction)
-    def on_start_transaction(
-        self,
-        id_tag: str = "",
-        connector_id: int = 0,
-        meter_start: int = 0,
-        timestamp: str = "",
-        **kwargs: Any,
-    ) -> call_result.StartTransaction:
+    def on_start_transaction(self, payload: Payload) -> Payload:
         # 4.8: the answer always carries a transactionId, even when the idTag is not Accepted
         # (the charge point then stops the transaction itself).
+        id_tag = payload.get("idTag", "")
         id_tag_info = self._id_tag_info(id_tag)
         transaction_id = self.central_system._next_transaction_id()
         self.state.transactions[transaction_id] = Transaction(
             transaction_id=transaction_id,
             id_tag=id_tag,
-            connector_id=connector_id,
-            meter_start=meter_start,
-            start_timestamp=timestamp,
-            id_tag_status=id_tag_info.status,
+            connector_id=payload.get("connectorId", 0),
+            meter_start=payload.get("meterStart", 0),
+            start_timestamp=payload.get("timestamp", ""),
+            id_tag_status=id_tag_info["status"],
         )
-        return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=id_tag_info)
+        return {"transactionId": transaction_id, "idTagInfo": id_tag_info}
 
-    @on(Action.stop_transaction)
-    def on_stop_transaction(
-        self,
-        transaction_id: int | None = None,
-        meter_stop: int | None = None,
-        timestamp: str = "",
-        id_tag: str | None = None,
-        reason: str | None = None,
-        **kwargs: Any,
-    ) -> call_result.StopTransaction:
+    def on_stop_transaction(self, payload: Payload) -> Payload:
+        transaction_id = payload.get("transactionId")
         transaction = self.state.transactions.get(transaction_id)  # type: ignore[arg-type]
         if transaction is None:
             # 4.10: the Central System must accept a StopTransaction even for a transaction it
@@ -336,50 +337,69 @@ class _ChargePointSession(ocpp.v16.ChargePoint):
                 "%s: StopTransaction for unknown transaction %r", self.id, transaction_id
             )
         else:
-            transaction.meter_stop = meter_stop
-            transaction.stop_timestamp = timestamp or _now_iso()
+            transaction.meter_stop = payload.get("meterStop")
+            transaction.stop_timestamp = payload.get("timestamp") or _now_iso()
             # 7.45 Reason: "Local" is the default when the field is omitted.
-            transaction.stop_reason = reason or "Local"
-        return call_result.StopTransaction(
-            id_tag_info=None if id_tag is None else self._id_tag_info(id_tag)
-        )
+            transaction.stop_reason = payload.get("reason") or "Local"
+        id_tag = payload.get("idTag")
+        return {} if id_tag is None else {"idTagInfo": self._id_tag_info(id_tag)}
 
-    @on(Action.meter_values)
-    def on_meter_values(
-        self, transaction_id: int | None = None, **kwargs: Any
-    ) -> call_result.MeterValues:
-        transaction = self.state.transactions.get(transaction_id)  # type: ignore[arg-type]
+    def on_meter_values(self, payload: Payload) -> Payload:
+        transaction = self.state.transactions.get(payload.get("transactionId"))  # type: ignore[arg-type]
         if transaction is not None:
             transaction.meter_values += 1
-        return call_result.MeterValues()
+        return {}
 
-    @on(Action.status_notification)
-    def on_status_notification(
-        self, connector_id: int = 0, **kwargs: Any
-    ) -> call_result.StatusNotification:
-        self.state.connector_status[connector_id] = self._payload
-        return call_result.StatusNotification()
+    def on_status_notification(self, payload: Payload) -> Payload:
+        self.state.connector_status[payload.get("connectorId", 0)] = payload
+        return {}
 
-    @on(Action.firmware_status_notification)
-    def on_firmware_status_notification(
-        self, status: str | None = None, **kwargs: Any
-    ) -> call_result.FirmwareStatusNotification:
-        self.state.firmware_status = status
-        return call_result.FirmwareStatusNotification()
+    def on_firmware_status_notification(self, payload: Payload) -> Payload:
+        self.state.firmware_status = payload.get("status")
+        return {}
 
-    @on(Action.diagnostics_status_notification)
-    def on_diagnostics_status_notification(
-        self, status: str | None = None, **kwargs: Any
-    ) -> call_result.DiagnosticsStatusNotification:
-        self.state.diagnostics_status = status
-        return call_result.DiagnosticsStatusNotification()
+    def on_diagnostics_status_notification(self, payload: Payload) -> Payload:
+        self.state.diagnostics_status = payload.get("status")
+        return {}
 
-    @on(Action.data_transfer)
-    def on_data_transfer(self, vendor_id: str = "", **kwargs: Any) -> call_result.DataTransfer:
+    def on_data_transfer(self, payload: Payload) -> Payload:
         # OCPP 1.6 section 4.3: "If the recipient of the request has no implementation for the
         # specific vendorId it SHALL return a status 'UnknownVendorId'". This central system
         # implements no vendor extension, so that is the truthful answer for every vendorId.
-        return call_result.DataTransfer(status="UnknownVendorId")
+        return {"status": "UnknownVendorId"}
+
+    # -- server-initiated CALLs ------------------------------------------------------------------
+
+    async def call_action(self, action: str, payload: Payload) -> Payload:
+        """Send ``[2, id, action, payload]`` with the payload as given; the caller bounds the time.
+
+        OCPP-J 1.6 section 4.1.1: a sender has at most one CALL outstanding, hence the lock.
+        """
+        async with self._call_lock:
+            call = frames.Call.create(str(uuid.uuid4()), action, payload)
+            future: asyncio.Future[frames.Frame] = asyncio.get_running_loop().create_future()
+            self.tracker.feed(Direction.CS_TO_CP, call, tag=future)
+            try:
+                await self.connection.send(call.serialize())
+                answer = await future
+            finally:
+                if not future.done() or future.cancelled():
+                    # Not answered: section 4.1.1 lets the next CALL go once this one "timed out".
+                    self.tracker.timed_out(Direction.CS_TO_CP, call.unique_id)
+        if isinstance(answer, frames.CallError):
+            raise CallErrorReceived(
+                answer.error_code, answer.error_description, answer.error_details
+            )
+        assert isinstance(answer, frames.CallResult)
+        return answer.payload
+
+    def connection_lost(self) -> None:
+        for call in self.tracker.connection_lost():
+            future = call.tag
+            if isinstance(future, asyncio.Future) and not future.done():
+                future.set_exception(
+                    ConnectionError(f"charge point {self.id!r} disconnected before answering")
+                )
 
 
 def _select_subprotocol(connection: ServerConnection, subprotocols: Any) -> str | None:
@@ -480,7 +500,7 @@ class CentralSystem:
             logger.info("%s: new connection replaces the previous one", charge_point_id)
             previous.connection_lost()
             task = asyncio.create_task(
-                previous._connection.close(1000, "replaced by a new connection")
+                previous.connection.close(1000, "replaced by a new connection")
             )
             self._background.add(task)
             task.add_done_callback(self._background.discard)

@@ -6,8 +6,14 @@ OCPP-J 1.6 section 4 ("RPC framework") defines three message types, each a JSON 
     CALLRESULT  [3, "<UniqueId>", {<payload>}]
     CALLERROR   [4, "<UniqueId>", "<errorCode>", "<errorDescription>", {<errorDetails>}]
 
+OCPP 2.1 part 4 adds two, read only on an OCPP 2.1 connection (``parse(data, OcppVersion.V21)``):
+
+    CALLRESULTERROR  [5, "<UniqueId>", "<errorCode>", "<errorDescription>", {<errorDetails>}]
+    SEND             [6, "<UniqueId>", "<Action>", {<payload>}]
+
 The contract of :func:`parse`: every input, text or bytes, well formed or not, is returned as a
-:class:`Call`, :class:`CallResult`, :class:`CallError` or :class:`Malformed`; it never raises.
+:class:`Call`, :class:`CallResult`, :class:`CallError`, :class:`CallResultError`, :class:`Send`
+or :class:`Malformed`; it never raises.
 A parsed value keeps the payload text exactly as it crossed the wire (``payload_json``): no key case
 conversion, no number reformatting. ``serialize`` of a parsed value gives back the original text.
 """
@@ -20,14 +26,18 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from ocpp_audit.protocol.constants import ERROR_CODES, OcppVersion
+
 __all__ = [
     "OCPP_ERROR_CODES",
     "Call",
     "CallError",
     "CallResult",
+    "CallResultError",
     "Frame",
     "Malformed",
     "MessageType",
+    "Send",
     "parse",
 ]
 
@@ -38,23 +48,13 @@ class MessageType(IntEnum):
     CALL = 2
     CALLRESULT = 3
     CALLERROR = 4
+    # OCPP 2.1 part 4 section 4.2: only on an OCPP 2.1 connection.
+    CALLRESULTERROR = 5
+    SEND = 6
 
 
-# OCPP-J 1.6 section 4.2.3, table "Valid Error Codes".
-OCPP_ERROR_CODES = frozenset(
-    {
-        "NotImplemented",
-        "NotSupported",
-        "InternalError",
-        "ProtocolError",
-        "SecurityError",
-        "FormationViolation",
-        "PropertyConstraintViolation",
-        "OccurenceConstraintViolation",  # sic: the spec's spelling
-        "TypeConstraintViolation",
-        "GenericError",
-    }
-)
+# OCPP-J 1.6 section 4.2.3, table "Valid Error Codes" (other versions: constants.ERROR_CODES).
+OCPP_ERROR_CODES = ERROR_CODES[OcppVersion.V16]
 
 
 def _reject_constant(name: str) -> Any:
@@ -77,7 +77,14 @@ _RESULT_HEAD = re.compile(f"{_WS}\\[{_WS}3{_WS},{_WS}{_STRING}{_WS},{_WS}")
 _ERROR_HEAD = re.compile(
     f"{_WS}\\[{_WS}4{_WS},{_WS}{_STRING}{_WS},{_WS}{_STRING}{_WS},{_WS}{_STRING}{_WS},{_WS}"
 )
+_RESULT_ERROR_HEAD = re.compile(
+    f"{_WS}\\[{_WS}5{_WS},{_WS}{_STRING}{_WS},{_WS}{_STRING}{_WS},{_WS}{_STRING}{_WS},{_WS}"
+)
+_SEND_HEAD = re.compile(f"{_WS}\\[{_WS}6{_WS},{_WS}{_STRING}{_WS},{_WS}{_STRING}{_WS},{_WS}")
 _HEADS = {2: (_CALL_HEAD, 4), 3: (_RESULT_HEAD, 3), 4: (_ERROR_HEAD, 5)}
+_HEADS_21 = {**_HEADS, 5: (_RESULT_ERROR_HEAD, 5), 6: (_SEND_HEAD, 4)}
+_TYPES_21 = frozenset({2, 3, 4, 5, 6})
+_TYPES = frozenset({2, 3, 4})
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +167,66 @@ class CallError:
 
 
 @dataclass(frozen=True, slots=True)
+class CallResultError:
+    """OCPP 2.1 part 4 section 4.2.3: the CALL's sender could not accept the CALLRESULT it got
+    (it failed validation): ``[5, unique_id, error_code, error_description, error_details]``, with
+    the unique id of that CALL and CALLRESULT. It expects no answer."""
+
+    unique_id: str
+    error_code: str
+    error_description: str
+    error_details: dict[str, Any]
+    payload_json: str = field(default="", compare=False)
+    raw: str | None = field(default=None, compare=False, repr=False)
+
+    message_type = MessageType.CALLRESULTERROR
+
+    @classmethod
+    def create(
+        cls,
+        unique_id: str,
+        error_code: str,
+        error_description: str = "",
+        error_details: dict[str, Any] | None = None,
+    ) -> CallResultError:
+        details = error_details or {}
+        return cls(unique_id, error_code, error_description, details, _dumps(details))
+
+    def serialize(self) -> str:
+        if self.raw is not None:
+            return self.raw
+        details = self.payload_json or _dumps(self.error_details)
+        return (
+            f"[5,{_dumps(self.unique_id)},{_dumps(self.error_code)},"
+            f"{_dumps(self.error_description)},{details}]"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """OCPP 2.1 part 4 section 4.2.4: ``[6, unique_id, action, payload]``, a message that "does
+    not expect a response" (periodic event streams)."""
+
+    unique_id: str
+    action: str
+    payload: dict[str, Any]
+    payload_json: str = field(default="", compare=False)
+    raw: str | None = field(default=None, compare=False, repr=False)
+
+    message_type = MessageType.SEND
+
+    @classmethod
+    def create(cls, unique_id: str, action: str, payload: dict[str, Any]) -> Send:
+        return cls(unique_id, action, payload, _dumps(payload))
+
+    def serialize(self) -> str:
+        if self.raw is not None:
+            return self.raw
+        body = self.payload_json or _dumps(self.payload)
+        return f"[6,{_dumps(self.unique_id)},{_dumps(self.action)},{body}]"
+
+
+@dataclass(frozen=True, slots=True)
 class Malformed:
     """A frame that is not valid OCPP-J, with the reason. Data for the analyser, not an error.
 
@@ -177,7 +244,7 @@ class Malformed:
         return self.raw
 
 
-Frame = Call | CallResult | CallError | Malformed
+Frame = Call | CallResult | CallError | CallResultError | Send | Malformed
 
 
 def _dumps(value: Any) -> str:
@@ -232,25 +299,29 @@ def _split_array(text: str) -> list[tuple[Any, str]] | str:
         return f"invalid JSON: expected ',' or ']' at char {index}"
 
 
-def parse(data: str | bytes) -> Frame:
+def parse(data: str | bytes, version: OcppVersion | str | None = None) -> Frame:
     """Parse one WebSocket message. Never raises; anything not OCPP-J is :class:`Malformed`.
 
     OCPP-J 1.6 section 4.1.1: "The message is formatted as a JSON array"; binary WebSocket frames
     are not part of OCPP-J, so a ``bytes`` input is malformed (after trying it as UTF-8 text).
+    ``version`` is the connection's OCPP version: message types 5 and 6 exist only in OCPP 2.1,
+    so on any other connection (or when the version is not known) they are malformed.
     """
     try:
-        frame = _parse(data)
+        frame = _parse(data, version == OcppVersion.V21)
         if not isinstance(frame, Malformed) and isinstance(data, str):
             reason = _unreadable_text(data, frame)
             if reason is not None:
-                action = frame.action if isinstance(frame, Call) else None
+                action = frame.action if isinstance(frame, Call | Send) else None
                 return Malformed(data, reason, frame.message_type, frame.unique_id, action)
         return frame
     except Exception as exc:  # the contract: a parser bug still yields data, not a crash
         return Malformed(data, f"unparseable: {type(exc).__name__}: {exc}")
 
 
-def _unreadable_text(text: str, frame: Call | CallResult | CallError) -> str | None:
+def _unreadable_text(
+    text: str, frame: Call | CallResult | CallError | CallResultError | Send
+) -> str | None:
     """Why a frame Python's json accepts is still not JSON text others can read, or None.
 
     RFC 8259 section 8.2: strings with unpaired surrogates (``"\\ud800"``) are allowed by the
@@ -265,14 +336,14 @@ def _unreadable_text(text: str, frame: Call | CallResult | CallError) -> str | N
             return "invalid text: unpaired surrogate character"
     if "\\u" in text:
         values: tuple[Any, ...]
-        if isinstance(frame, CallError):
+        if isinstance(frame, CallError | CallResultError):
             values = (
                 frame.unique_id,
                 frame.error_code,
                 frame.error_description,
                 frame.error_details,
             )
-        elif isinstance(frame, Call):
+        elif isinstance(frame, Call | Send):
             values = (frame.unique_id, frame.action, frame.payload)
         else:
             values = (frame.unique_id, frame.payload)
@@ -283,7 +354,7 @@ def _unreadable_text(text: str, frame: Call | CallResult | CallError) -> str | N
     return None
 
 
-def _parse(data: str | bytes) -> Frame:
+def _parse(data: str | bytes, ocpp21: bool = False) -> Frame:
     if isinstance(data, bytes | bytearray | memoryview):
         raw_bytes = bytes(data)
         try:
@@ -294,7 +365,7 @@ def _parse(data: str | bytes) -> Frame:
             )
         return Malformed(raw_bytes, "binary frame: OCPP-J uses text frames")
     text = data
-    fast = _parse_fast(text)
+    fast = _parse_fast(text, _HEADS_21 if ocpp21 else _HEADS)
     if fast is not None:
         return fast
     split = _split_array(text)
@@ -303,7 +374,12 @@ def _parse(data: str | bytes) -> Frame:
     if not split:
         return Malformed(text, "empty array")
     message_type, _ = split[0]
-    if type(message_type) is not int or message_type not in (2, 3, 4):
+    if type(message_type) is not int or message_type not in (_TYPES_21 if ocpp21 else _TYPES):
+        if type(message_type) is int and message_type in _TYPES_21:
+            name = MessageType(message_type).name
+            return Malformed(
+                text, f"unknown message type {message_type} ({name} is an OCPP 2.1 message type)"
+            )
         return Malformed(text, f"unknown message type {split[0][1]}")
     unique_id = split[1][0] if len(split) > 1 and isinstance(split[1][0], str) else None
 
@@ -315,16 +391,18 @@ def _parse(data: str | bytes) -> Frame:
     if unique_id is None:
         return malformed(f"unique id is not a string: {split[1][1]}")
 
-    if message_type == MessageType.CALL:
+    if message_type in (MessageType.CALL, MessageType.SEND):
+        name = MessageType(message_type).name
         action = split[2][0] if len(split) > 2 and isinstance(split[2][0], str) else None
         if len(split) != 4:
-            return malformed(f"CALL has {len(split)} elements, expected 4", action)
+            return malformed(f"{name} has {len(split)} elements, expected 4", action)
         if action is None:
             return malformed(f"action is not a string: {split[2][1]}")
         payload, payload_json = split[3]
         if not isinstance(payload, dict):
-            return malformed("CALL payload is not a JSON object", action)
-        return Call(unique_id, action, payload, payload_json, text)
+            return malformed(f"{name} payload is not a JSON object", action)
+        kind = Call if message_type == MessageType.CALL else Send
+        return kind(unique_id, action, payload, payload_json, text)
 
     if message_type == MessageType.CALLRESULT:
         if len(split) != 3:
@@ -334,8 +412,9 @@ def _parse(data: str | bytes) -> Frame:
             return malformed("CALLRESULT payload is not a JSON object")
         return CallResult(unique_id, payload, payload_json, text)
 
+    name = MessageType(message_type).name
     if len(split) != 5:
-        return malformed(f"CALLERROR has {len(split)} elements, expected 5")
+        return malformed(f"{name} has {len(split)} elements, expected 5")
     (error_code, code_json), (description, description_json), (details, details_json) = split[2:]
     if not isinstance(error_code, str):
         return malformed(f"errorCode is not a string: {code_json}")
@@ -343,18 +422,19 @@ def _parse(data: str | bytes) -> Frame:
         return malformed(f"errorDescription is not a string: {description_json}")
     if not isinstance(details, dict):
         return malformed("errorDetails is not a JSON object")
-    return CallError(unique_id, error_code, description, details, details_json, text)
+    kind = CallError if message_type == MessageType.CALLERROR else CallResultError
+    return kind(unique_id, error_code, description, details, details_json, text)
 
 
-def _parse_fast(text: str) -> Frame | None:
-    """A well-formed CALL, CALLRESULT or CALLERROR, or None to take the slow, exact path."""
+def _parse_fast(text: str, heads: dict[int, tuple[re.Pattern[str], int]]) -> Frame | None:
+    """A well-formed frame of a type in ``heads``, or None to take the slow, exact path."""
     try:
         value = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         return None
     if type(value) is not list or not value or type(value[0]) is not int:
         return None
-    head = _HEADS.get(value[0])
+    head = heads.get(value[0])
     if head is None or len(value) != head[1]:
         return None
     payload = value[-1]
@@ -368,4 +448,8 @@ def _parse_fast(text: str) -> Frame | None:
         return Call(value[1], value[2], payload, payload_json, text)
     if value[0] == 3:
         return CallResult(value[1], payload, payload_json, text)
-    return CallError(value[1], value[2], value[3], payload, payload_json, text)
+    if value[0] == 4:
+        return CallError(value[1], value[2], value[3], payload, payload_json, text)
+    if value[0] == 5:
+        return CallResultError(value[1], value[2], value[3], payload, payload_json, text)
+    return Send(value[1], value[2], payload, payload_json, text)

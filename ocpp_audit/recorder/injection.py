@@ -13,6 +13,10 @@ and pass every message through it after recording it (journal first, as always):
   held and forwarded right after the charger's answer;
 - a charger that disconnects fails its pending injection at once (:class:`ChargerDisconnected`).
 
+The pairing and the rule are the protocol's (:class:`~ocpp_audit.protocol.tracker.CallTracker`,
+the recorder's, and :class:`~ocpp_audit.protocol.tracker.InjectionGate`); this module adds the
+asyncio parts: the waiter's future, one injection at a time, sending the held CALLs.
+
 Injected CALLs carry unique ids starting with :data:`INJECTED_ID_PREFIX`, which no backend uses.
 
 The HTTP control API that serves the registry is in :mod:`ocpp_audit.recorder.control`.
@@ -32,12 +36,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from ocpp_audit.capture.connection import ConnectionRecorder, now_us
-from ocpp_audit.capture.schema import Direction
+from ocpp_audit.protocol.constants import MAX_UNIQUE_ID_LENGTH, Direction
 from ocpp_audit.protocol.frames import Call, CallError, CallResult, Frame, Malformed
+from ocpp_audit.protocol.tracker import (
+    Answered,
+    CallStarted,
+    DuplicateAnswer,
+    DuplicateCall,
+    InjectionGate,
+    PendingCall,
+    TrackerEvent,
+)
 
 logger = logging.getLogger(__name__)
 
-# Unique ids of injected CALLs start with this; OCPP-J 1.6 section 4.1.4 allows up to 36 characters.
+# Unique ids of injected CALLs start with this (and stay within MAX_UNIQUE_ID_LENGTH).
 INJECTED_ID_PREFIX = "ocpp-audit-"
 DEFAULT_CALL_TIMEOUT_S = 30.0
 MAX_CALL_TIMEOUT_S = 3600.0
@@ -69,6 +82,9 @@ class InjectionTimeout(InjectionError):
 def new_unique_id() -> str:
     """A unique id no backend uses: the prefix and 24 hex digits (35 characters in all)."""
     return INJECTED_ID_PREFIX + uuid.uuid4().hex[:24]
+
+
+assert len(new_unique_id()) <= MAX_UNIQUE_ID_LENGTH  # OCPP-J 1.6 section 4.1.4
 
 
 def schema_complaint(action: str, payload: dict[str, Any]) -> str | None:
@@ -104,7 +120,8 @@ class InjectionAnswer:
                 error_details=frame.error_details,
             )
         else:
-            raw = frame.raw if isinstance(frame, str) else repr(frame.raw)
+            # The text as the charger sent it; bytes (a binary frame) as their repr.
+            raw = frame.raw if isinstance(frame.raw, str) else repr(frame.raw)
             answer.update(message_type=frame.message_type, malformed=frame.reason, raw=raw)
         return answer
 
@@ -131,52 +148,53 @@ class ChargerLink:
         self.subprotocol = subprotocol
         self.connected_since = now_us()
         self._send_to_charger = send_to_charger
+        # The recorder's tracker sees every frame of the connection, injected ones too.
+        self.tracker = recorder.tracker
+        self.gate = InjectionGate(self.tracker, Direction.CS_TO_CP)
         self._lock = asyncio.Lock()  # one injection at a time per charger
         self._changed = asyncio.Event()  # a CALL toward the charger was answered, or it went
-        self._backend_call: tuple[str, str] | None = None  # (unique id, action) of the last one
-        self._charger_call: tuple[str, str] | None = None
-        self._injection: tuple[str, str, asyncio.Future[Frame]] | None = None
-        self._held: deque[str | bytes] = deque()
-        self._releasing = False
+        self._injection: tuple[PendingCall, asyncio.Future[Frame]] | None = None
         self.closed = False
         self.message_log: MessageLog | None = None  # set by ChargerRegistry.add
+
+    def _event_of(self, frame: Frame) -> TrackerEvent | None:
+        """What the recorder's tracker made of ``frame``, the message it recorded last."""
+        event = self.recorder.last_event
+        if isinstance(event, CallStarted | DuplicateCall):
+            return event if event.call.frame is frame else None
+        return event if event is not None and event.frame is frame else None
 
     # --- hooks the engines call, after recording the message ------------------------------------
 
     def from_backend(self, frame: Frame, data: str | bytes) -> bool:
         """A backend message toward the charger was recorded: True to forward it now, else held."""
-        if isinstance(frame, Call):
-            self._backend_call = (frame.unique_id, frame.action)
-            if self._injection is not None or self._held or self._releasing:
-                logger.info(
-                    "%s: holding backend %s until the injected CALL is answered",
-                    self.charge_point_id,
-                    frame.action,
-                )
-                self._held.append(data)
-                return False
-        elif isinstance(frame, CallResult | CallError):
+        event = self._event_of(frame)
+        if event is None:
+            return True
+        if not self.gate.relayed(event, data):
+            logger.info(
+                "%s: holding backend %s until the injected CALL is answered",
+                self.charge_point_id,
+                getattr(frame, "action", None),
+            )
+            return False
+        if not isinstance(event, CallStarted | DuplicateCall):
             self._changed.set()
         return True
 
     def from_charger(self, frame: Frame) -> bool:
         """A charger message was recorded: True to forward it to the backend, False to keep it."""
         if isinstance(frame, Call):
-            self._charger_call = (frame.unique_id, frame.action)
             if self.message_log is not None:
                 self.message_log.append(frame.action, frame.payload)
             return True
-        if isinstance(frame, CallResult | CallError):
-            unique_id: str | None = frame.unique_id
-        elif isinstance(frame, Malformed) and frame.message_type in (3, 4):
-            unique_id = frame.unique_id
-        else:
-            return True
-        injection = self._injection
-        if injection is not None and unique_id == injection[0]:
-            if not injection[2].done():
-                injection[2].set_result(frame)
-            self._end_injection()
+        event = self._event_of(frame)
+        if isinstance(event, Answered | DuplicateAnswer) and event.call.tag:
+            injection = self._injection
+            if injection is not None and injection[0] is event.call:
+                if not injection[1].done():
+                    injection[1].set_result(frame)
+                self._end_injection()
             return False  # the backend never asked: its answer stays with us
         self._changed.set()
         return True
@@ -184,62 +202,32 @@ class ChargerLink:
     def disconnected(self) -> None:
         """The connection ended: fail a pending injection at once."""
         self.closed = True
+        self.tracker.connection_lost()
+        self.gate.connection_lost()
         injection = self._injection
-        if injection is not None and not injection[2].done():
-            injection[2].set_exception(
+        if injection is not None and not injection[1].done():
+            injection[1].set_exception(
                 ChargerDisconnected(
                     f"charger {self.charge_point_id} disconnected before answering "
-                    f"the injected {injection[1]}"
+                    f"the injected {injection[0].action}"
                 )
             )
         self._injection = None
-        self._held.clear()
         self._changed.set()
 
     # --- state ------------------------------------------------------------------------------------
 
-    def _backend_call_pending(self) -> bool:
-        return self._backend_call is not None and self.recorder.is_pending(
-            Direction.CS_TO_CP, self._backend_call[0]
-        )
-
     def pending_calls(self) -> list[dict[str, object]]:
-        """The CALLs on this connection still waiting for an answer, as far as the link knows."""
-        pending: list[dict[str, object]] = []
-        if self._backend_call_pending():
-            assert self._backend_call is not None
-            unique_id, action = self._backend_call
-            pending.append(
-                {
-                    "direction": "cs_to_cp",
-                    "unique_id": unique_id,
-                    "action": action,
-                    "injected": False,
-                }
-            )
-        if self._injection is not None:
-            unique_id, action, _ = self._injection
-            pending.append(
-                {
-                    "direction": "cs_to_cp",
-                    "unique_id": unique_id,
-                    "action": action,
-                    "injected": True,
-                }
-            )
-        if self._charger_call is not None and self.recorder.is_pending(
-            Direction.CP_TO_CS, self._charger_call[0]
-        ):
-            unique_id, action = self._charger_call
-            pending.append(
-                {
-                    "direction": "cp_to_cs",
-                    "unique_id": unique_id,
-                    "action": action,
-                    "injected": False,
-                }
-            )
-        return pending
+        """The CALLs on this connection still waiting for an answer, oldest first."""
+        return [
+            {
+                "direction": call.direction.value,
+                "unique_id": call.unique_id,
+                "action": call.action,
+                "injected": bool(call.tag),
+            }
+            for call in self.tracker.pending()
+        ]
 
     def describe(self) -> dict[str, object]:
         return {
@@ -248,7 +236,7 @@ class ChargerLink:
             "connected_since": _iso(self.connected_since),
             "subprotocol": self.subprotocol,
             "pending_calls": self.pending_calls(),
-            "held_backend_calls": len(self._held),
+            "held_backend_calls": self.gate.held,
         }
 
     # --- injection --------------------------------------------------------------------------------
@@ -263,9 +251,7 @@ class ChargerLink:
             async with asyncio.timeout_at(deadline):
                 async with self._lock:
                     # OCPP-J 1.6 section 4.1.1: one outstanding CALL toward the charger.
-                    while not self.closed and (
-                        self._backend_call_pending() or self._held or self._releasing
-                    ):
+                    while not self.closed and not self.gate.may_inject():
                         self._changed.clear()
                         await self._changed.wait()
                     if self.closed:
@@ -284,13 +270,18 @@ class ChargerLink:
         call = Call.create(new_unique_id(), action, payload)
         text = call.serialize()
         answer: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        self._injection = (call.unique_id, action, answer)
         try:
-            self.recorder.message(Direction.CS_TO_CP, text, injected=True)  # journal first
+            frame = self.recorder.message(Direction.CS_TO_CP, text, injected=True)  # journal first
+            event = self._event_of(frame)
+            assert isinstance(event, CallStarted | DuplicateCall)
+            self._injection = (event.call, answer)
             await self._send_to_charger(text)
             frame = await answer
         except BaseException:
-            if self._injection is not None and self._injection[2] is answer:
+            # Not answered (timed out, not sent, or the connection went): OCPP-J 1.6 section
+            # 4.1.1 lets the next CALL go once this one "timed out".
+            self.tracker.timed_out(Direction.CS_TO_CP, call.unique_id)
+            if self._injection is not None and self._injection[1] is answer:
                 self._end_injection()
             raise
         assert isinstance(frame, CallResult | CallError | Malformed)
@@ -299,25 +290,26 @@ class ChargerLink:
     def _end_injection(self) -> None:
         self._injection = None
         self._changed.set()
-        if self._held and not self._releasing and not self.closed:
-            self._releasing = True
+        if not self.closed and self.gate.start_release():
             task = asyncio.get_running_loop().create_task(self._release_held())
             task.add_done_callback(_log_failure)
 
     async def _release_held(self) -> None:
         """Forward the backend CALLs held during the injection, in the order they came."""
         try:
-            while self._held and not self.closed:
-                data = self._held.popleft()
+            while not self.closed:
+                data = self.gate.next_held()
+                if data is None:
+                    return
                 try:
-                    await self._send_to_charger(data)
+                    await self._send_to_charger(data)  # type: ignore[arg-type]
                 except Exception as exc:
                     logger.warning(
                         "%s: could not forward a held CALL: %s", self.charge_point_id, exc
                     )
                     return
         finally:
-            self._releasing = False
+            self.gate.stop_release()
             self._changed.set()
 
 

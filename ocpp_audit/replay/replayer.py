@@ -36,6 +36,7 @@ from ocpp_audit.capture.schema import ClosedBy, Direction
 from ocpp_audit.capture.writer import CaptureWriter
 from ocpp_audit.display import wire_logger
 from ocpp_audit.protocol import frames
+from ocpp_audit.protocol.tracker import Answered, CallTracker
 from ocpp_audit.replay.compare import (
     DEFAULT_IGNORE,
     Difference,
@@ -206,7 +207,8 @@ class _ChargerReplay:
         self.outcome = ChargerOutcome(script.charge_point_id, skipped=script.skipped)
         self.transaction_ids: dict[object, object] = {}  # recorded id -> the target's
         self.answers_used: dict[str, int] = {}
-        self._pending: dict[str, asyncio.Future[Answer]] = {}
+        # The connection being replayed: its CALLs in flight, each tagged with its waiter.
+        self.tracker = CallTracker()
 
     async def _wait_until(self, recorded_us: int) -> None:
         if self.options.speed is None:
@@ -239,6 +241,7 @@ class _ChargerReplay:
         )
         headers = self._headers()
         recorder = ConnectionRecorder(self.sink, charge_point_id) if self.sink is not None else None
+        self.tracker = CallTracker()
         try:
             websocket = await connect(
                 url,
@@ -321,13 +324,16 @@ class _ChargerReplay:
             text = f"[2,{json.dumps(call.unique_id)},{json.dumps(call.action)},{payload_json}]"
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Answer] = loop.create_future()
-        if call.expects_answer:
-            self._pending[call.unique_id] = future
         replayed: Answer | None = None
         latency_ms: float | None = None
         try:
-            if recorder is not None:
+            frame = (
                 recorder.message(Direction.CP_TO_CS, text)
+                if recorder is not None
+                else frames.parse(text)
+            )
+            # A CALL whose unique id can be read is in flight, malformed or not (section 4.2.3).
+            self.tracker.feed(Direction.CP_TO_CS, frame, tag=future)
             sent_at = loop.time()
             await websocket.send(text)
             if call.expects_answer:
@@ -338,8 +344,9 @@ class _ChargerReplay:
         except (ConnectionClosed, ConnectionError):
             pass  # the target closed the connection: no answer
         finally:
-            if call.expects_answer:
-                self._pending.pop(call.unique_id, None)
+            if replayed is None and call.expects_answer:
+                # OCPP-J 1.6 section 4.1.1: the next CALL may go once this one "timed out".
+                self.tracker.timed_out(Direction.CP_TO_CS, call.unique_id)
         if call.action == "StartTransaction" and replayed is not None and call.answer is not None:
             recorded_tx = call.answer.payload.get("transactionId")
             target_tx = replayed.payload.get("transactionId")
@@ -379,23 +386,25 @@ class _ChargerReplay:
                     if recorder is not None
                     else frames.parse(message)
                 )
+                event = self.tracker.feed(Direction.CS_TO_CP, frame)
                 if isinstance(frame, frames.Call):
                     await self._answer_target_call(frame, websocket, recorder)
-                elif isinstance(frame, frames.CallResult | frames.CallError):
-                    future = self._pending.get(frame.unique_id)
-                    if future is not None and not future.done():
+                elif isinstance(event, Answered):
+                    future = event.call.tag
+                    if not isinstance(future, asyncio.Future) or future.done():
+                        continue  # the replay stopped waiting for it
+                    if isinstance(frame, frames.CallResult | frames.CallError):
                         future.set_result(_answer_of(frame))
-                elif isinstance(frame, frames.Malformed) and frame.unique_id is not None:
-                    future = self._pending.get(frame.unique_id)
-                    if frame.message_type in (3, 4) and future is not None and not future.done():
+                    elif isinstance(frame, frames.Malformed):
                         # A malformed answer is still an answer, and differs from any recorded one.
                         future.set_result(Answer(4, {}, "Malformed", frame.reason))
         except ConnectionClosed:
             pass
         finally:
             # No answer can come any more: the CALL waiting for one ends now, not at its timeout.
-            for future in self._pending.values():
-                if not future.done():
+            for call in self.tracker.connection_lost():
+                future = call.tag
+                if isinstance(future, asyncio.Future) and not future.done():
                     future.set_exception(ConnectionError("connection closed"))
 
     async def _answer_target_call(
@@ -429,6 +438,7 @@ class _ChargerReplay:
         text = reply.serialize()
         if recorder is not None:
             recorder.message(Direction.CP_TO_CS, text)
+        self.tracker.feed(Direction.CP_TO_CS, reply)
         await websocket.send(text)
 
 

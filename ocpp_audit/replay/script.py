@@ -20,6 +20,8 @@ from typing import Any
 import duckdb
 
 from ocpp_audit.analyser.capture import CaptureError, check_part, error_line, find_parts, frames_sql
+from ocpp_audit.protocol.constants import Direction
+from ocpp_audit.protocol.tracker import Answered, CallTracker
 
 __all__ = ["Answer", "ChargerScript", "ConnectionScript", "RecordedCall", "load_scripts"]
 
@@ -139,7 +141,8 @@ def load_scripts(paths: Sequence[Path], *, chargers: Sequence[str] = ()) -> list
 
     scripts: dict[str, ChargerScript] = {}
     connections: dict[str, ConnectionScript] = {}
-    pending: dict[tuple[str, str, str], tuple[RecordedCall | None, str | None]] = {}
+    # Per connection, the CALLs in flight; a charger CALL is tagged with its RecordedCall.
+    trackers: dict[str, CallTracker] = {}
     for row in rows:
         charge_point_id = row["charge_point_id"]
         script = scripts.get(charge_point_id)
@@ -157,8 +160,10 @@ def load_scripts(paths: Sequence[Path], *, chargers: Sequence[str] = ()) -> list
             offered = row["subprotocols_offered"] or ""
             connection.subprotocols = [p.strip() for p in offered.split(",") if p.strip()]
             continue
-        direction, message_type = row["direction"], row["message_type"]
-        key = (row["connection_id"], direction, row["unique_id"])
+        direction, message_type = Direction(row["direction"]), row["message_type"]
+        tracker = trackers.get(row["connection_id"])
+        if tracker is None:
+            tracker = trackers[row["connection_id"]] = CallTracker(max_pending=None)
         if row["parse_error"] is not None:
             if direction != "cp_to_cs":
                 continue
@@ -176,28 +181,26 @@ def load_scripts(paths: Sequence[Path], *, chargers: Sequence[str] = ()) -> list
             )
             connection.calls.append(call)
             if is_call:
-                pending[key] = (call, None)
-            continue
-        if message_type is None:
+                tracker.track_call(direction, call.unique_id, row["action"], tag=call)
             continue
         if message_type == 2:
+            call = None
             if direction == "cp_to_cs":
                 call = RecordedCall(row["ts_us"], row["unique_id"], row["action"], row["payload"])
                 connection.calls.append(call)
-                pending[key] = (call, None)
-            else:
-                pending[key] = (None, row["action"])
+            tracker.track_call(direction, row["unique_id"], row["action"], tag=call)
             continue
-        opposite = "cs_to_cp" if direction == "cp_to_cs" else "cp_to_cs"
-        asked = pending.pop((row["connection_id"], opposite, row["unique_id"]), None)
-        if asked is None:
+        if message_type not in (3, 4):
             continue
-        call, action = asked
-        if call is not None:
-            call.answer = _answer(row)
-            call.latency_ms = (row["ts_us"] - call.ts_us) / 1000
-        elif action is not None:
-            script.answers.setdefault(action, []).append(_answer(row))
+        event = tracker.track_answer(direction, row["unique_id"])
+        if not isinstance(event, Answered):
+            continue
+        asked = event.call.tag
+        if isinstance(asked, RecordedCall):
+            asked.answer = _answer(row)
+            asked.latency_ms = (row["ts_us"] - asked.ts_us) / 1000
+        elif event.call.action is not None:
+            script.answers.setdefault(event.call.action, []).append(_answer(row))
     if not scripts:
         which = f" for {', '.join(chargers)}" if chargers else ""
         where = paths[0] if len(paths) == 1 else ", ".join(str(p) for p in paths)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ocpp_audit.capture.connection import now_us
-from ocpp_audit.lab import central_system
+from ocpp_audit.protocol import errors
 from ocpp_audit.recorder.control import AsyncControlClient
 
 __all__ = ["CallErrorReceived", "ControlCommander", "ControlError"]
@@ -32,9 +32,9 @@ class ControlError(Exception):
     """The control API refused a request (unknown charger, bad token, ...)."""
 
 
-class CallErrorReceived(central_system.CallErrorReceived):
-    """The charger answered an injected CALL with a CALLERROR: the built-in central system's
-    exception, so the scenario catches both commanders' CALLERRORs as one class."""
+class CallErrorReceived(errors.CallErrorReceived):
+    """The charger answered an injected CALL with a CALLERROR: the protocol's exception, which the
+    built-in central system raises too, so the scenario catches both commanders' as one class."""
 
     def __init__(self, error_code: str, error_description: str, error_details: Any) -> None:
         super().__init__(error_code, error_description, error_details)

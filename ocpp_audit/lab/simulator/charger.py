@@ -45,12 +45,13 @@ from ocpp_audit.lab.simulator.transfers import (
     is_loopback_location,
     upload_diagnostics,
 )
+from ocpp_audit.protocol.constants import SUBPROTOCOLS, OcppVersion
 
 __all__ = ["ChargerTiming", "SimulatedCharger"]
 
 logger = logging.getLogger(__name__)
 
-SUBPROTOCOL = "ocpp1.6"
+SUBPROTOCOL = SUBPROTOCOLS[OcppVersion.V16]
 PHASES = ("L1", "L2", "L3")
 NOMINAL_VOLTAGE = 230.0
 

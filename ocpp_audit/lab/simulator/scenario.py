@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from ocpp_audit.lab.central_system import CallErrorReceived
 from ocpp_audit.lab.simulator.charger import ChargerTiming
+from ocpp_audit.protocol.errors import CallErrorReceived
 
 __all__ = [
     "ACCEPTANCE_STEPS",
@@ -42,7 +42,7 @@ Payload = dict[str, Any]
 
 # What a failed step raises, from either commander: no expected message in time, an unknown
 # charger, a lost connection, a malformed answer, or the charger's CALLERROR (the control API
-# commander's CallErrorReceived subclasses the built-in central system's).
+# commander's CallErrorReceived subclasses the protocol's, which the central system raises).
 STEP_FAILURES: tuple[type[Exception], ...] = (
     TimeoutError,
     LookupError,

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from ocpp_audit.capture.schema import COLUMN_NAMES, FRAMES_DIR, PARTITION_KEY, arrow_schema
 from ocpp_audit.capture.writer import COMPRESSION, COMPRESSION_LEVEL, ROW_GROUP_ROWS
-from ocpp_audit.lab.simulator.charger import NOMINAL_VOLTAGE, SimulatedCharger
+from ocpp_audit.lab.simulator.charger import NOMINAL_VOLTAGE, SUBPROTOCOL, SimulatedCharger
 
 __all__ = ["FleetStats", "generate_fleet_capture"]
 
@@ -430,8 +430,8 @@ def generate_fleet_capture(
                     seq_next.copy(),
                     {
                         "path": _join("/ocpp/", charger_ids),
-                        "subprotocols_offered": pa.array(["ocpp1.6"] * chargers),
-                        "subprotocol": pa.array(["ocpp1.6"] * chargers),
+                        "subprotocols_offered": pa.array([SUBPROTOCOL] * chargers),
+                        "subprotocol": pa.array([SUBPROTOCOL] * chargers),
                         "remote_address": pa.array(["127.0.0.1:40000"] * chargers),
                         "tls": pa.array(np.zeros(chargers, bool)),
                     },
