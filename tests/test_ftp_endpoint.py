@@ -29,11 +29,13 @@ def endpoints(tmp_path: Path, arrived: Arrived, **kwargs: Any) -> FileEndpoints:
 
 
 async def upload(ep: FileEndpoints, login: str, password: str, name: str, data: bytes) -> None:
-    async with asyncio.timeout(timeout(10)):
-        async with aioftp.Client.context("127.0.0.1", ep.ftp_port, login, password) as client:
-            async with client.upload_stream(name) as stream:
-                for start in range(0, len(data), 64 * 1024):
-                    await stream.write(data[start : start + 64 * 1024])
+    async with (
+        asyncio.timeout(timeout(10)),
+        aioftp.Client.context("127.0.0.1", ep.ftp_port, login, password) as client,
+        client.upload_stream(name) as stream,
+    ):
+        for start in range(0, len(data), 64 * 1024):
+            await stream.write(data[start : start + 64 * 1024])
 
 
 async def wait_for(arrived: Arrived, count: int) -> None:
