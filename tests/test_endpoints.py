@@ -73,11 +73,9 @@ async def test_simulated_charger_transfers_are_recorded_in_the_capture(tmp_path:
         try:
             cs = service.central_system
             client = ControlClient(service.control.url, "secret")  # type: ignore[union-attr]
-            status, info = await asyncio.to_thread(client.capture)
+            status, info = await asyncio.to_thread(client.capture, charge_point_id="LAB-7")
             assert status == 200 and info["capture_dir"] == str(tmp_path)
-            location = info["endpoints"]["diagnostics_location"].replace(
-                "{charge_point_id}", "LAB-7"
-            )
+            location = info["endpoints"]["diagnostics_location"]  # with LAB-7's own password
             mark = cs.mark()
             await cs.call(
                 "LAB-7",

@@ -7,7 +7,9 @@
                                             -> {"messages": [{index, ts, ts_us, action, payload}], "next": M}
         the charger's CALLs logged at index >= N, waiting up to S seconds for one when there is none
         yet (the guided run); the bounded log outlives reconnects and starts at the first request
-    GET  /capture                           -> {"capture_dir": ..., "endpoints": {...} or null}
+    GET  /capture[?charge_point_id=ID]      -> {"capture_dir": ..., "endpoints": {...} or null}
+        endpoints: the firmware location, and with ?charge_point_id= that charger's own
+        diagnostics upload URL (its FTP password for this run is in it)
     POST /capture/seal                      -> {"sealed": true}: rotate the journal and wait until
                                                it is sealed into Parquet, so a run's slice is readable
 
@@ -141,13 +143,12 @@ class ControlServer(WebServer):
     async def _get_capture(self, request: web.Request) -> web.Response:
         endpoints = None
         if self.endpoints is not None:
-            endpoints = {
-                "firmware_location": self.endpoints.firmware_location,
-                # the charger's id goes where {charge_point_id} stands, percent-encoded
-                "diagnostics_location": self.endpoints.diagnostics_location("\0").replace(
-                    "%00", "{charge_point_id}"
-                ),
-            }
+            endpoints = {"firmware_location": self.endpoints.firmware_location}
+            charge_point_id = request.query.get("charge_point_id")
+            if charge_point_id:  # each charger's URL carries its own FTP password
+                endpoints["diagnostics_location"] = self.endpoints.diagnostics_location(
+                    charge_point_id
+                )
         return json_answer(
             200,
             {
@@ -247,8 +248,14 @@ class AsyncControlClient(JsonClient):
         path = f"/chargers/{quote(charge_point_id, safe='')}/messages?{urlencode(query)}"
         return await self.request("GET", path, None, wait + 10)
 
-    async def capture(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
-        return await self.request("GET", "/capture", None, timeout)
+    async def capture(
+        self, timeout: float = 10, *, charge_point_id: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """The capture folder and endpoints; with ``charge_point_id``, its diagnostics URL."""
+        path = "/capture"
+        if charge_point_id is not None:
+            path += "?" + urlencode({"charge_point_id": charge_point_id})
+        return await self.request("GET", path, None, timeout)
 
     async def seal(self, timeout: float = 120) -> tuple[int, dict[str, Any]]:
         return await self.request("POST", "/capture/seal", {}, timeout)
@@ -286,8 +293,10 @@ class ControlClient:
         client = self.async_client()
         return asyncio.run(client.messages(charge_point_id, after=after, action=action, wait=wait))
 
-    def capture(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
-        return asyncio.run(self.async_client().capture(timeout))
+    def capture(
+        self, timeout: float = 10, *, charge_point_id: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        return asyncio.run(self.async_client().capture(timeout, charge_point_id=charge_point_id))
 
     def seal(self, timeout: float = 120) -> tuple[int, dict[str, Any]]:
         return asyncio.run(self.async_client().seal(timeout))

@@ -217,6 +217,12 @@ class _UpstreamConnect(connect):
         return exc
 
 
+# Frames websockets keeps received but not yet read, per hop (high and low water marks): the pump reads
+# one message at a time and forwards it before the next, so two is enough to keep it busy, and a
+# charger can make the relay hold no more than a few inflated frames (permessage-deflate makes a
+# 16 MiB frame of 16 KB on the wire; websockets' default of 16 frames let 20 connections hold GBs).
+MAX_QUEUE = (2, 1)
+
 # Forwarded pings not yet sent, per direction of a connection: beyond this a ping flood is answered
 # on its own hop (as always) but not passed on.
 MAX_PINGS_IN_FLIGHT = 4
@@ -278,6 +284,7 @@ class RelayEngine:
             ping_interval=None,  # no idle cut-off of our own; pings are still answered
             close_timeout=CLOSE_TIMEOUT,
             max_size=self.options.max_frame_bytes,
+            max_queue=MAX_QUEUE,
             logger=wire_logger,
             create_connection=_ChargerConnection,
         )
@@ -349,6 +356,7 @@ class RelayEngine:
                 ping_interval=None,
                 close_timeout=CLOSE_TIMEOUT,
                 max_size=self.options.max_frame_bytes,
+                max_queue=MAX_QUEUE,
                 ssl=self._upstream_ssl,
                 create_connection=_BackendConnection,
                 logger=wire_logger,

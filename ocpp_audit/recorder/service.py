@@ -171,9 +171,14 @@ class RecorderService:
             http_port=options.http_port,
             ftp_port=options.ftp_port,
             on_upload=self._record_upload,
+            # FTP logins for connected chargers only (each with its own password for this run)
+            accept_login=self._is_connected,
             idle_timeout=options.http_idle_timeout,
         )
         await self.endpoints.start()
+
+    def _is_connected(self, charge_point_id: str) -> bool:
+        return self.engine is not None and self.engine.registry.get(charge_point_id) is not None
 
     def _record_upload(
         self, charge_point_id: str, file_name: str, size: int, content: dict[str, object]

@@ -21,7 +21,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from ocpp_audit.lab.acceptance.commander import ControlCommander, ControlError
 from ocpp_audit.lab.simulator.scenario import (
@@ -146,17 +145,12 @@ async def _timing_for_run(
     control: AsyncControlClient, charge_point_id: str, timing: dict[str, Any]
 ) -> dict:
     """Point UpdateFirmware and GetDiagnostics at the recorder's endpoints when it has them."""
-    status, document = await control.capture()
+    status, document = await control.capture(charge_point_id=charge_point_id)
     endpoints = document.get("endpoints") if status == 200 else None
     merged = dict(timing)
     if endpoints:
         merged.setdefault("firmware_location", endpoints["firmware_location"])
-        merged.setdefault(
-            "diagnostics_location",
-            endpoints["diagnostics_location"].replace(
-                "{charge_point_id}", quote(charge_point_id, safe="")
-            ),
-        )
+        merged.setdefault("diagnostics_location", endpoints["diagnostics_location"])
     else:
         logger.warning(
             "the recorder has no firmware/diagnostics endpoints (record --endpoints HOST): "
