@@ -64,6 +64,11 @@ CASES = [
         "analyse {empty} --format junit --output {out}",
         ("no Parquet parts under", "empty"),
     ),
+    Case(
+        "analyse-an-empty-folder-next-to-a-capture",
+        "analyse {capture} {empty} -o {out}",
+        ("no Parquet parts under {empty}",),
+    ),
     Case("analyse-missing-folder", "analyse {tmp}/nowhere -o {out}", ("nowhere: no such file",)),
     Case(
         "analyse-damaged-part",

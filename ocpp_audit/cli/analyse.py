@@ -15,7 +15,7 @@ from ocpp_audit.analyser.report import FORMATS, render
 from ocpp_audit.analyser.rules import parse_param_assignments
 from ocpp_audit.cli.errors import InputError, writable_file_callback
 from ocpp_audit.cli.output import emit, output_options
-from ocpp_audit.cli.selection import check_found
+from ocpp_audit.cli.selection import check_found, require_parts
 
 
 def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -114,6 +114,7 @@ def analyse(
     """
     # Arguments first, the work after: a baseline that cannot be read stops the run before it.
     known = load_baseline(baseline) if baseline is not None else None
+    require_parts(captures)
     try:
         overrides = parse_param_assignments(param_assignments)
         report = run_analysis(

@@ -10,7 +10,7 @@ import click
 
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
-from ocpp_audit.cli.selection import check_found
+from ocpp_audit.cli.selection import check_found, require_parts
 
 BATCH_ROWS = 10_000
 # The forms a capture can be exported in (format name -> what it is).
@@ -37,9 +37,9 @@ def export(
     """
     import duckdb
 
-    from ocpp_audit.analyser.capture import check_part, error_line, find_parts, frames_sql
+    from ocpp_audit.analyser.capture import check_part, error_line, frames_sql
 
-    parts = find_parts(capture)
+    parts = require_parts(capture)
     for part in parts:
         check_part(part)
     con = duckdb.connect()

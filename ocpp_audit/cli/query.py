@@ -13,10 +13,11 @@ from pathlib import Path
 import click
 import duckdb
 
-from ocpp_audit.analyser.capture import error_line, find_parts, open_capture, readable_parts
+from ocpp_audit.analyser.capture import error_line, open_capture, readable_parts
 from ocpp_audit.capture import schema
-from ocpp_audit.cli.errors import InputError, names
+from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
+from ocpp_audit.cli.selection import require_parts
 
 BATCH_ROWS = 10_000
 MAX_TABLE_ROWS = 1_000  # a terminal table stops here; csv and json stream every row
@@ -225,8 +226,7 @@ def _open(
     memory_limit: str | None = None,
     skip_bad_parts: bool = False,
 ) -> duckdb.DuckDBPyConnection:
-    if not find_parts(captures):
-        raise InputError(f"no Parquet parts under {names(captures)}")
+    require_parts(captures)
     try:
         if skip_bad_parts:
             parts, skipped = readable_parts(captures)

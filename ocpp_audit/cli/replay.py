@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 import click
 
-from ocpp_audit.analyser.capture import CaptureError, check_part, find_parts
+from ocpp_audit.analyser.capture import CaptureError, check_part
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
 from ocpp_audit.cli.params import basic_auth
-from ocpp_audit.cli.selection import check_found
+from ocpp_audit.cli.selection import check_found, require_parts
 from ocpp_audit.replay.compare import parse_ignore
 from ocpp_audit.replay.replayer import ReplayOptions
 from ocpp_audit.replay.replayer import replay as run_replay
@@ -120,7 +120,7 @@ def replay(
     """
     if capture_dir is None:
         capture_dir = Path(f"replay-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}")
-    parts = find_parts(capture)
+    parts = require_parts(capture)
     for part in parts:
         check_part(part)
     try:

@@ -54,6 +54,17 @@ def charger_spans(parts: Sequence[Path], *, messages_only: bool = False) -> dict
     return {cp: Span(count, moment(first), moment(last)) for cp, count, first, last in rows}
 
 
+def require_parts(captures: Sequence[Path]) -> list[Path]:
+    """The Parquet parts of ``captures``; InputError for a folder with none (a wrong or empty
+    folder, even next to good ones, is a mistake rather than a capture of nothing)."""
+    from ocpp_audit.analyser.capture import find_parts
+
+    for capture in captures:
+        if not find_parts([capture]):
+            raise InputError(f"no Parquet parts under {capture}")
+    return find_parts(captures)
+
+
 def _listing(chargers: Collection[str]) -> str:
     shown = sorted(chargers)[:MAX_LISTED]
     more = len(chargers) - len(shown)
