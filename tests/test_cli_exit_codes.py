@@ -82,6 +82,11 @@ CASES = [
     ),
     Case("analyse-unknown-param", "analyse {capture} --param nope=1 -o {out}", ("'nope'",)),
     Case(
+        "analyse-broken-rule-file",
+        "analyse {capture} --rules {broken_rules} -o {out}",
+        ("99-broken.sql: ",),
+    ),
+    Case(
         "analyse-write-baseline-folder-missing",
         "analyse {capture} --write-baseline {tmp}/ci/b.json",
         ("--write-baseline", "ci/b.json", "no folder"),
@@ -119,9 +124,15 @@ CASES = [
         absent=("{tmp}/imported",),
     ),
     Case(
+        "import-unknown-time-zone",
+        "import {no_ids} --format jsonl --timezone Mars/Olympus --capture {tmp}/imported",
+        ("unknown time zone 'Mars/Olympus'",),
+        absent=("{tmp}/imported",),
+    ),
+    Case(
         "import-missing-file",
         "import {tmp}/none.log --format steve --capture {tmp}/i",
-        ("none.log",),
+        ("none.log: no such file",),
     ),
     # -- record: the process, its sockets and files --
     Case(
@@ -281,6 +292,9 @@ def places(
     (damaged / "cut.parquet").write_bytes(b"PAR1 and then nothing")
     no_ids = tmp_path / "no-ids.jsonl"
     no_ids.write_text('{"ts": "2024-03-05T13:02:11Z", "raw": "[2,\\"1\\",\\"Heartbeat\\",{}]"}\n')
+    broken_rules = tmp_path / "rules"
+    broken_rules.mkdir()
+    (broken_rules / "99-broken.sql").write_text("SELECT 1 -- no header\n")
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
     other_key = tmp_path / "other-key.pem"
@@ -299,6 +313,7 @@ def places(
         "empty": str(tmp_path / "empty"),
         "damaged": str(damaged),
         "no_ids": str(no_ids),
+        "broken_rules": str(broken_rules),
         "control": control,
         "token": TOKEN,
         "dead": str(free_port()),
