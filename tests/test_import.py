@@ -147,8 +147,10 @@ def test_jsonl_sample_with_inferred_and_unknown_directions(tmp_path: Path) -> No
 def test_jsonl_without_charger_ids_needs_charger(tmp_path: Path) -> None:
     log = tmp_path / "one.jsonl"
     log.write_text('{"ts": "2024-03-05T13:02:11Z", "raw": "[2,\\"1\\",\\"Heartbeat\\",{}]"}\n')
-    code, output, _ = _import(tmp_path, str(log), "--format", "jsonl")
-    assert code == 0 and "no charge point id (give one with --charger)" in output
+    code, output, capture = _import(tmp_path, str(log), "--format", "jsonl")
+    # Nothing imported is an input error (exit 2), with the reason; no capture is made.
+    assert code == 2 and "no charge point id (give one with --charger)" in output
+    assert not capture.exists()
     code, output, capture = _import(tmp_path, str(log), "--format", "jsonl", "--charger", "CPX")
     assert code == 0, output
     assert [r["charge_point_id"] for r in _rows(capture)] == ["CPX"]

@@ -203,7 +203,9 @@ def select_rules(
     known = {rule.id for rule in rules}
     unknown = sorted({*select, *exclude} - known)
     if unknown:
-        raise ParamError(f"no rule with id {', '.join(unknown)}")
+        raise ParamError(
+            f"no rule with id {', '.join(unknown)}; rule ids: {', '.join(sorted(known))}"
+        )
     chosen = [r for r in rules if (not select or r.id in select) and r.id not in exclude]
     return chosen
 

@@ -1,6 +1,8 @@
 """The command line: one click group, one module per command, imported only when used.
 
-Commands load lazily so that ``ocpp-audit analyse`` never imports mitmproxy or websockets.
+Commands load lazily so that ``ocpp-audit analyse`` never imports mitmproxy or websockets. The
+group holds the exit policy (``ocpp_audit.cli.errors``): the input errors of the packages below
+become exit status 2 here, for every command.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import click
 
 from ocpp_audit import __version__
+from ocpp_audit.cli.errors import as_input_error
 from ocpp_audit.display import SafeLogFilter
 
 # command name -> "module:attribute"
@@ -26,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "export": "ocpp_audit.cli.export:export",
     "replay": "ocpp_audit.cli.replay:replay",
 }
+# other spellings -> command name; not listed in --help
+ALIASES: dict[str, str] = {"analyze": "analyse"}
 
 
 class LazyGroup(click.Group):
@@ -33,11 +38,21 @@ class LazyGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
+        target = COMMANDS.get(ALIASES.get(cmd_name, cmd_name))
         if target is None:
             return None
         module_name, _, attribute = target.partition(":")
         return getattr(importlib.import_module(module_name), attribute)
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; an input error of the packages below exits 2 with its one line."""
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            problem = as_input_error(error)
+            if problem is None:
+                raise
+            raise problem from None
 
 
 @click.group(cls=LazyGroup)

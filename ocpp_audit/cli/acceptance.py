@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ocpp_audit.analyser.report import FORMATS, render
-from ocpp_audit.cli.control_options import control_options, control_url, read_token
+from ocpp_audit.cli.control_options import control_options, control_url, read_token, unreachable
+from ocpp_audit.cli.errors import InputError
+from ocpp_audit.cli.output import emit, output_options
+
+if TYPE_CHECKING:
+    from ocpp_audit.recorder.control import ControlClient
 
 
 @click.command()
@@ -60,20 +66,8 @@ from ocpp_audit.cli.control_options import control_options, control_url, read_to
     metavar="S",
     help="How long to wait for each expected message [default: 300 with a person, 10 --auto].",
 )
-@click.option(
-    "--report",
-    "report_file",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Also write the report to FILE.",
-)
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(list(FORMATS)),
-    default="table",
-    show_default=True,
-    help="Report format.",
+@output_options(
+    FORMATS, "table", output_flags=("--report",), output_help="Also write the report to FILE."
 )
 def acceptance(
     charge_point_id: str,
@@ -87,16 +81,17 @@ def acceptance(
     unknown_id_tag: str,
     offline_minutes: float,
     step_timeout: float | None,
-    report_file: Path | None,
     fmt: str,
+    output: Path | None,
 ) -> None:
     """Walk the 16 acceptance functions against one connected charger, then judge the run.
 
     Needs a recorder with the control API (and, for functions 12 and 13, the endpoints):
     `ocpp-audit record ... --control 9001 --endpoints 127.0.0.1`. Commands go through the control
     API; for physical steps you are told what to do at the charger (type s to skip the step, a to
-    abort). At the end the run's slice of the capture is judged with the same rules as `analyse`;
-    exit code 1 when an error rule fails.
+    abort). At the end the run's slice of the capture is judged with the same rules as `analyse`.
+    Exit status 1 when an error rule fails; 2 on usage or input errors: a control API (or
+    --simulator-control) that cannot be reached, a token it refuses, a charger not connected.
 
     \b
     Examples:
@@ -109,6 +104,9 @@ def acceptance(
     from ocpp_audit.recorder.control import ControlClient
 
     client = ControlClient(control_url(control), read_token(token, token_file))
+    check_connected(client, charge_point_id)  # before the run: a typo is not a failed charger
+    if auto:
+        check_simulator(control_url(simulator_control), charge_point_id)
 
     def say(message: str) -> None:
         click.echo(message, err=True)
@@ -145,20 +143,17 @@ def acceptance(
     try:
         run = asyncio.run(main())
     except LookupError as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
-    except (ConnectionError, OSError) as exc:
-        raise click.ClickException(f"cannot run: {exc}") from None
+        raise InputError(str(exc).strip("'\"")) from None
+    except (ConnectionError, OSError) as exc:  # the recorder or simulator went away mid-run
+        raise InputError(f"cannot run: {exc}") from None
     except KeyboardInterrupt:
         raise click.ClickException("interrupted") from None
     assert run.report is not None
     text = render(run.report, fmt)
     click.echo(text, nl=not text.endswith("\n"))
-    if report_file is not None:
-        try:
-            report_file.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise click.ClickException(f"{report_file}: cannot write: {exc}") from None
-        say(f"report written to {report_file}")
+    if output is not None:
+        emit(text, output)
+        say(f"report written to {output}")
     failed = [s for s in run.steps if s.status == "failed"]
     say(
         f"{len(run.steps)} steps: {sum(s.status == 'done' for s in run.steps)} done, "
@@ -167,3 +162,40 @@ def acceptance(
         + f"; capture {run.capture_dir}"
     )
     raise SystemExit(run.report.exit_status)
+
+
+def check_connected(client: ControlClient, charge_point_id: str) -> None:
+    """Exit 2 unless the control API answers, takes the token and has the charger connected."""
+    try:
+        status, document = client.chargers()
+    except OSError as exc:
+        raise unreachable("the control API", client.url, exc) from None
+    if status == 401:
+        raise InputError(f"the control API at {client.url} refused the token")
+    if status != 200:
+        raise InputError(f"control API at {client.url}: {document.get('error', f'HTTP {status}')}")
+    connected = sorted(str(c.get("charge_point_id")) for c in document.get("chargers", []))
+    if charge_point_id not in connected:
+        there = ", ".join(connected) if connected else "none"
+        raise InputError(
+            f"charger {charge_point_id!r} is not connected to the recorder at {client.url}; "
+            f"connected: {there}"
+        )
+
+
+def check_simulator(url: str, charge_point_id: str) -> None:
+    """--auto: exit 2 unless the simulator control answers and simulates the charger."""
+    from ocpp_audit.lab.simulator.control import AsyncSimulatorControlClient
+
+    client = AsyncSimulatorControlClient(url)
+    try:
+        status, document = asyncio.run(client.request("GET", "/chargers", None, 10))
+    except OSError as exc:
+        raise unreachable("the simulator control", url, exc) from None
+    simulated = document.get("chargers", []) if status == 200 else []
+    ids = sorted(str(charger.get("charge_point_id")) for charger in simulated)
+    if charge_point_id not in ids:
+        raise InputError(
+            f"the simulator control at {url} does not simulate {charge_point_id!r}; "
+            f"it simulates: {', '.join(ids) or 'none'}"
+        )

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import click
 
-from ocpp_audit.analyser.baseline import BaselineError, compare, load_baseline
+from ocpp_audit.analyser.baseline import compare, load_baseline
 from ocpp_audit.analyser.baseline import write_baseline as store_baseline
-from ocpp_audit.analyser.capture import CaptureError, parse_time
+from ocpp_audit.analyser.capture import find_parts, parse_time
 from ocpp_audit.analyser.engine import analyse as run_analysis
 from ocpp_audit.analyser.report import FORMATS, render
-from ocpp_audit.analyser.rules import ParamError, RuleError, parse_param_assignments
-from ocpp_audit.cli.output import InputError, emit, output_options
+from ocpp_audit.analyser.rules import parse_param_assignments
+from ocpp_audit.cli.errors import InputError, writable_file_callback
+from ocpp_audit.cli.output import emit, output_options
+from ocpp_audit.cli.selection import check_found, require_parts
 
 
 def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -74,7 +76,8 @@ def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -
     "--write-baseline",
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
-    help="Store this run's report as a baseline.",
+    callback=writable_file_callback,
+    help="Store this run's report as a baseline (its folder must exist).",
 )
 def analyse(
     captures: tuple[Path, ...],
@@ -98,7 +101,9 @@ def analyse(
     rule: PASS, FAIL or NOT OBSERVED (the capture shows nothing either way).
 
     Exit status: 0 when nothing FAILs, 1 when a rule of severity error FAILs (with --baseline:
-    when any verdict changed), 2 on usage or input errors.
+    when any verdict changed), 2 on usage or input errors, and when nothing was judged (no
+    Parquet parts, no such --charger, no frames between --since and --until). Also spelt
+    `analyze`.
 
     \b
     Example:
@@ -107,6 +112,9 @@ def analyse(
         ocpp-audit analyse captures/lab-faults --write-baseline baseline.json
         ocpp-audit analyse captures/lab-faults --baseline baseline.json
     """
+    # Arguments first, the work after: a baseline that cannot be read stops the run before it.
+    known = load_baseline(baseline) if baseline is not None else None
+    require_parts(captures)
     try:
         overrides = parse_param_assignments(param_assignments)
         report = run_analysis(
@@ -121,21 +129,26 @@ def analyse(
             memory_limit=memory_limit,
             skip_bad_parts=skip_bad_parts,
         )
-    except (ParamError, ValueError) as error:
-        raise click.UsageError(str(error)) from None
-    except (CaptureError, RuleError) as error:
+    except ValueError as error:  # ParamError too: a bad --param, --select or --exclude
         raise InputError(str(error)) from None
 
     for part in report.skipped_parts or ():
         click.echo(f"Skipped {part}", err=True)
+    # The parts analysed (with --skip-bad-parts, the readable ones), to say what they hold.
+    analysed = report.source["paths"] if report.source else captures
+    check_found(
+        captures,
+        find_parts(analysed),  # type: ignore[arg-type]
+        {charger.charge_point_id for charger in report.chargers},
+        chargers=chargers,
+        since=since,
+        until=until,
+    )
     emit(render(report, fmt), output)
 
     status = report.exit_status
-    if baseline is not None:
-        try:
-            changes = compare(report, load_baseline(baseline))
-        except BaselineError as error:
-            raise InputError(str(error)) from None
+    if known is not None:
+        changes = compare(report, known)
         if changes:
             click.echo(f"{len(changes)} verdicts changed from {baseline}:", err=True)
             for change in changes:

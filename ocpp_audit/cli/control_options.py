@@ -13,15 +13,11 @@ from typing import Any, TypeVar
 
 import click
 
+from ocpp_audit.cli.errors import InputError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_CONTROL_URL = "http://127.0.0.1:9001"
-
-
-class ControlOptionError(click.ClickException):
-    """No usable token: a one-line message and exit status 2 (a usage error)."""
-
-    exit_code = 2
 
 
 def control_options(function: F) -> F:
@@ -64,10 +60,20 @@ def read_token(token: str | None, token_file: Path | None) -> str:
         try:
             text = token_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ControlOptionError(f"cannot read the token file: {exc}") from exc
+            raise InputError(
+                f"{token_file}: cannot read the token file: {exc.strerror or exc}"
+            ) from None
         if not text:
-            raise ControlOptionError(f"the token file {token_file} is empty")
+            raise InputError(f"the token file {token_file} is empty")
         return text
-    raise ControlOptionError(
+    raise InputError(
         "give --token or --token-file (`record --control` prints where its token file is)"
     )
+
+
+def unreachable(what: str, url: str, error: OSError) -> InputError:
+    """The exit-2 error for an API that cannot be reached: it names the URL and why."""
+    cause = getattr(error, "os_error", None) or error  # aiohttp wraps the socket's error
+    code = getattr(cause, "errno", None)
+    reason = os.strerror(code) if isinstance(code, int) else str(cause) or type(cause).__name__
+    return InputError(f"cannot reach {what} at {url}: {reason}")

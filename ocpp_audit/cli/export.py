@@ -8,23 +8,19 @@ from pathlib import Path
 
 import click
 
-from ocpp_audit.cli.output import InputError, emit
+from ocpp_audit.cli.errors import InputError
+from ocpp_audit.cli.output import emit, output_options
+from ocpp_audit.cli.selection import check_found, require_parts
 
 BATCH_ROWS = 10_000
+# The forms a capture can be exported in (format name -> what it is).
+EXPORT_FORMATS = {"jsonl": "one frame a line, as `import --format jsonl` reads it"}
 
 
 @click.command("export")
 @click.argument("capture", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "-f", "--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True
-)
+@output_options(EXPORT_FORMATS, "jsonl")
 @click.option("--charger", "chargers", multiple=True, help="Only this charger (repeatable).")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write to FILE instead of standard output.",
-)
 def export(
     capture: tuple[Path, ...], fmt: str, chargers: tuple[str, ...], output: Path | None
 ) -> None:
@@ -33,6 +29,7 @@ def export(
     \b
     Fields: ts (ISO 8601 UTC), charge_point_id, direction, raw (raw_base64 for a binary frame),
     connection_id. `ocpp-audit import --format jsonl` reads it back into the same frames.
+    Exit status 2 when there is nothing to export (no Parquet parts, no such --charger).
 
     \b
     Example:
@@ -40,22 +37,26 @@ def export(
     """
     import duckdb
 
-    from ocpp_audit.analyser.capture import (
-        CaptureError,
-        check_part,
-        error_line,
-        find_parts,
-        frames_sql,
-    )
+    from ocpp_audit.analyser.capture import check_part, error_line, frames_sql
 
-    try:
-        parts = find_parts(capture)
-        for part in parts:
-            check_part(part)
-    except CaptureError as error:
-        raise InputError(str(error)) from None
+    parts = require_parts(capture)
+    for part in parts:
+        check_part(part)
     con = duckdb.connect()
     try:
+        # Nothing to export is an input error, said before the output file is written.
+        found = con.execute(
+            f"SELECT DISTINCT charge_point_id FROM ({frames_sql(parts, chargers=chargers)}) "
+            f"WHERE event = 'message' AND charge_point_id IS NOT NULL"
+        ).fetchall()
+        check_found(
+            capture,
+            parts,
+            {charge_point_id for (charge_point_id,) in found},
+            chargers=chargers,
+            what="messages",
+            messages_only=True,
+        )
         relation = con.sql(
             f"SELECT epoch_us(ts) AS ts_us, charge_point_id, direction, raw, raw_binary, "
             f"connection_id FROM ({frames_sql(parts, chargers=chargers)}) "

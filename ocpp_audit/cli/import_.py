@@ -6,7 +6,10 @@ from pathlib import Path
 
 import click
 
-from ocpp_audit.cli.output import InputError
+from ocpp_audit.cli.errors import InputError, names
+from ocpp_audit.importers import FORMATS, ImportSummary, import_files
+
+REASONS_SHOWN = 3  # skip reasons named in the one-line error of an import of nothing
 
 
 @click.command("import")
@@ -14,7 +17,7 @@ from ocpp_audit.cli.output import InputError
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jsonl", "mitmproxy", "steve", "ocpp-log"]),
+    type=click.Choice(list(FORMATS)),
     required=True,
     help="What the files are.",
 )
@@ -47,23 +50,34 @@ def import_(
     \b
     Formats: jsonl (ocpp-audit export's form), mitmproxy (flow files), steve (SteVe's log),
     ocpp-log (the ocpp Python library's "receive message" / "send" log lines).
+    Exit status 2 when no frame could be imported, with the reasons.
 
     \b
     Example:
       ocpp-audit import steve.log --format steve --timezone Europe/Amsterdam --capture captures/steve
       ocpp-audit analyse captures/steve
     """
-    from ocpp_audit.importers import ImportFileError, import_files
-
     for path in files:
         if not path.is_file():
             raise InputError(f"{path}: no such file")
-    try:
-        summary = import_files(
-            files, fmt, capture_dir, chargers=chargers, timezone=timezone or None
-        )
-    except ImportFileError as error:
-        raise InputError(str(error)) from None
+    summary = import_files(files, fmt, capture_dir, chargers=chargers, timezone=timezone or None)
     for line in summary.lines():
         click.echo(line)
+    if not summary.frames:
+        raise InputError(nothing_imported(files, summary, capture_dir))
     click.echo(f"capture: {capture_dir}")
+
+
+def nothing_imported(files: tuple[Path, ...], summary: ImportSummary, capture_dir: Path) -> str:
+    """The one line for an import of no frame: the main reasons, and what was written."""
+    reasons = sorted(summary.skipped.items(), key=lambda item: (-item[1], item[0]))
+    said = "; ".join(f"{reason} ({count})" for reason, count in reasons[:REASONS_SHOWN])
+    if len(reasons) > REASONS_SHOWN:
+        said += f"; {len(reasons) - REASONS_SHOWN} more reasons above"
+    why = f"skipped: {said}" if said else "no lines in them"
+    written = (
+        f"only {summary.rows} connection rows written to {capture_dir}"
+        if summary.rows
+        else f"{capture_dir} not written"
+    )
+    return f"no frames imported from {names(files)} ({why}); {written}"

@@ -8,15 +8,13 @@ from typing import Any
 
 import click
 
-from ocpp_audit.cli.control_options import control_options, control_url, read_token
-
-
-class InjectFailed(click.ClickException):
-    """A one-line error with the exit code the command promises (2: usage, unknown charger, ...)."""
-
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+from ocpp_audit.cli.control_options import (
+    control_options,
+    control_url,
+    read_token,
+    unreachable,
+)
+from ocpp_audit.cli.errors import InputError
 
 
 def parse_payload(action: str, payload_json: str) -> dict[str, Any]:
@@ -24,14 +22,14 @@ def parse_payload(action: str, payload_json: str) -> dict[str, Any]:
     try:
         payload = json.loads(payload_json)
     except ValueError as exc:
-        raise InjectFailed(f"PAYLOAD_JSON is not JSON: {exc}") from exc
+        raise InputError(f"PAYLOAD_JSON is not JSON: {exc}") from exc
     if not isinstance(payload, dict):
-        raise InjectFailed("PAYLOAD_JSON must be a JSON object")
+        raise InputError("PAYLOAD_JSON must be a JSON object")
     from ocpp_audit.recorder.injection import schema_complaint
 
     complaint = schema_complaint(action, payload)
     if complaint is not None:
-        raise InjectFailed(f"invalid payload, nothing sent: {complaint}")
+        raise InputError(f"invalid payload, nothing sent: {complaint}")
     return payload
 
 
@@ -79,16 +77,15 @@ def inject(
     try:
         status, answer = client.call(charge_point_id, action, payload, call_timeout)
     except OSError as exc:
-        reason = getattr(exc, "reason", exc)
-        raise InjectFailed(f"cannot reach the control API at {url}: {reason}") from exc
+        raise unreachable("the control API", url, exc) from None
     if status == 200:
         click.echo(json.dumps(answer, indent=2))
         if answer.get("message_type") != 3:
             raise SystemExit(1)  # a CALLERROR (or a malformed answer) is on stdout
         return
     error = answer.get("error", f"HTTP {status}")
-    if status in (502, 504):  # the charger went away, or did not answer in time
-        raise InjectFailed(error, exit_code=1)
+    if status in (502, 504):  # the charger went away, or did not answer in time: its failure
+        raise click.ClickException(error)
     if status == 401:
-        raise InjectFailed(f"the control API refused the token ({error})")
-    raise InjectFailed(error)
+        raise InputError(f"the control API refused the token ({error})")
+    raise InputError(error)

@@ -1,7 +1,8 @@
 """Output options shared by the commands, so every command speaks the same formats and flags.
 
 In the manner of sqlite-utils' ``output_options``: one decorator adds ``--format`` and ``--output``;
-``emit`` writes text (or chunks of it) to the file or to standard output.
+``emit`` writes text (or chunks of it) to the file or to standard output. ``InputError`` lives in
+``ocpp_audit.cli.errors`` and is imported here too, for the commands that import it from here.
 """
 
 from __future__ import annotations
@@ -12,33 +13,39 @@ from typing import Any, TypeVar
 
 import click
 
+from ocpp_audit.cli.errors import InputError, writable_file_callback
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class InputError(click.ClickException):
-    """A bad input (unreadable capture, broken rule file): a one-line message and exit status 2.
+def output_options(
+    formats: Iterable[str],
+    default: str,
+    *,
+    output_flags: Sequence[str] = ("-o", "--output"),
+    output_help: str = "Write to FILE instead of standard output.",
+) -> Callable[[F], F]:
+    """Add ``--format/-f`` (one of ``formats``, a registry's names) and ``--output/-o FILE``.
 
-    click's own ClickException exits with 1, which here means "a charger FAILed".
+    The option's value is the parameter ``output`` (``output_flags`` may add a command's own
+    spelling, such as ``--report``). Its folder is checked before the command does any work.
     """
-
-    exit_code = 2
-
-
-def output_options(formats: Sequence[str], default: str) -> Callable[[F], F]:
-    """Add ``--format/-f`` (one of ``formats``) and ``--output/-o FILE`` to a command."""
+    choices = list(formats)
 
     def decorator(function: F) -> F:
         function = click.option(
-            "-o",
-            "--output",
+            *output_flags,
+            "output",
             type=click.Path(dir_okay=False, writable=True, path_type=Path),
-            help="Write to FILE instead of standard output.",
+            callback=writable_file_callback,
+            metavar="FILE",
+            help=output_help,
         )(function)
         function = click.option(
             "-f",
             "--format",
             "fmt",
-            type=click.Choice(list(formats)),
+            type=click.Choice(choices),
             default=default,
             show_default=True,
             help="Output format.",

@@ -7,17 +7,18 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import click
 import duckdb
 
-from ocpp_audit.analyser.capture import CaptureError, error_line, open_capture, readable_parts
+from ocpp_audit.analyser.capture import error_line, open_capture, readable_parts
 from ocpp_audit.capture import schema
-from ocpp_audit.cli.output import InputError, emit, output_options
+from ocpp_audit.cli.errors import InputError
+from ocpp_audit.cli.output import emit, output_options
+from ocpp_audit.cli.selection import require_parts
 
-QUERY_FORMATS = ("table", "csv", "json")
 BATCH_ROWS = 10_000
 MAX_TABLE_ROWS = 1_000  # a terminal table stops here; csv and json stream every row
 MAX_CELL = 80
@@ -112,6 +113,16 @@ def _table_text(columns: Sequence[str], relation: duckdb.DuckDBPyRelation) -> st
     return "\n".join(lines) + "\n"
 
 
+# format name -> (columns, relation) -> the text, whole or in chunks
+QUERY_FORMATS: dict[
+    str, Callable[[Sequence[str], duckdb.DuckDBPyRelation], str | Iterable[str]]
+] = {
+    "table": _table_text,
+    "csv": _csv_chunks,
+    "json": _json_chunks,
+}
+
+
 def views_text() -> str:
     """The views analysts query, with their columns and one-line meanings."""
     from ocpp_audit.analyser import views
@@ -202,12 +213,7 @@ def query(
             return
         columns = list(relation.columns)
         try:
-            if fmt == "csv":
-                emit(_csv_chunks(columns, relation), output)
-            elif fmt == "json":
-                emit(_json_chunks(columns, relation), output)
-            else:
-                emit(_table_text(columns, relation), output)
+            emit(QUERY_FORMATS[fmt](columns, relation), output)
         except duckdb.Error as error:
             raise InputError(f"SQL failed: {error_line(error)}") from None
     finally:
@@ -220,6 +226,7 @@ def _open(
     memory_limit: str | None = None,
     skip_bad_parts: bool = False,
 ) -> duckdb.DuckDBPyConnection:
+    require_parts(captures)
     try:
         if skip_bad_parts:
             parts, skipped = readable_parts(captures)
@@ -227,9 +234,7 @@ def _open(
                 click.echo(f"Skipped {part}", err=True)
             captures = parts
         return open_capture(captures, database=database, memory_limit=memory_limit)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
-    except CaptureError as error:
+    except ValueError as error:  # a bad --memory-limit
         raise InputError(str(error)) from None
     except duckdb.Error as error:
         raise InputError(f"{database}: {error_line(error)}") from None

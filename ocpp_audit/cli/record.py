@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib.util
+import re
 import signal
+import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
+
+from ocpp_audit.cli.errors import InputError
+from ocpp_audit.recorder.engines import ENGINES
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -82,7 +88,7 @@ def parse_id_tags(values: tuple[str, ...]) -> dict[str, str] | None:
 )
 @click.option(
     "--engine",
-    type=click.Choice(["relay", "mitmproxy"]),
+    type=click.Choice(ENGINES),
     default="relay",
     show_default=True,
     help="Recording engine.",
@@ -290,10 +296,74 @@ def record(
         if standalone
         else None
     )
+    check_tls_files(options)
     try:
         _run_on_loop(_run(options, config), loop_name, engine)
     except OSError as exc:
-        raise click.ClickException(f"cannot record: {exc}") from exc
+        raise InputError(cannot_record(exc, options)) from None
+
+
+# asyncio and uvloop: "error while attempting to bind on address ('127.0.0.1', 9000): ..."
+_BIND_ADDRESS = re.compile(r"address \('([^']*)', (\d+)")
+
+
+def cannot_record(error: OSError, options: RecordOptions) -> str:
+    """The one line for a recorder that could not start, naming the address it could not take."""
+    if error.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+        return f"cannot record: {error}"
+    found = _BIND_ADDRESS.search(str(error))
+    host, port = (found[1], int(found[2])) if found else (options.listen_host, options.listen_port)
+    option = "--listen"
+    if options.control_host is not None and port == options.control_port != options.listen_port:
+        option = "--control"
+    reason = {
+        errno.EADDRINUSE: "address already in use",
+        errno.EADDRNOTAVAIL: "not an address of this machine",
+        errno.EACCES: "permission denied (a port below 1024?)",
+    }[error.errno]
+    shown = f"[{host}]" if ":" in host else host
+    return f"cannot listen on {shown}:{port} ({option}): {reason}"
+
+
+def check_tls_files(options: RecordOptions) -> None:
+    """Load --tls-cert/--tls-key and --upstream-ca before starting, so that a bad file is named
+    (OpenSSL alone says "[SSL] PEM lib (_ssl.c:3905)", naming none) and exits 2."""
+
+    def no_password() -> bytes:
+        raise InputError(
+            f"--tls-key {options.tls_key}: the key is encrypted; give an unencrypted key "
+            "(the recorder runs unattended)"
+        )
+
+    if options.tls_cert is not None:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                options.tls_cert, options.tls_key, password=no_password
+            )
+        except (ssl.SSLError, OSError) as error:
+            raise InputError(_tls_problem(options, error)) from None
+    if options.upstream_ca is not None:
+        try:
+            ssl.create_default_context(cafile=str(options.upstream_ca))
+        except (ssl.SSLError, OSError) as error:
+            raise InputError(
+                f"--upstream-ca {options.upstream_ca}: not a PEM CA bundle ({_ssl_reason(error)})"
+            ) from None
+
+
+def _ssl_reason(error: Exception) -> str:
+    return getattr(error, "reason", None) or getattr(error, "strerror", None) or str(error)
+
+
+def _tls_problem(options: RecordOptions, error: Exception) -> str:
+    """Which of --tls-cert and --tls-key is at fault, as far as OpenSSL lets us tell."""
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(options.tls_cert))
+    except (ssl.SSLError, OSError):
+        return f"--tls-cert {options.tls_cert}: not a PEM certificate ({_ssl_reason(error)})"
+    if "KEY_VALUES_MISMATCH" in str(error):
+        return f"--tls-key {options.tls_key}: not the key of the certificate {options.tls_cert}"
+    return f"--tls-key {options.tls_key}: not a PEM private key ({_ssl_reason(error)})"
 
 
 def _run_on_loop(main: Coroutine[Any, Any, None], loop_name: str, engine: str) -> None:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
-from ocpp_audit.analyser.capture import CaptureError
-from ocpp_audit.cli.output import InputError, emit
+from ocpp_audit.analyser.capture import CaptureError, check_part
+from ocpp_audit.cli.errors import InputError
+from ocpp_audit.cli.output import emit, output_options
 from ocpp_audit.cli.params import basic_auth
+from ocpp_audit.cli.selection import check_found, require_parts
 from ocpp_audit.replay.compare import parse_ignore
 from ocpp_audit.replay.replayer import ReplayOptions
 from ocpp_audit.replay.replayer import replay as run_replay
@@ -61,15 +65,11 @@ def _ignore(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) 
     metavar="DIR",
     help="Record the replay here [default: replay-<UTC time>].",
 )
-@click.option(
-    "--report",
-    "report_file",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    metavar="FILE",
-    help="Write the report to FILE instead of standard output.",
-)
-@click.option(
-    "-f", "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+@output_options(
+    FORMATS,
+    "table",
+    output_flags=("-o", "--output", "--report"),
+    output_help="Write the report to FILE instead of standard output.",
 )
 @click.option(
     "--ignore",
@@ -95,7 +95,7 @@ def replay(
     chargers: tuple[str, ...],
     speed: float | None,
     capture_dir: Path | None,
-    report_file: Path | None,
+    output: Path | None,
     fmt: str,
     ignore: tuple[str, ...],
     auth: tuple[str, str] | None,
@@ -109,7 +109,8 @@ def replay(
     target sends get the charger's recorded answer to that action, else CALLERROR NotImplemented.
     currentTime and transactionId values are never compared; --ignore adds more fields.
 
-    Exit status: 0 when every answer matches, 1 on differences, 2 on usage or input errors.
+    Exit status: 0 when every answer matches, 1 on differences, 2 on usage or input errors (a
+    capture or --charger with nothing to replay, a target that cannot be reached).
 
     \b
     Example:
@@ -119,10 +120,15 @@ def replay(
     """
     if capture_dir is None:
         capture_dir = Path(f"replay-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}")
+    parts = require_parts(capture)
+    for part in parts:
+        check_part(part)
     try:
         scripts = load_scripts(list(capture), chargers=chargers)
-    except CaptureError as error:
-        raise InputError(str(error)) from None
+    except CaptureError:
+        check_found(capture, parts, (), chargers=chargers)  # says what the capture holds
+        raise
+    check_found(capture, parts, {s.charge_point_id for s in scripts}, chargers=chargers)
     options = ReplayOptions(
         target=target,
         speed=speed,
@@ -131,15 +137,40 @@ def replay(
         answer_timeout=answer_timeout,
         capture_dir=capture_dir,
     )
+    check_reachable(target, options.open_timeout)
     try:
         report = asyncio.run(run_replay(scripts, options))
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    emit(render(report, fmt), report_file)
-    if report_file is not None:
+    emit(render(report, fmt), output)
+    if output is not None:
         click.echo(
-            f"{report.differences} difference(s); report in {report_file}; "
+            f"{report.differences} difference(s); report in {output}; "
             f"replay recorded in {capture_dir}",
             err=True,
         )
     sys.exit(1 if report.differences else 0)
+
+
+def check_reachable(target: str, timeout: float) -> None:
+    """Refuse (exit 2) a target nothing listens on, before replaying: a backend that is down is
+    a connection error, not one difference per recorded CALL.
+
+    A TCP connection, opened and closed: a target that is up but refuses the WebSocket handshake
+    (HTTP 401, 404, ...) is left to the replay, which reports it as a difference of the target.
+    """
+    from ocpp_audit.recorder.relay import redact_url
+
+    parts = urlsplit(target)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise click.BadParameter("expected a ws:// or wss:// URL", param_hint="--target")
+    try:
+        port = parts.port or (443 if parts.scheme == "wss" else 80)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--target") from None
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise InputError(f"cannot connect to the target {redact_url(target)}: {reason}") from None

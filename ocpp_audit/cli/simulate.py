@@ -8,6 +8,7 @@ import signal
 
 import click
 
+from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.params import basic_auth
 from ocpp_audit.lab.simulator.charger import ChargerTiming
 from ocpp_audit.lab.simulator.fleet import run_fleet
@@ -94,6 +95,8 @@ def simulate(
     Example:
       ocpp-audit simulate --target ws://127.0.0.1:9000/ocpp --count 10 --charge --duration 60
       ocpp-audit simulate --target ws://127.0.0.1:9000 --id-prefix LAB --control 9101
+
+    Exit status 2 when no charger could connect to --target, or --control cannot listen.
     """
     if not target.startswith(("ws://", "wss://")):
         raise click.BadParameter("expected a ws:// or wss:// URL", param_hint="--target")
@@ -138,7 +141,7 @@ def simulate(
             line += f"  not started: {s['error']}"
         click.echo(line)
     if all(member.error for member in members):
-        raise click.ClickException(f"no charger could connect to {target}")
+        raise InputError(f"no charger could connect to {target}")
 
 
 def _run_controlled(
@@ -191,4 +194,4 @@ def _run_controlled(
     try:
         asyncio.run(main())
     except (OSError, ValueError) as exc:
-        raise click.ClickException(f"simulate --control: {exc}") from exc
+        raise InputError(f"simulate --control: {exc}") from None
