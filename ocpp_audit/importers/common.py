@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -111,6 +110,7 @@ class LogEntry:
     close_code: int | None = None  # close
     close_reason: str | None = None
     closed_by: ClosedBy | None = None  # None: the log does not say
+    parse_error: str | None = None  # the log cut the frame: say so instead of the codec's reason
 
 
 @dataclass
@@ -128,6 +128,8 @@ class ImportSummary:
     naive_timestamps: int = 0
     timezone: str = "UTC"
     noted: Counter[str] = field(default_factory=Counter)
+    opens: int = 0
+    closes: int = 0
 
     def skip(self, reason: str, count: int = 1) -> None:
         if count:
@@ -158,13 +160,18 @@ class ImportSummary:
                 f"timestamps without a zone, read as {self.timezone}: {self.naive_timestamps}"
             )
         out.extend(f"{what}: {count}" for what, count in sorted(self.noted.items()))
+        if self.frames and not (self.opens or self.closes):
+            out.append(
+                "no connection open/close lines in the log: each charger's frames form one "
+                "connection per file, so reconnects cannot be seen"
+            )
         return out
 
 
-# 2024-03-05T14:02:11.123Z, 2024-03-05 14:02:11,123, ... +01:00 / +0100
-_TIMESTAMP = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}:\d{2})(?:[.,](?P<fraction>\d{1,9}))?"
-    r"\s?(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+# 2024-03-05T14:02:11.123Z, 2024-03-05 14:02:11,123, ... +01:00 / +0100, Go's 2023/04/15 12:31:39
+TIMESTAMP = re.compile(
+    r"(?P<date>\d{4}[-/]\d{2}[-/]\d{2})(?:T|[ \t]+)(?P<time>\d{2}:\d{2}:\d{2})"
+    r"(?:[.,](?P<fraction>\d{1,9}))?(?:[ \t]?(?P<zone>Z|[+-]\d{2}:?\d{2}))?"
 )
 
 
@@ -178,16 +185,15 @@ class Timestamps:
 
     def parse_match(self, match: re.Match[str]) -> int:
         fraction = (match["fraction"] or "").ljust(6, "0")[:6]
-        moment = datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}")
+        text = f"{match['date'].replace('/', '-')}T{match['time']}.{fraction}"
         zone = match["zone"]
         if zone:
             moment = datetime.fromisoformat(
-                f"{match['date']}T{match['time']}.{fraction}"
-                + ("+00:00" if zone == "Z" else zone[:3] + ":" + zone[-2:])
+                text + ("+00:00" if zone == "Z" else zone[:3] + ":" + zone[-2:])
             )
         else:
             self.summary.naive_timestamps += 1
-            moment = moment.replace(tzinfo=self.zone)
+            moment = datetime.fromisoformat(text).replace(tzinfo=self.zone)
         return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
     def parse(self, value: object) -> int | None:
@@ -198,7 +204,7 @@ class Timestamps:
             seconds = value / 1000 if value > 1e11 else value
             return round(seconds * 1_000_000)
         if isinstance(value, str):
-            match = _TIMESTAMP.fullmatch(value.strip())
+            match = TIMESTAMP.fullmatch(value.strip())
             if match:
                 return self.parse_match(match)
         return None
@@ -238,24 +244,6 @@ def collect_frame(first: str, continuation: list[str]) -> tuple[str, int]:
         depth += json_depth(line)
         used += 1
     return text.strip(), used
-
-
-def group_records(lines: Iterable[str], header: re.Pattern[str]) -> Iterator[tuple[int, list[str]]]:
-    """Log records: a line matching ``header`` and the lines after it that do not (a pretty-printed
-    frame, a stack trace). Yields (first line number, lines); lines before the first header come
-    as their own records."""
-    record: list[str] = []
-    start = 1
-    for number, line in enumerate(lines, start=1):
-        line = line.rstrip("\r\n")
-        if header.match(line) or not record:
-            if record:
-                yield start, record
-            record, start = [line], number
-        else:
-            record.append(line)
-    if record:
-        yield start, record
 
 
 @dataclass
@@ -322,6 +310,7 @@ class CaptureBuilder:
         connection = self._connection(charge_point_id, entry)
         recorder = connection.recorder
         if entry.kind == "open":
+            self.summary.opens += 1
             if entry.path is None:
                 self.sink.override = {"path": None}  # the log does not give the URL
             recorder.opened(
@@ -334,6 +323,7 @@ class CaptureBuilder:
                 ts=entry.ts,
             )
         elif entry.kind == "close":
+            self.summary.closes += 1
             # closed() takes no time: the log's time; and the log may not say who closed
             self.sink.override = {
                 "ts": entry.ts,
@@ -353,6 +343,7 @@ class CaptureBuilder:
         recorder = connection.recorder
         direction = entry.direction
         known = direction is not None
+        self.sink.override = {"parse_error": entry.parse_error} if entry.parse_error else {}
         frame = parse(entry.data) if direction is None else None
         if frame is not None:
             unique_id = frame.unique_id
@@ -372,66 +363,16 @@ class CaptureBuilder:
                 # Answer to a CALL of unknown direction: pair them under placeholder directions
                 # (CALL cp_to_cs, answer cs_to_cp) so the action resolves, then null both.
                 connection.unknown_calls.discard(unique_id)
-                self.sink.override = {"direction": None}
+                self.sink.override["direction"] = None
                 recorder.message(Direction.CS_TO_CP, entry.data, ts=entry.ts)
                 self.summary.directions_unknown += 1
                 self.summary.frames += 1
                 return
         if direction is None:
-            self.sink.override = {"direction": None}
+            self.sink.override["direction"] = None
             self.summary.directions_unknown += 1
             direction = Direction.CP_TO_CS
         elif not known:
             self.summary.directions_inferred += 1
         recorder.message(direction, entry.data, ts=entry.ts)
         self.summary.frames += 1
-
-
-# A log line starts with its time within its first few fields ("[INFO ] 2024-03-05 14:02:11,123",
-# "2024-03-05T14:02:11.123Z INFO"); anything else continues the line before it.
-LOG_HEADER = re.compile(r"^.{0,40}?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
-
-
-def read_lines(path: Path) -> list[str]:
-    """A log file's lines (undecodable bytes replaced, never fatal)."""
-    return path.read_text(encoding="utf-8", errors="replace").splitlines()
-
-
-def log_frames(
-    lines: list[str], message: re.Pattern[str], timestamps: Timestamps, summary: ImportSummary
-) -> Iterator[tuple[int, re.Match[str], str | None]]:
-    """(ts, match of ``message`` on the record's first line, frame text) for each log record whose
-    first line matches ``message``, which has a ``frame`` group: the rest of the line (when that
-    group did not take part, the frame is None: a line about the connection). A frame
-    pretty-printed over the following lines is joined; every other line is counted as skipped."""
-
-    def skip(reason: str, skipped: list[str]) -> None:
-        for line in skipped:
-            if not line.strip():
-                summary.skip("blank line")
-            elif message.search(line):
-                summary.skip("frame line without a timestamp")
-            else:
-                summary.skip(reason)
-
-    for _, record in group_records(lines, LOG_HEADER):
-        first = record[0]
-        match = message.search(first)
-        if match is None:
-            skip("not an OCPP frame line", record)
-            continue
-        stamp = _TIMESTAMP.search(first, 0, match.start())
-        if stamp is None:
-            skip("frame line without a timestamp", record)
-            continue
-        if match.groupdict().get("frame") is None:
-            # a line about the connection, not a frame
-            skip("line after a connection line", record[1:])
-            yield timestamps.parse_match(stamp), match, None
-            continue
-        frame, used = collect_frame(match["frame"], record[1:])
-        skip("line after a frame, not part of it", record[1 + used :])
-        if not frame:
-            skip("frame line with an empty frame", record[: 1 + used])
-            continue
-        yield timestamps.parse_match(stamp), match, frame
