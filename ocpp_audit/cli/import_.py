@@ -14,9 +14,12 @@ from ocpp_audit.cli.output import InputError
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["jsonl", "mitmproxy", "steve", "ocpp-log"]),
-    required=True,
-    help="What the files are.",
+    type=click.Choice(
+        ["auto", "jsonl", "mitmproxy", "pcap", "steve", "ocpp-log", "evcc", "microocpp", "libocpp"]
+    ),
+    default="auto",
+    show_default=True,
+    help="What the files are (auto: each file's format from its first lines).",
 )
 @click.option(
     "--capture",
@@ -45,8 +48,10 @@ def import_(
     """Turn existing logs into a capture; every line not imported is counted with its reason.
 
     \b
-    Formats: jsonl (ocpp-audit export's form), mitmproxy (flow files), steve (SteVe's log),
-    ocpp-log (the ocpp Python library's "receive message" / "send" log lines).
+    Formats: jsonl (ocpp-audit export's form), mitmproxy (flow files), pcap (pcap/pcapng of
+    plaintext ws://), steve (SteVe's log), ocpp-log (the ocpp Python library's "receive message" /
+    "send" log lines), evcc (evcc / ocpp-go), microocpp (MicroOcpp's console), libocpp (EVerest's
+    message log).
 
     \b
     Example:

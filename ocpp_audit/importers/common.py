@@ -130,6 +130,7 @@ class ImportSummary:
     noted: Counter[str] = field(default_factory=Counter)
     opens: int = 0
     closes: int = 0
+    entries: int = 0  # frames and connection lines the format recognised, imported or not
 
     def skip(self, reason: str, count: int = 1) -> None:
         if count:
@@ -298,6 +299,7 @@ class CaptureBuilder:
 
     def add(self, entry: LogEntry) -> bool:
         """Record one entry; False (and counted) when it is not for a selected charger."""
+        self.summary.entries += 1
         charge_point_id = entry.charge_point_id
         if not charge_point_id:
             if len(self.chargers) != 1:
@@ -307,6 +309,14 @@ class CaptureBuilder:
         elif self.chargers and charge_point_id not in self.chargers:
             self.summary.skip("charger not selected with --charger")
             return False
+        # an open always starts a connection, even when the log never closed the one before
+        key = (charge_point_id, entry.connection_key)
+        if (
+            entry.kind == "open"
+            and entry.connection_id is None
+            and self._connections.pop(key, None)
+        ):
+            self.summary.note("connections with no close line before the next open")
         connection = self._connection(charge_point_id, entry)
         recorder = connection.recorder
         if entry.kind == "open":

@@ -162,9 +162,9 @@ def log_frames(
 ) -> Iterator[Found]:
     """Each frame line and connection line of a log, in order.
 
-    ``message`` is searched in each record's first line (a line matching ``header``); it has an
-    empty group ``frame`` where the frame starts (a match without it is a line about the
-    connection). Its time is the timestamp before the match; with ``untimed``, a line without one is
+    ``message`` is searched in each record's first line (a line where ``header`` is found); it has an
+    empty group ``frame`` (or ``quoted``) where the frame starts (a match without either is a line
+    about the connection). Its time is the first timestamp before the frame; with ``untimed``, a line without one is
     placed 1 µs after the line before it (logs that print no time, like a charger's console),
     otherwise it is counted as skipped.
     """
@@ -173,14 +173,14 @@ def log_frames(
     last_ts: int | None = None
     for line, cut in lines:
         line = line.rstrip("\r")
-        is_header = header.match(line) is not None or (untimed and message.search(line))
+        is_header = header.search(line) is not None or (untimed and message.search(line))
         if pending is not None:
             if not is_header:
                 end = pending.feed(line)
                 if cut:
                     summary.skip(f"rest of a line longer than {MAX_LINE_CHARS} characters")
                 if end is not None:
-                    _trailing(line[end:], summary)
+                    _trailing(line[end:], summary, pending.match)
                     yield pending.found(line[:end], truncated=False)
                     pending = None
                     continue
@@ -205,7 +205,8 @@ def log_frames(
             summary.skip("blank line" if not line.strip() else "not an OCPP frame line")
             after = "other"
             continue
-        stamp = TIMESTAMP.search(line, 0, match.start())
+        start = _frame_start(match)
+        stamp = TIMESTAMP.search(line, 0, match.end() if start is None else start)
         if stamp is not None:
             ts = last_ts = timestamps.parse_match(stamp)
         elif untimed:
@@ -215,12 +216,11 @@ def log_frames(
             summary.skip("frame line without a timestamp")
             after = "other"
             continue
-        if match.groupdict().get("frame") is None:
+        if start is None:
             after = "connection"
             yield Found(ts, match, None)
             continue
         after = "frame"
-        start = match.end("frame")
         while start < len(line) and line[start] in " \t":
             start += 1
         if start >= len(line):
@@ -232,7 +232,7 @@ def log_frames(
             continue
         end = frame_end(line, start)
         if end is not None:
-            _trailing(line[end:], summary)
+            _trailing(line[end:], summary, match)
             yield Found(ts, match, line[start:end])
         elif cut:
             summary.note(f"frames {TRUNCATED}, imported as malformed")
@@ -244,8 +244,19 @@ def log_frames(
         yield pending.found(truncated=True)
 
 
-def _trailing(text: str, summary: ImportSummary) -> None:
-    if text.strip():
+def _frame_start(match: re.Match[str]) -> int | None:
+    """Where the frame starts: the end of the group ``frame`` (or ``quoted``: a frame an error line
+    quotes), None when neither took part (a line about the connection)."""
+    groups = match.groupdict()
+    for name in ("frame", "quoted"):
+        if groups.get(name) is not None:
+            return match.end(name)
+    return None
+
+
+def _trailing(text: str, summary: ImportSummary, match: re.Match[str]) -> None:
+    text = text.strip()
+    if text and not (text == ")" and match.groupdict().get("quoted") is not None):
         summary.note("text after a frame on its line, not part of it")
 
 
