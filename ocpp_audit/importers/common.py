@@ -211,42 +211,6 @@ class Timestamps:
         return None
 
 
-def json_depth(text: str) -> int:
-    """How many JSON brackets are still open at the end of ``text`` (string-aware)."""
-    depth = 0
-    in_string = False
-    escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-    return depth
-
-
-def collect_frame(first: str, continuation: list[str]) -> tuple[str, int]:
-    """A frame that may be pretty-printed over several lines: ``first`` plus as many of the
-    ``continuation`` lines as it takes to close its brackets. Returns the text and lines used."""
-    text = first.strip()
-    used = 0
-    depth = json_depth(text)
-    while depth > 0 and used < len(continuation):
-        line = continuation[used]
-        text += "\n" + line.rstrip("\r\n")
-        depth += json_depth(line)
-        used += 1
-    return text.strip(), used
-
-
 @dataclass
 class _Connection:
     recorder: ConnectionRecorder

@@ -31,7 +31,8 @@ TRUNCATED = "truncated in the log"
 # A log line starts with its time within its first few fields ("[INFO ] 2024-03-05 14:02:11,123",
 # "2024-03-05T14:02:11.123Z INFO", evcc's "[ocpp  ] TRACE 2023/04/15 12:31:39"); anything else
 # continues the line before it.
-LOG_HEADER = re.compile(r"^.{0,60}?\d{4}[-/]\d{2}[-/]\d{2}(?:T|[ \t]+)\d{2}:\d{2}:\d{2}")
+# A quote before the time means a JSON string holding one: a line of a pretty-printed frame.
+LOG_HEADER = re.compile(r'^[^"]{0,60}?\d{4}[-/]\d{2}[-/]\d{2}(?:T|[ \t]+)\d{2}:\d{2}:\d{2}')
 
 _DECODER = json.JSONDecoder()
 _STRUCTURE = re.compile(r'["\[\]{}]')
@@ -211,7 +212,10 @@ def log_frames(
             ts = last_ts = timestamps.parse_match(stamp)
         elif untimed:
             ts = last_ts = (last_ts if last_ts is not None else -1) + 1
-            summary.note("frames without a time in the log, placed 1 µs after the line before")
+            summary.note(
+                "frames without a time in the log, placed 1 µs after the line before "
+                "(from 1970-01-01 when no line before has a time)"
+            )
         else:
             summary.skip("frame line without a timestamp")
             after = "other"
