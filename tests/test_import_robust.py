@@ -161,3 +161,25 @@ def test_jsonl_object_that_never_closes_does_not_swallow_the_file(tmp_path: Path
     summary, rows = _import(tmp_path, '{"ts": "2024-03-05T13:02:10Z",\n' + good * 3, "jsonl")
     assert len(rows) == 3
     assert summary.skipped == Counter({"not JSON": 1})
+
+
+def test_rows_go_out_in_batches_and_only_when_every_file_was_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ocpp_audit.importers as importers
+
+    monkeypatch.setattr(importers, "ROW_BATCH", 2)
+    data = Path(__file__).parent / "data" / "import"
+    capture = tmp_path / "capture"
+    summary = import_files([data / "steve.log"], "steve", capture)
+    rows = _rows(capture)
+    assert summary.rows == len(rows) == 8
+    assert len(list(capture.rglob("*.parquet"))) == 4
+    assert not [p for p in capture.iterdir() if p.name.startswith(".import-")]
+    # a second file that fails: nothing of the first one is written
+    other = tmp_path / "other"
+    bad = tmp_path / "bad.log"
+    bad.write_text("not a log\n")
+    with pytest.raises(importers.ImportFileError):
+        import_files([data / "steve.log", bad], "steve", other)
+    assert not other.exists()

@@ -7,9 +7,12 @@ from __future__ import annotations
 import importlib
 import json
 import re
+import shutil
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ocpp_audit.capture.schema import FRAMES_DIR
 from ocpp_audit.capture.writer import write_rows
 from ocpp_audit.importers.common import (
     CaptureBuilder,
@@ -34,6 +37,7 @@ FORMATS: dict[str, str] = {
 BINARY_FORMATS = frozenset({"mitmproxy", "pcap"})
 AUTO = "auto"
 SNIFF_LINES = 200
+ROW_BATCH = 200_000  # rows held in memory before they go to a Parquet part
 SNIFF_CHARS = 1024 * 1024
 
 # pcap (both byte orders, micro- and nanosecond) and pcapng's section header block
@@ -131,7 +135,40 @@ def import_files(
         timestamps = Timestamps(summary, timezone)
     except (ValueError, KeyError) as error:  # zoneinfo: ZoneInfoNotFoundError is a KeyError
         raise ImportFileError(f"unknown time zone {timezone!r} ({error})") from None
-    builder = CaptureBuilder(summary, chargers)
+    # Rows go to Parquet parts in a staging folder as they are made (memory bounded by a batch,
+    # not by the log), and join the capture only once every file was read.
+    staging = Path(capture_dir) / f".import-{uuid.uuid4().hex}"
+
+    def flush(rows: list[dict[str, object]]) -> None:
+        write_rows(rows, staging)
+
+    builder = CaptureBuilder(summary, chargers, flush=flush, batch=ROW_BATCH)
+    existed = Path(capture_dir).exists()
+    try:
+        _read_all(paths, fmt, builder, timestamps)
+        if builder.rows:
+            write_rows(builder.rows, staging)
+        _move_parts(staging / FRAMES_DIR, Path(capture_dir) / FRAMES_DIR)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not existed and Path(capture_dir).is_dir() and not any(Path(capture_dir).iterdir()):
+            Path(capture_dir).rmdir()
+    return summary
+
+
+def _move_parts(source: Path, target: Path) -> None:
+    if not source.is_dir():
+        return
+    for part in sorted(source.rglob("*.parquet")):
+        destination = target / part.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        part.replace(destination)
+
+
+def _read_all(
+    paths: Sequence[Path], fmt: str, builder: CaptureBuilder, timestamps: Timestamps
+) -> None:
+    summary = builder.summary
     for path in paths:
         path = Path(path)
         builder.new_file()
@@ -156,6 +193,3 @@ def import_files(
         except OSError as error:
             raise ImportFileError(f"{path}: cannot read ({error.strerror or error})") from None
         summary.files += 1
-    if builder.rows:
-        write_rows(builder.rows, capture_dir)
-    return summary

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -218,25 +218,44 @@ class _Connection:
 
 
 class _RowList:
-    """A row sink that applies per-row overrides (the log's close time, a null direction)."""
+    """A row sink that applies per-row overrides (the log's close time, a null direction), and
+    hands rows on in batches when given somewhere to put them, so memory stays bounded."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, flush: Callable[[list[dict[str, object]]], None] | None = None, batch: int = 0
+    ) -> None:
         self.rows: list[dict[str, object]] = []
         self.override: dict[str, object] = {}
+        self.flush, self.batch = flush, batch
+        self.count = 0
 
     def append(self, row: dict[str, object]) -> None:
         row.update(self.override)
         self.override = {}
         self.rows.append(row)
+        self.count += 1
+        if self.flush is not None and len(self.rows) >= self.batch:
+            self.flush(self.rows)
+            self.rows = []
 
 
 class CaptureBuilder:
-    """Turns log entries into capture rows, one :class:`ConnectionRecorder` per connection."""
+    """Turns log entries into capture rows, one :class:`ConnectionRecorder` per connection.
 
-    def __init__(self, summary: ImportSummary, chargers: Iterable[str] = ()) -> None:
+    With ``flush``, every ``batch`` rows are handed to it as they are made; ``rows`` holds the rest.
+    """
+
+    def __init__(
+        self,
+        summary: ImportSummary,
+        chargers: Iterable[str] = (),
+        *,
+        flush: Callable[[list[dict[str, object]]], None] | None = None,
+        batch: int = 200_000,
+    ) -> None:
         self.summary = summary
         self.chargers = frozenset(chargers)
-        self.sink = _RowList()
+        self.sink = _RowList(flush, batch)
         self._connections: dict[tuple[str, object], _Connection] = {}
 
     @property
@@ -310,7 +329,7 @@ class CaptureBuilder:
         else:
             assert entry.data is not None
             self._message(connection, entry)
-        self.summary.rows = len(self.sink.rows)
+        self.summary.rows = self.sink.count
         return True
 
     def _message(self, connection: _Connection, entry: LogEntry) -> None:

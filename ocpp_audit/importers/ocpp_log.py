@@ -22,10 +22,17 @@ RemoteStartTransaction: a charger's), and a file read as a charger's is said so 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from ocpp_audit.capture.schema import Direction
-from ocpp_audit.importers.common import CaptureBuilder, LogEntry, Timestamps, call_direction
+from ocpp_audit.importers.common import (
+    CaptureBuilder,
+    ImportSummary,
+    LogEntry,
+    Timestamps,
+    call_direction,
+)
 from ocpp_audit.importers.lines import TRUNCATED, Found, iter_lines, log_frames
 from ocpp_audit.protocol.frames import Call, parse
 
@@ -43,10 +50,11 @@ def _received(match: re.Match[str]) -> bool:
 
 def read(path: Path, builder: CaptureBuilder, timestamps: Timestamps) -> None:
     """Add every frame, and every connection open and close, of an ``ocpp`` library log."""
-    found = list(log_frames(iter_lines(path), LINE, timestamps, builder.summary))
-    # Votes for the central system's perspective (receive = cp_to_cs) against the charger's.
+    # First pass: votes for the central system's perspective (receive = cp_to_cs) against the
+    # charger's; the file is read twice so that memory does not grow with it.
     central_system = charger = 0
-    for item in found:
+    quiet = ImportSummary()
+    for item in log_frames(iter_lines(path), LINE, Timestamps(quiet), quiet):
         if item.frame is None:
             continue
         parsed = parse(item.frame)
@@ -63,6 +71,7 @@ def read(path: Path, builder: CaptureBuilder, timestamps: Timestamps) -> None:
         receive = Direction.CS_TO_CP
         builder.summary.note(f"{path.name}: read as a charger's log (receive = cs_to_cp)")
     send = Direction.CS_TO_CP if receive is Direction.CP_TO_CS else Direction.CP_TO_CS
+    found = log_frames(iter_lines(path), LINE, timestamps, builder.summary)
     _Connections(path, builder).add_all(found, receive, send)
 
 
@@ -81,7 +90,7 @@ class _Connections:
         self.counter += 1
         return f"{self.path}#{self.counter}"
 
-    def add_all(self, found: list[Found], receive: Direction, send: Direction) -> None:
+    def add_all(self, found: Iterable[Found], receive: Direction, send: Direction) -> None:
         summary = self.builder.summary
         for item in found:
             if item.frame is None:
