@@ -183,3 +183,14 @@ def test_rows_go_out_in_batches_and_only_when_every_file_was_read(
     with pytest.raises(importers.ImportFileError):
         import_files([data / "steve.log", bad], "steve", other)
     assert not other.exists()
+
+
+def test_an_impossible_time_is_counted_not_fatal(tmp_path: Path) -> None:
+    summary, rows = _import(
+        tmp_path,
+        '2024-03-05 25:61:00,000 INFO ocpp: CP1: receive message [2,"1","Heartbeat",{}]\n'
+        + HEAD.format(ms=2)
+        + 'receive message [2,"2","Heartbeat",{}]\n',
+    )
+    assert [r["raw"] for r in rows] == ['[2,"2","Heartbeat",{}]']
+    assert summary.skipped == Counter({"frame line with an impossible time": 1})

@@ -183,19 +183,32 @@ class Timestamps:
         self.summary = summary
         self.zone = ZoneInfo(timezone) if timezone else UTC
         summary.timezone = timezone or "UTC"
+        self._seconds: dict[tuple[str, str, str | None], int] = {}
 
-    def parse_match(self, match: re.Match[str]) -> int:
-        fraction = (match["fraction"] or "").ljust(6, "0")[:6]
-        text = f"{match['date'].replace('/', '-')}T{match['time']}.{fraction}"
-        zone = match["zone"]
-        if zone:
-            moment = datetime.fromisoformat(
-                text + ("+00:00" if zone == "Z" else zone[:3] + ":" + zone[-2:])
-            )
-        else:
+    def parse_match(self, match: re.Match[str]) -> int | None:
+        """A :data:`TIMESTAMP` match in microseconds UTC; None for an impossible time (25:61:00).
+        Whole seconds are cached: a log's neighbouring lines share them."""
+        date, clock, zone = match.group("date", "time", "zone")
+        if not zone:
             self.summary.naive_timestamps += 1
-            moment = datetime.fromisoformat(text).replace(tzinfo=self.zone)
-        return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+        key = (date, clock, zone)
+        seconds = self._seconds.get(key)
+        if seconds is None:
+            if len(self._seconds) > 4096:
+                self._seconds.clear()
+            text = f"{date.replace('/', '-')}T{clock}"
+            try:
+                if zone:
+                    moment = datetime.fromisoformat(
+                        text + ("+00:00" if zone == "Z" else zone[:3] + ":" + zone[-2:])
+                    )
+                else:
+                    moment = datetime.fromisoformat(text).replace(tzinfo=self.zone)
+            except ValueError:
+                return None
+            seconds = self._seconds[key] = int(moment.timestamp())
+        fraction = match["fraction"]
+        return seconds * 1_000_000 + (int(fraction[:6].ljust(6, "0")) if fraction else 0)
 
     def parse(self, value: object) -> int | None:
         """An ISO 8601 text, or epoch seconds (milliseconds when above 1e11); None if neither."""

@@ -208,8 +208,13 @@ def log_frames(
             continue
         start = _frame_start(match)
         stamp = TIMESTAMP.search(line, 0, match.end() if start is None else start)
-        if stamp is not None:
-            ts = last_ts = timestamps.parse_match(stamp)
+        ts = timestamps.parse_match(stamp) if stamp is not None else None
+        if stamp is not None and ts is None:
+            summary.skip("frame line with an impossible time")
+            after = "other"
+            continue
+        if ts is not None:
+            last_ts = ts
         elif untimed:
             ts = last_ts = (last_ts if last_ts is not None else -1) + 1
             summary.note(
