@@ -37,7 +37,7 @@ FORMATS: dict[str, str] = {
 BINARY_FORMATS = frozenset({"mitmproxy", "pcap"})
 AUTO = "auto"
 SNIFF_LINES = 200
-ROW_BATCH = 200_000  # rows held in memory before they go to a Parquet part
+ROW_BATCH = 50_000  # rows held in memory before they go to a Parquet part (~1.3 KB each)
 SNIFF_CHARS = 1024 * 1024
 
 # pcap (both byte orders, micro- and nanosecond) and pcapng's section header block

@@ -108,7 +108,6 @@ class _Side:
         self.reader = StreamReader()
         self.parser: Generator[None, None, None] | None = None
         self.broken = False  # a gap or a parse error: nothing more can be read
-        self.fin = False
         self.message: list[bytes] = []  # fragments of a message in progress
         self.message_text = False
 
@@ -186,6 +185,7 @@ class _Stream:
     opened: bool = False
     closed: bool = False
     unreadable: str | None = None
+    request: object = None  # the charger's HTTP upgrade request, once read
     extensions: dict[bool, list[object]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -229,7 +229,7 @@ class _Stream:
         response = yield from Response.parse(
             reader.read_line, reader.read_exact, reader.read_to_eof
         )
-        request = getattr(self, "request", None)
+        request = self.request
         if request is None:
             self.unreadable = "TCP streams that are not WebSocket"
             return
@@ -381,10 +381,8 @@ def read(path: Path, builder: CaptureBuilder, timestamps: Timestamps) -> None:
             side.start((segment.seq + 1) % (1 << 32))
             continue
         side.segment(ts, segment.seq, bytes(segment.data))
-        if segment.flags & dpkt.tcp.TH_RST:
-            stream.end(ts, ClosedBy.CHARGER if from_client else ClosedBy.BACKEND)
-        elif segment.flags & dpkt.tcp.TH_FIN:
-            side.fin = True
+        if segment.flags & (dpkt.tcp.TH_RST | dpkt.tcp.TH_FIN):
+            # without a close frame before it: RFC 6455 7.1.5's 1006, closed by who ended TCP
             stream.end(ts, ClosedBy.CHARGER if from_client else ClosedBy.BACKEND)
     for stream in streams.values():
         if stream.unreadable:
