@@ -282,3 +282,45 @@ def test_wrong_format_exits_2_with_a_hint(tmp_path: Path) -> None:
     assert "no line of it reads as --format steve" in output
     assert "it looks like --format evcc" in output
     assert "charge point connected: ABL_10022482" in output
+
+
+def _make_pcap_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_pcap", DATA / "make_pcap.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pcap_refused_handshake_is_a_refused_row(tmp_path: Path) -> None:
+    import dpkt
+
+    make_pcap = _make_pcap_module()
+    log = [
+        (1709643731.0, True, b"GET /ocpp/CP9 HTTP/1.1\r\nHost: csms\r\nUpgrade: websocket\r\n"
+         b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+         b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n"),
+        (1709643731.1, False, b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"),
+    ]  # fmt: skip
+    out = tmp_path / "refused.pcap"
+    with out.open("wb") as stream:
+        writer = dpkt.pcap.Writer(stream)
+        for ts, data in make_pcap.packets(50000, log, 9000, messy=False):
+            writer.writepkt(data, ts=ts)
+    capture = tmp_path / "capture"
+    summary = import_files([out], "pcap", capture)
+    assert summary.skipped == Counter()
+    (row,) = duckdb.sql(
+        f"SELECT event, charge_point_id, http_status, path, epoch_us(ts) "
+        f"FROM read_parquet('{capture}/frames/**/*.parquet')"
+    ).fetchall()
+    assert row == ("refused", "CP9", 401, "/ocpp/CP9", 1709643731_100000)
+
+
+def test_binary_and_text_formats_mistaken_for_each_other_exit_2(tmp_path: Path) -> None:
+    code, output = _cli(tmp_path, str(DATA / "ocpp-ws.pcap"), "--format", "steve")
+    assert code == 2 and "it looks like --format pcap" in output
+    code, output = _cli(tmp_path, str(DATA / "evcc.log"), "--format", "pcap")
+    assert code == 2 and "not a pcap or pcapng file" in output

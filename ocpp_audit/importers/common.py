@@ -96,7 +96,7 @@ class LogEntry:
 
     ts: int  # microseconds since the epoch, UTC
     charge_point_id: str | None
-    kind: Literal["message", "open", "close"] = "message"
+    kind: Literal["message", "open", "close", "refused"] = "message"
     direction: Direction | None = None  # None: not in the log; inferred if it can be
     data: str | bytes | None = None  # the frame (kind "message")
     connection_key: object = None  # None: the charger's one connection in this file
@@ -110,6 +110,7 @@ class LogEntry:
     close_code: int | None = None  # close
     close_reason: str | None = None
     closed_by: ClosedBy | None = None  # None: the log does not say
+    http_status: int | None = None  # refused: the HTTP answer to the upgrade (401, 404, ...)
     parse_error: str | None = None  # the log cut the frame: say so instead of the codec's reason
 
 
@@ -328,6 +329,18 @@ class CaptureBuilder:
                 tls=entry.tls,
                 ts=entry.ts,
             )
+        elif entry.kind == "refused":
+            recorder.refused(
+                path=entry.path or "",
+                http_status=entry.http_status or 0,
+                reason=entry.close_reason or "",
+                subprotocols_offered=entry.subprotocols_offered,
+                remote_address=entry.remote_address,
+                authorization=entry.authorization,
+                tls=entry.tls,
+                ts=entry.ts,
+            )
+            del self._connections[(charge_point_id, entry.connection_id or entry.connection_key)]
         elif entry.kind == "close":
             self.summary.closes += 1
             # closed() takes no time: the log's time; and the log may not say who closed

@@ -6,7 +6,8 @@ upgrade is read (path -> charge point id, subprotocols offered and chosen, Basic
 every WebSocket frame is parsed with the ``websockets`` library's sans-I/O frame parser: client
 frames unmasked, permessage-deflate undone when it was negotiated, fragments joined into one
 message. Times are the capture's: a message's is that of the segment that completed it. The stream
-gives the ``open`` row (at the 101 answer) and the ``close`` row (at the first close frame, with its
+gives the ``open`` row (at the 101 answer; a ``refused`` row with the HTTP status when the
+backend answered otherwise) and the ``close`` row (at the first close frame, with its
 code and the side that sent it; at the FIN or RST with code 1006 when there was none).
 
 Encrypted ``wss://`` streams cannot be read from a capture: they are counted, and the summary says
@@ -233,8 +234,22 @@ class _Stream:
         if request is None:
             self.unreadable = "TCP streams that are not WebSocket"
             return
-        if response.status_code != 101:
-            self.builder.summary.skip(f"WebSocket handshakes refused (HTTP {response.status_code})")
+        if response.status_code != 101:  # the backend said no: a refused row, as the relay writes
+            offered = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
+            self._add(
+                LogEntry(
+                    0,
+                    self.charge_point_id,
+                    "refused",
+                    path=request.path,
+                    subprotocols_offered=[p.strip() for p in offered.split(",") if p.strip()],
+                    remote_address=self.client_address,
+                    authorization=request.headers.get("Authorization"),
+                    http_status=response.status_code,
+                    close_reason=response.reason_phrase,
+                )
+            )
+            self.closed = True
             return
         self._open(request, response)
         self.client.run()  # frames the charger sent right after its request
