@@ -8,9 +8,10 @@ them. Whatever an importer cannot use is counted in the :class:`ImportSummary` w
 nothing is dropped silently.
 
 Connections. Entries carry a ``connection_key``; entries of one charger with the same key share one
-connection (one ``connection_id``). Formats that know the real connection (mitmproxy flows, SteVe's
-``sessionId``, the ``connection_id`` of an exported file) give it; the others get one connection per
-charger per file.
+connection (one ``connection_id``). Formats that know the real connection (mitmproxy flows, a
+pcap's TCP streams, SteVe's ``sessionId``, the ``connection_id`` of an exported file) give it; an
+``open`` entry always starts a new one (a log's connection lines); otherwise a charger has one
+connection per file. Text logs are read by :mod:`ocpp_audit.importers.lines`.
 """
 
 from __future__ import annotations
