@@ -17,9 +17,10 @@ REASONS_SHOWN = 3  # skip reasons named in the one-line error of an import of no
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(list(FORMATS)),
-    required=True,
-    help="What the files are.",
+    type=click.Choice(["auto", *FORMATS]),
+    default="auto",
+    show_default=True,
+    help="What the files are (auto: each file's format from its first lines).",
 )
 @click.option(
     "--capture",
@@ -48,9 +49,10 @@ def import_(
     """Turn existing logs into a capture; every line not imported is counted with its reason.
 
     \b
-    Formats: jsonl (ocpp-audit export's form), mitmproxy (flow files), steve (SteVe's log),
-    ocpp-log (the ocpp Python library's "receive message" / "send" log lines).
-    Exit status 2 when no frame could be imported, with the reasons.
+    type=click.Choice(["auto", *FORMATS]),
+    default="auto",
+    show_default=True,
+    help="What the files are (auto: each file's format from its first lines).",
 
     \b
     Example:

@@ -8,19 +8,19 @@ them. Whatever an importer cannot use is counted in the :class:`ImportSummary` w
 nothing is dropped silently.
 
 Connections. Entries carry a ``connection_key``; entries of one charger with the same key share one
-connection (one ``connection_id``). Formats that know the real connection (mitmproxy flows, SteVe's
-``sessionId``, the ``connection_id`` of an exported file) give it; the others get one connection per
-charger per file.
+connection (one ``connection_id``). Formats that know the real connection (mitmproxy flows, a
+pcap's TCP streams, SteVe's ``sessionId``, the ``connection_id`` of an exported file) give it; an
+``open`` entry always starts a new one (a log's connection lines); otherwise a charger has one
+connection per file. Text logs are read by :mod:`ocpp_audit.importers.lines`.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -57,7 +57,7 @@ class LogEntry:
 
     ts: int  # microseconds since the epoch, UTC
     charge_point_id: str | None
-    kind: Literal["message", "open", "close"] = "message"
+    kind: Literal["message", "open", "close", "refused"] = "message"
     direction: Direction | None = None  # None: not in the log; inferred if it can be
     data: str | bytes | None = None  # the frame (kind "message")
     connection_key: object = None  # None: the charger's one connection in this file
@@ -71,6 +71,8 @@ class LogEntry:
     close_code: int | None = None  # close
     close_reason: str | None = None
     closed_by: ClosedBy | None = None  # None: the log does not say
+    http_status: int | None = None  # refused: the HTTP answer to the upgrade (401, 404, ...)
+    parse_error: str | None = None  # the log cut the frame: say so instead of the codec's reason
 
 
 @dataclass
@@ -88,6 +90,9 @@ class ImportSummary:
     naive_timestamps: int = 0
     timezone: str = "UTC"
     noted: Counter[str] = field(default_factory=Counter)
+    opens: int = 0
+    closes: int = 0
+    entries: int = 0  # frames and connection lines the format recognised, imported or not
 
     def skip(self, reason: str, count: int = 1) -> None:
         if count:
@@ -118,13 +123,18 @@ class ImportSummary:
                 f"timestamps without a zone, read as {self.timezone}: {self.naive_timestamps}"
             )
         out.extend(f"{what}: {count}" for what, count in sorted(self.noted.items()))
+        if self.frames and not (self.opens or self.closes):
+            out.append(
+                "no connection open/close lines in the log: each charger's frames form one "
+                "connection per file, so reconnects cannot be seen"
+            )
         return out
 
 
-# 2024-03-05T14:02:11.123Z, 2024-03-05 14:02:11,123, ... +01:00 / +0100
-_TIMESTAMP = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}:\d{2})(?:[.,](?P<fraction>\d{1,9}))?"
-    r"\s?(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+# 2024-03-05T14:02:11.123Z, 2024-03-05 14:02:11,123, ... +01:00 / +0100, Go's 2023/04/15 12:31:39
+TIMESTAMP = re.compile(
+    r"(?P<date>\d{4}[-/]\d{2}[-/]\d{2})(?:T|[ \t]+)(?P<time>\d{2}:\d{2}:\d{2})"
+    r"(?:[.,](?P<fraction>\d{1,9}))?(?:[ \t]?(?P<zone>Z|[+-]\d{2}:?\d{2}))?"
 )
 
 
@@ -135,20 +145,32 @@ class Timestamps:
         self.summary = summary
         self.zone = ZoneInfo(timezone) if timezone else UTC
         summary.timezone = timezone or "UTC"
+        self._seconds: dict[tuple[str, str, str | None], int] = {}
 
-    def parse_match(self, match: re.Match[str]) -> int:
-        fraction = (match["fraction"] or "").ljust(6, "0")[:6]
-        moment = datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}")
-        zone = match["zone"]
-        if zone:
-            moment = datetime.fromisoformat(
-                f"{match['date']}T{match['time']}.{fraction}"
-                + ("+00:00" if zone == "Z" else zone[:3] + ":" + zone[-2:])
-            )
-        else:
+    def parse_match(self, match: re.Match[str]) -> int | None:
+        """A :data:`TIMESTAMP` match in microseconds UTC; None for an impossible time (25:61:00).
+        Whole seconds are cached: a log's neighbouring lines share them."""
+        date, clock, zone = match.group("date", "time", "zone")
+        if not zone:
             self.summary.naive_timestamps += 1
-            moment = moment.replace(tzinfo=self.zone)
-        return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+        key = (date, clock, zone)
+        seconds = self._seconds.get(key)
+        if seconds is None:
+            if len(self._seconds) > 4096:
+                self._seconds.clear()
+            text = f"{date.replace('/', '-')}T{clock}"
+            try:
+                if zone:
+                    moment = datetime.fromisoformat(
+                        text + ("+00:00" if zone == "Z" else zone[:3] + ":" + zone[-2:])
+                    )
+                else:
+                    moment = datetime.fromisoformat(text).replace(tzinfo=self.zone)
+            except ValueError:
+                return None
+            seconds = self._seconds[key] = int(moment.timestamp())
+        fraction = match["fraction"]
+        return seconds * 1_000_000 + (int(fraction[:6].ljust(6, "0")) if fraction else 0)
 
     def parse(self, value: object) -> int | None:
         """An ISO 8601 text, or epoch seconds (milliseconds when above 1e11); None if neither."""
@@ -158,64 +180,10 @@ class Timestamps:
             seconds = value / 1000 if value > 1e11 else value
             return round(seconds * 1_000_000)
         if isinstance(value, str):
-            match = _TIMESTAMP.fullmatch(value.strip())
+            match = TIMESTAMP.fullmatch(value.strip())
             if match:
                 return self.parse_match(match)
         return None
-
-
-def json_depth(text: str) -> int:
-    """How many JSON brackets are still open at the end of ``text`` (string-aware)."""
-    depth = 0
-    in_string = False
-    escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-    return depth
-
-
-def collect_frame(first: str, continuation: list[str]) -> tuple[str, int]:
-    """A frame that may be pretty-printed over several lines: ``first`` plus as many of the
-    ``continuation`` lines as it takes to close its brackets. Returns the text and lines used."""
-    text = first.strip()
-    used = 0
-    depth = json_depth(text)
-    while depth > 0 and used < len(continuation):
-        line = continuation[used]
-        text += "\n" + line.rstrip("\r\n")
-        depth += json_depth(line)
-        used += 1
-    return text.strip(), used
-
-
-def group_records(lines: Iterable[str], header: re.Pattern[str]) -> Iterator[tuple[int, list[str]]]:
-    """Log records: a line matching ``header`` and the lines after it that do not (a pretty-printed
-    frame, a stack trace). Yields (first line number, lines); lines before the first header come
-    as their own records."""
-    record: list[str] = []
-    start = 1
-    for number, line in enumerate(lines, start=1):
-        line = line.rstrip("\r\n")
-        if header.match(line) or not record:
-            if record:
-                yield start, record
-            record, start = [line], number
-        else:
-            record.append(line)
-    if record:
-        yield start, record
 
 
 @dataclass
@@ -225,25 +193,44 @@ class _Connection:
 
 
 class _RowList:
-    """A row sink that applies per-row overrides (the log's close time, a null direction)."""
+    """A row sink that applies per-row overrides (the log's close time, a null direction), and
+    hands rows on in batches when given somewhere to put them, so memory stays bounded."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, flush: Callable[[list[dict[str, object]]], None] | None = None, batch: int = 0
+    ) -> None:
         self.rows: list[dict[str, object]] = []
         self.override: dict[str, object] = {}
+        self.flush, self.batch = flush, batch
+        self.count = 0
 
     def append(self, row: dict[str, object]) -> None:
         row.update(self.override)
         self.override = {}
         self.rows.append(row)
+        self.count += 1
+        if self.flush is not None and len(self.rows) >= self.batch:
+            self.flush(self.rows)
+            self.rows = []
 
 
 class CaptureBuilder:
-    """Turns log entries into capture rows, one :class:`ConnectionRecorder` per connection."""
+    """Turns log entries into capture rows, one :class:`ConnectionRecorder` per connection.
 
-    def __init__(self, summary: ImportSummary, chargers: Iterable[str] = ()) -> None:
+    With ``flush``, every ``batch`` rows are handed to it as they are made; ``rows`` holds the rest.
+    """
+
+    def __init__(
+        self,
+        summary: ImportSummary,
+        chargers: Iterable[str] = (),
+        *,
+        flush: Callable[[list[dict[str, object]]], None] | None = None,
+        batch: int = 200_000,
+    ) -> None:
         self.summary = summary
         self.chargers = frozenset(chargers)
-        self.sink = _RowList()
+        self.sink = _RowList(flush, batch)
         self._connections: dict[tuple[str, object], _Connection] = {}
 
     @property
@@ -270,6 +257,7 @@ class CaptureBuilder:
 
     def add(self, entry: LogEntry) -> bool:
         """Record one entry; False (and counted) when it is not for a selected charger."""
+        self.summary.entries += 1
         charge_point_id = entry.charge_point_id
         if not charge_point_id:
             if len(self.chargers) != 1:
@@ -279,9 +267,18 @@ class CaptureBuilder:
         elif self.chargers and charge_point_id not in self.chargers:
             self.summary.skip("charger not selected with --charger")
             return False
+        # an open always starts a connection, even when the log never closed the one before
+        key = (charge_point_id, entry.connection_key)
+        if (
+            entry.kind == "open"
+            and entry.connection_id is None
+            and self._connections.pop(key, None)
+        ):
+            self.summary.note("connections with no close line before the next open")
         connection = self._connection(charge_point_id, entry)
         recorder = connection.recorder
         if entry.kind == "open":
+            self.summary.opens += 1
             if entry.path is None:
                 self.sink.override = {"path": None}  # the log does not give the URL
             recorder.opened(
@@ -293,7 +290,20 @@ class CaptureBuilder:
                 tls=entry.tls,
                 ts=entry.ts,
             )
+        elif entry.kind == "refused":
+            recorder.refused(
+                path=entry.path or "",
+                http_status=entry.http_status or 0,
+                reason=entry.close_reason or "",
+                subprotocols_offered=entry.subprotocols_offered,
+                remote_address=entry.remote_address,
+                authorization=entry.authorization,
+                tls=entry.tls,
+                ts=entry.ts,
+            )
+            del self._connections[(charge_point_id, entry.connection_id or entry.connection_key)]
         elif entry.kind == "close":
+            self.summary.closes += 1
             # closed() takes no time: the log's time; and the log may not say who closed
             self.sink.override = {
                 "ts": entry.ts,
@@ -306,13 +316,14 @@ class CaptureBuilder:
         else:
             assert entry.data is not None
             self._message(connection, entry)
-        self.summary.rows = len(self.sink.rows)
+        self.summary.rows = self.sink.count
         return True
 
     def _message(self, connection: _Connection, entry: LogEntry) -> None:
         recorder = connection.recorder
         direction = entry.direction
         known = direction is not None
+        self.sink.override = {"parse_error": entry.parse_error} if entry.parse_error else {}
         frame = parse(entry.data) if direction is None else None
         if frame is not None:
             unique_id = frame.unique_id
@@ -332,66 +343,16 @@ class CaptureBuilder:
                 # Answer to a CALL of unknown direction: pair them under placeholder directions
                 # (CALL cp_to_cs, answer cs_to_cp) so the action resolves, then null both.
                 connection.unknown_calls.discard(unique_id)
-                self.sink.override = {"direction": None}
+                self.sink.override["direction"] = None
                 recorder.message(Direction.CS_TO_CP, entry.data, ts=entry.ts)
                 self.summary.directions_unknown += 1
                 self.summary.frames += 1
                 return
         if direction is None:
-            self.sink.override = {"direction": None}
+            self.sink.override["direction"] = None
             self.summary.directions_unknown += 1
             direction = Direction.CP_TO_CS
         elif not known:
             self.summary.directions_inferred += 1
         recorder.message(direction, entry.data, ts=entry.ts)
         self.summary.frames += 1
-
-
-# A log line starts with its time within its first few fields ("[INFO ] 2024-03-05 14:02:11,123",
-# "2024-03-05T14:02:11.123Z INFO"); anything else continues the line before it.
-LOG_HEADER = re.compile(r"^.{0,40}?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
-
-
-def read_lines(path: Path) -> list[str]:
-    """A log file's lines (undecodable bytes replaced, never fatal)."""
-    return path.read_text(encoding="utf-8", errors="replace").splitlines()
-
-
-def log_frames(
-    lines: list[str], message: re.Pattern[str], timestamps: Timestamps, summary: ImportSummary
-) -> Iterator[tuple[int, re.Match[str], str | None]]:
-    """(ts, match of ``message`` on the record's first line, frame text) for each log record whose
-    first line matches ``message``, which has a ``frame`` group: the rest of the line (when that
-    group did not take part, the frame is None: a line about the connection). A frame
-    pretty-printed over the following lines is joined; every other line is counted as skipped."""
-
-    def skip(reason: str, skipped: list[str]) -> None:
-        for line in skipped:
-            if not line.strip():
-                summary.skip("blank line")
-            elif message.search(line):
-                summary.skip("frame line without a timestamp")
-            else:
-                summary.skip(reason)
-
-    for _, record in group_records(lines, LOG_HEADER):
-        first = record[0]
-        match = message.search(first)
-        if match is None:
-            skip("not an OCPP frame line", record)
-            continue
-        stamp = _TIMESTAMP.search(first, 0, match.start())
-        if stamp is None:
-            skip("frame line without a timestamp", record)
-            continue
-        if match.groupdict().get("frame") is None:
-            # a line about the connection, not a frame
-            skip("line after a connection line", record[1:])
-            yield timestamps.parse_match(stamp), match, None
-            continue
-        frame, used = collect_frame(match["frame"], record[1:])
-        skip("line after a frame, not part of it", record[1 + used :])
-        if not frame:
-            skip("frame line with an empty frame", record[: 1 + used])
-            continue
-        yield timestamps.parse_match(stamp), match, frame

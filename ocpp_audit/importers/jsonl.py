@@ -25,12 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ocpp_audit.capture.schema import Direction
-from ocpp_audit.importers.common import (
-    CaptureBuilder,
-    LogEntry,
-    Timestamps,
-    collect_frame,
-    json_depth,
+from ocpp_audit.importers.common import CaptureBuilder, LogEntry, Timestamps
+from ocpp_audit.importers.lines import (
+    MAX_FRAME_CHARS,
+    MAX_FRAME_LINES,
+    MAX_LINE_CHARS,
+    Brackets,
+    iter_lines,
 )
 
 TS_FIELDS = ("ts", "time", "timestamp")
@@ -45,28 +46,47 @@ def _first(record: dict[str, object], names: tuple[str, ...]) -> object:
     return None
 
 
-def _objects(lines: list[str], builder: CaptureBuilder) -> Iterator[str]:
-    """Each JSON object's text, joining pretty-printed ones; blank lines counted."""
-    index = 0
-    while index < len(lines):
-        line = lines[index].rstrip("\r\n")
-        index += 1
+def _objects(path: Path, builder: CaptureBuilder) -> Iterator[str]:
+    """Each JSON object's text, joining pretty-printed ones (until the braces balance, a line that
+    starts a new object at column 0, or the join cap); blank lines counted."""
+    summary = builder.summary
+    pending: list[str] = []
+    brackets = Brackets()
+    chars = 0
+    for line, cut in iter_lines(path):
+        line = line.rstrip("\r")
+        if cut:
+            summary.skip(f"rest of a line longer than {MAX_LINE_CHARS} characters")
+        if pending:
+            if not line.startswith("{") and not cut:
+                pending.append(line)
+                chars += len(line) + 1
+                if brackets.feed(line) is None and (
+                    len(pending) < MAX_FRAME_LINES and chars < MAX_FRAME_CHARS
+                ):
+                    continue
+                yield "\n".join(pending)
+                pending = []
+                continue
+            yield "\n".join(pending)  # never closed: counted as not JSON
+            pending = []
         if not line.strip():
-            builder.summary.skip("blank line")
+            summary.skip("blank line")
             continue
-        if line.lstrip().startswith("{") and json_depth(line) > 0:
-            text, used = collect_frame(line, lines[index:])
-            index += used
-            yield text
-        else:
-            yield line
+        if line.lstrip().startswith("{") and not cut:
+            brackets = Brackets()
+            if brackets.feed(line) is None:
+                pending, chars = [line], len(line)
+                continue
+        yield line
+    if pending:
+        yield "\n".join(pending)
 
 
 def read(path: Path, builder: CaptureBuilder, timestamps: Timestamps) -> None:
     """Add every frame of a jsonl file to ``builder``."""
     summary = builder.summary
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    for text in _objects(lines, builder):
+    for text in _objects(path, builder):
         lines_in_text = text.count("\n") + 1
         try:
             record = json.loads(text)

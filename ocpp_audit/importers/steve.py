@@ -11,7 +11,10 @@ SteVe's ``WebSocketLogger`` writes one line per frame and per connection event::
 line that starts with a time within its first fields is read). SteVe is the central system, so
 ``Received`` is ``cp_to_cs`` and ``Sending`` is ``cs_to_cp``. Its ``%d`` has no zone: pass
 ``--timezone`` with the server's zone. Each ``sessionId`` is one WebSocket connection; the close
-line does not say which side closed, so ``closed_by`` stays null.
+line does not say which side closed, so ``closed_by`` stays null. Newer SteVe also logs
+``Attempted to send to closed session: FRAME`` (never sent: counted, not imported) and ``Received
+empty text message`` (imported as the empty frame it was). Lines copied from SteVe's web page have
+tabs between fields; any run of spaces or tabs is read as one space.
 """
 
 from __future__ import annotations
@@ -20,13 +23,20 @@ import re
 from pathlib import Path
 
 from ocpp_audit.capture.schema import Direction
-from ocpp_audit.importers.common import CaptureBuilder, LogEntry, Timestamps, log_frames, read_lines
+from ocpp_audit.importers.common import CaptureBuilder, LogEntry, Timestamps
+from ocpp_audit.importers.lines import TRUNCATED, iter_lines, log_frames, spaced
 
+# WebSocketLogger's messages (de/rwth/idsg/steve/ocpp/ws/WebSocketLogger.java); any run of spaces or
+# tabs where it writes one space.
 LINE = re.compile(
-    r"\[chargeBoxId=(?P<charge_point_id>[^,\]]*), sessionId=(?P<session>[^\]]*)\] "
-    r"(?:(?P<verb>Received|Sending): (?P<frame>.*)$"
-    r"|Connection is (?P<event>established|closed)"
-    r"(?:, status: CloseStatus\[code=(?P<code>\d+), reason=(?P<reason>.*)\])?)"
+    r"\[chargeBoxId=(?P<charge_point_id>[^,\]\s]*),[ \t]*sessionId=(?P<session>[^\]\s]*)\][ \t]+(?:"
+    + spaced(r"(?P<verb>Received|Sending|Attempted to send to closed session):(?P<frame>)")
+    + "|"
+    + spaced(r"Connection is (?P<event>established|closed)")
+    + r"(?:,[ \t]*status:[ \t]*CloseStatus\[code=(?P<code>\d+),[ \t]*reason=(?P<reason>.*)\])?"
+    + "|"
+    + spaced(r"(?P<empty>Received empty text message)")
+    + ")"
 )
 
 DIRECTIONS = {"Received": Direction.CP_TO_CS, "Sending": Direction.CS_TO_CP}
@@ -34,16 +44,26 @@ DIRECTIONS = {"Received": Direction.CP_TO_CS, "Sending": Direction.CS_TO_CP}
 
 def read(path: Path, builder: CaptureBuilder, timestamps: Timestamps) -> None:
     """Add every frame, and every connection open and close, of a SteVe log to ``builder``."""
-    for ts, match, frame in log_frames(read_lines(path), LINE, timestamps, builder.summary):
-        entry = LogEntry(ts, match["charge_point_id"], connection_key=match["session"])
-        if frame is not None:
+    summary = builder.summary
+    for found in log_frames(iter_lines(path), LINE, timestamps, summary):
+        match = found.match
+        entry = LogEntry(found.ts, match["charge_point_id"], connection_key=match["session"])
+        if found.frame is not None:
+            if match["verb"] not in DIRECTIONS:
+                summary.skip("frame SteVe did not send (session already closed)")
+                continue
             entry.direction = DIRECTIONS[match["verb"]]
-            entry.data = frame
+            entry.data = found.frame
+            entry.parse_error = TRUNCATED if found.truncated else None
+        elif match["empty"]:
+            # an empty text message did cross the wire; SteVe ignores it, the capture keeps it
+            entry.direction = Direction.CP_TO_CS
+            entry.data = ""
         elif match["event"] == "established":
             entry.kind = "open"
         else:
             entry.kind = "close"
             entry.close_code = int(match["code"]) if match["code"] else None
             reason = match["reason"]
-            entry.close_reason = None if reason in (None, "", "null") else reason
+            entry.close_reason = None if reason in (None, "", "null") else reason.strip()
         builder.add(entry)
