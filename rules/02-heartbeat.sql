@@ -16,7 +16,12 @@ trigger_timeout_s = 30   # a triggered Heartbeat must follow within this
 +++*/
 -- OCPP 1.6 section 4.6: "the Charge Point SHALL send a Heartbeat.req PDU ... after a configurable
 -- time interval"; the interval comes from BootNotification.conf (section 4.2) or HeartbeatInterval.
-WITH intervals AS (
+WITH -- A capture without open/close rows (an imported log without connection lines) cannot show
+-- whether the charger was connected: what depends on it is a note, never a failure.
+connection_events AS (
+    SELECT DISTINCT charge_point_id FROM frames WHERE event IN ('open', 'close')
+),
+intervals AS (
     SELECT charge_point_id, ts, interval_s, 'BootNotification' AS source
     FROM boots
     WHERE status = 'Accepted' AND interval_s > 0
@@ -65,10 +70,17 @@ triggers AS (
             AND json_extract_string(payload, '$.requestedMessage') = 'Heartbeat') t
     ASOF LEFT JOIN beats h ON h.charge_point_id = t.charge_point_id AND h.ts >= t.call_ts
 )
-SELECT charge_point_id, 'cadence' AS "check", 'fail' AS verdict,
-       format('heartbeats {:.0f} s apart while connected (allowed {:.0f} s{})', gap_s, allowed_s,
-              CASE WHEN interval_s IS NULL THEN ', no interval set by the backend'
-                   ELSE format(', interval {} s', interval_s) END) AS detail,
+SELECT charge_point_id, 'cadence' AS "check",
+       CASE WHEN charge_point_id IN (SELECT charge_point_id FROM connection_events) THEN 'fail'
+            ELSE 'note' END AS verdict,
+       CASE WHEN charge_point_id IN (SELECT charge_point_id FROM connection_events)
+            THEN format('heartbeats {:.0f} s apart while connected (allowed {:.0f} s{})', gap_s,
+                        allowed_s,
+                        CASE WHEN interval_s IS NULL THEN ', no interval set by the backend'
+                             ELSE format(', interval {} s', interval_s) END)
+            ELSE format('heartbeats {:.0f} s apart (allowed {:.0f} s); the capture has no '
+                        || 'connection events, so whether the charger was connected in between '
+                        || 'cannot be seen: not judged', gap_s, allowed_s) END AS detail,
        [{'ts': previous_ts, 'unique_id': previous_unique_id},
         {'ts': ts, 'unique_id': unique_id}] AS evidence
 FROM gaps
@@ -80,9 +92,15 @@ SELECT charge_point_id, 'cadence', 'pass',
        NULL
 FROM gaps
 GROUP BY charge_point_id
+HAVING NOT bool_or(gap_s > allowed_s)   -- no pass line beside its own failures
 UNION ALL
-SELECT charge_point_id, 'heartbeats received', 'fail',
-       format('no Heartbeat in {:.0f} s connected (allowed {:.0f} s)', connected_s, allowed_s),
+SELECT charge_point_id, 'heartbeats received',
+       CASE WHEN charge_point_id IN (SELECT charge_point_id FROM connection_events) THEN 'fail'
+            ELSE 'note' END,
+       format('no Heartbeat in {:.0f} s connected (allowed {:.0f} s)', connected_s, allowed_s)
+       || CASE WHEN charge_point_id IN (SELECT charge_point_id FROM connection_events) THEN ''
+               ELSE '; the capture has no connection events, so the span is a guess: not judged'
+          END,
        NULL
 FROM silent
 WHERE connected_s > allowed_s

@@ -13,7 +13,12 @@ reset_status_timeout_s = 60    # a StatusNotification within this after that Boo
 +++*/
 -- OCPP 1.6 section 5.14: "After receipt of a Reset.req, the Charge Point SHALL send a Reset.conf ...
 -- and then reboot itself"; after a reboot it sends BootNotification (section 4.2).
-WITH resets AS (
+WITH -- A capture without open/close rows (an imported log without connection lines) cannot show
+-- whether the charger was connected: what depends on it is a note, never a failure.
+connection_events AS (
+    SELECT DISTINCT charge_point_id FROM frames WHERE event IN ('open', 'close')
+),
+resets AS (
     SELECT r.*, b.ts AS boot_ts, b.unique_id AS boot_unique_id,
            b.connection_id AS boot_connection_id
     FROM (SELECT *, json_extract_string(payload, '$.type') AS type
@@ -38,8 +43,10 @@ SELECT charge_point_id,
        CASE WHEN NOT answered OR answer_type = 'CALLERROR' THEN 'fail'
             WHEN status IS DISTINCT FROM 'Accepted'
                 THEN 'fail'
-            WHEN booted_ts IS NULL OR boot_connection_id = connection_id
-              OR back_status IS NULL THEN 'fail'
+            WHEN booted_ts IS NULL OR back_status IS NULL OR (boot_connection_id = connection_id
+                 AND charge_point_id IN (SELECT charge_point_id FROM connection_events))
+                THEN 'fail'
+            WHEN boot_connection_id = connection_id THEN 'note'
             ELSE 'pass' END AS verdict,
        CASE WHEN NOT answered THEN format('{} Reset not answered', type)
             WHEN answer_type = 'CALLERROR' THEN format('{} Reset answered {}', type, error_code)
@@ -51,12 +58,18 @@ SELECT charge_point_id,
                 THEN format('{} Reset accepted, but no BootNotification within {} s', type,
                             $boot_timeout_s)
             WHEN boot_connection_id = connection_id
+                 AND charge_point_id IN (SELECT charge_point_id FROM connection_events)
                 THEN format('{} Reset accepted, BootNotification without the connection dropping',
                             type)
             WHEN back_status IS NULL
                 THEN format('back online after {:.0f} s, but no StatusNotification within {} s '
                             || 'of the BootNotification',
                             (epoch_us(boot_ts) - epoch_us(call_ts)) / 1e6, $reset_status_timeout_s)
+            WHEN boot_connection_id = connection_id
+                THEN format('{} Reset accepted, BootNotification after {:.0f} s, then a '
+                            || 'StatusNotification; the capture has no connection events, so '
+                            || 'whether the connection dropped cannot be seen: not judged', type,
+                            (epoch_us(boot_ts) - epoch_us(call_ts)) / 1e6)
             ELSE format('{} reset: back online, BootNotification after {:.0f} s, '
                         || 'StatusNotification after {:.1f} s', type,
                         (epoch_us(boot_ts) - epoch_us(call_ts)) / 1e6,

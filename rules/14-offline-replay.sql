@@ -18,7 +18,12 @@ min_coverage = 0.8         # share of the expected samples in the gap that must 
 +++*/
 -- OCPP 1.6 section 3.3: "The Charge Point SHOULD deliver transaction-related messages to the Central
 -- System in chronological order", queued while offline and delivered "as soon as possible" after.
-WITH gaps AS (
+WITH -- A capture without open/close rows (an imported log without connection lines) cannot show
+-- whether the charger was connected: what depends on it is a note, never a failure.
+connection_events AS (
+    SELECT DISTINCT charge_point_id FROM frames WHERE event IN ('open', 'close')
+),
+gaps AS (
     SELECT charge_point_id, connection_id, offline_from, opened_at AS offline_until, offline_s
     FROM connections
     WHERE offline_s > 0
@@ -147,3 +152,11 @@ SELECT charge_point_id, format('transaction {} delivery', transaction_id), 'fail
                    THEN ', on a later connection' ELSE '' END),
        [{'ts': stop_ts, 'unique_id': stop_unique_id}, {'ts': ts, 'unique_id': unique_id}]
 FROM after_stop
+UNION ALL
+SELECT DISTINCT charge_point_id, 'connections', 'note',
+       'the capture has no connection events (a log imported without connection lines): '
+       || 'offline periods and their replay cannot be seen',
+       []::STRUCT(ts TIMESTAMPTZ, unique_id VARCHAR)[]
+FROM frames
+WHERE charge_point_id NOT IN (SELECT charge_point_id FROM connection_events)
+  AND charge_point_id IS NOT NULL

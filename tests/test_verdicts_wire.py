@@ -641,3 +641,45 @@ def test_w5_uploading_before_the_answer_is_said_to_be_accepted(tmp_path: Path) -
             [request, uploaded],
         )
     ]
+
+
+# --- issue 14: a capture without connection events (an imported log) is not failed on them -----
+
+
+def test_rules_that_need_connections_say_not_observed_without_connection_events(
+    tmp_path: Path,
+) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("LOG"))
+    cp.heartbeats(2, 60)
+    reset = cp.cs("Reset", {"type": "Soft"}, {"status": "Accepted"})
+    cp.disconnect().wait(20).connect()  # in the log, only the frames show
+    boot = cp.boot()
+    cp.status(1, "Available")
+    cp.wait(600).heartbeat()  # across an offline period the log cannot show
+    # an imported log without connection lines: no open or close rows
+    capture.rows = [row for row in capture.rows if row["event"] not in ("open", "close")]
+    for row in capture.rows:
+        row["connection_id"] = "LOG-import"  # one connection, as the importer makes it
+    report = judge(capture, tmp_path, "reset", "heartbeat", "offline-replay")
+    reset_result = result(report, "LOG", "reset")
+    assert reset_result.verdict == "NOT_OBSERVED"
+    assert findings(reset_result)[0][0] == "note"
+    assert "no connection events, so whether the connection dropped cannot be seen" in str(
+        findings(reset_result)[0][1]
+    )
+    assert findings(reset_result)[0][2][:2] == [reset, boot]
+    heartbeat = result(report, "LOG", "heartbeat")
+    assert heartbeat.verdict != "FAIL"
+    assert any(
+        verdict == "note" and "no connection events" in str(detail)
+        for verdict, detail, _ in findings(heartbeat)
+    )
+    assert findings(result(report, "LOG", "offline-replay")) == [
+        (
+            "note",
+            "the capture has no connection events (a log imported without connection lines): "
+            "offline periods and their replay cannot be seen",
+            [],
+        )
+    ]
