@@ -273,7 +273,11 @@ def test_file_in_no_format_exits_2_with_its_lines(tmp_path: Path) -> None:
     log.write_text("hello world\nnothing OCPP here\n")
     code, output = _cli(tmp_path, str(log))
     assert code == 2
-    assert "not in a supported format" in output and "  hello world" in output
+    # one error line (the CLI's exit policy), quoting the file's first lines
+    (line,) = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert (
+        "not in a supported format" in line and "it starts: hello world nothing OCPP here" in line
+    )
 
 
 def test_wrong_format_exits_2_with_a_hint(tmp_path: Path) -> None:
