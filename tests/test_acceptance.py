@@ -39,6 +39,7 @@ TOKEN = "acceptance-test-token"
 SKIP_CHARGER = "GUIDED-SKIP15"
 PROMPTED_CHARGER = "GUIDED-PROMPTED"
 ABORT_CHARGER = "GUIDED-ABORT"
+RESTORE_CHARGER = "GUIDED-RESTORE"
 
 
 @dataclass
@@ -63,6 +64,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         ids[SKIP_CHARGER] = "good"
         ids[PROMPTED_CHARGER] = "good"
         ids[ABORT_CHARGER] = "good"
+        ids[RESTORE_CHARGER] = "good"
         async with guided_lab(capture_dir, ids, TOKEN) as lab:
             ready.update(control=lab.control_url, simulator=lab.simulator_control.url)
             started.set()
@@ -264,6 +266,46 @@ def test_prompted_run_with_a_person_skipping_a_step(lab: Lab) -> None:
     assert "Swipe the card 'ACCEPTANCE-UNKNOWN' at the reader (connector 1)." in person.heard
     assert any("Pull the charger's network" in line for line in person.heard)
     assert any("type s and Enter to skip" in line for line in progress)
+
+
+def test_a_failed_step_restores_the_charger_and_fails_its_function(lab: Lab) -> None:
+    """Issue 13: a step that made connector 1 Inoperative and then failed puts it back (and says
+    so), and the failure is part of function 3's verdict."""
+    client = ControlClient(lab.control_url, TOKEN)
+    progress: list[str] = []
+    steps = tuple(s for s in GUIDED_STEPS if s.name == "change availability Inoperative, Operative")
+
+    async def main():  # type: ignore[no-untyped-def]
+        charger = AutoCharger(RESTORE_CHARGER, lab.simulator_url)
+        async with asyncio.timeout(timeout(60)):
+            # the charger answers, but not within 1 ms: the step fails after Inoperative went out
+            return await run_guided(
+                client,
+                RESTORE_CHARGER,
+                charger,
+                steps=steps,
+                progress=progress.append,
+                step_timeout=0.001,
+            )
+
+    run = asyncio.run(main())
+    assert [(s.name, s.status) for s in run.steps] == [(steps[0].name, "failed")]
+    assert run.restored == ["ChangeAvailability Operative on connector 1"]
+    assert "restored: ChangeAvailability Operative on connector 1" in progress
+    # the charger is Available again: its StatusNotification after the restore
+    status, document = client.messages(RESTORE_CHARGER, action="StatusNotification", wait=10)
+    assert status == 200
+    last = document["messages"][-1]["payload"]
+    assert (last["connectorId"], last["status"]) == (1, "Available")
+    assert run.report is not None
+    (charger_report,) = run.report.chargers
+    function_3 = next(r for r in charger_report.results if r.rule.function == 3)
+    failure = f"guided-run step '{steps[0].name}' failed: {run.steps[0].detail}"
+    # the judged slice ends before the restore: Inoperative with no Operative after it, so the
+    # frames do not show function 3 working, and the step's failure is its first finding
+    assert function_3.verdict == "FAIL"
+    assert (function_3.findings[0].check, function_3.findings[0].detail) == ("guided run", failure)
+    assert run.report.exit_status == 1
 
 
 def test_guided_run_refuses_a_charger_that_is_not_connected(lab: Lab) -> None:

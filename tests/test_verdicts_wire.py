@@ -683,3 +683,36 @@ def test_rules_that_need_connections_say_not_observed_without_connection_events(
             [],
         )
     ]
+
+
+# --- issue 13: a failed guided-run step is part of its function's verdict ----------------------
+
+
+def test_a_failed_step_fails_its_function_unless_the_frames_show_it_working(
+    tmp_path: Path,
+) -> None:
+    from ocpp_audit.lab.acceptance.run import StepOutcome, mark_failed_steps
+
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    cleared = cp.cs("ClearCache", {}, {"status": "Accepted"})
+    report = judge(capture, tmp_path, "clear-cache", "trigger-message")
+    steps = [
+        StepOutcome("clear cache", (15,), "failed", "no answer within 30 s"),
+        StepOutcome("trigger StatusNotification after boot", (16,), "failed", "timed out"),
+        StepOutcome("get configuration", (4,), "done"),
+    ]
+    mark_failed_steps(report, steps)
+    clear_cache = result(report, "CP1", "clear-cache")
+    assert clear_cache.verdict == "PASS"  # the frames show it: said in a note
+    assert clear_cache.notes[-1] == (
+        "guided-run step 'clear cache' failed: no answer within 30 s; the frames show the "
+        "function working"
+    )
+    assert findings(clear_cache) == [("pass", "ClearCache answered Accepted", [cleared, cleared])]
+    trigger = result(report, "CP1", "trigger-message")  # nothing judged: the step's failure
+    assert trigger.verdict == "FAIL"
+    assert findings(trigger) == [
+        ("fail", "guided-run step 'trigger StatusNotification after boot' failed: timed out", [])
+    ]
+    assert report.exit_status == 1

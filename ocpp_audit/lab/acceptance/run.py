@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ocpp_audit.lab.acceptance.commander import ControlCommander, ControlError
 from ocpp_audit.lab.simulator.scenario import (
     ACCEPTANCE_STEPS,
+    RESTORE_TIMEOUT_S,
     STEP_FAILURES,
     PhysicalCharger,
     ScenarioContext,
@@ -139,6 +140,7 @@ class GuidedRun:
     aborted: bool = False
     capture_dir: Path | None = None
     report: Report | None = None
+    restored: list[str] = field(default_factory=list)  # what the run put back on the charger
 
 
 async def _timing_for_run(
@@ -211,6 +213,25 @@ async def _run_guided(
     merged = await _timing_for_run(control, charge_point_id, timing)
     ctx = ScenarioContext(ControlCommander(control), charger, ScenarioTiming(**merged))
     run = GuidedRun(charge_point_id, dt.datetime.now(dt.UTC), skipped_functions=set(skip))
+    try:
+        await _walk(ctx, run, steps, prompts, say)
+        await asyncio.sleep(ctx.timing.settle_seconds)  # trailing messages land
+        run.finished = dt.datetime.now(dt.UTC)
+        if judge:
+            say("sealing the capture and judging the run ...")
+            run.capture_dir, run.report = await _judge(control, run)
+    finally:  # after a skip, a failure, an abort or Ctrl-C too
+        await _restore(ctx, run, say)
+    return run
+
+
+async def _walk(
+    ctx: ScenarioContext,
+    run: GuidedRun,
+    steps: tuple[Step, ...],
+    prompts: Prompts | None,
+    say: Callable[[str], None],
+) -> None:
     loop = asyncio.get_running_loop()
     total = len(steps)
     for number, step in enumerate(steps, 1):
@@ -242,12 +263,22 @@ async def _run_guided(
         )
     if prompts is not None:
         prompts.close()
-    await asyncio.sleep(ctx.timing.settle_seconds)  # trailing messages land
-    run.finished = dt.datetime.now(dt.UTC)
-    if judge:
-        say("sealing the capture and judging the run ...")
-        run.capture_dir, run.report = await _judge(control, run)
-    return run
+
+
+async def _restore(ctx: ScenarioContext, run: GuidedRun, say: Callable[[str], None]) -> None:
+    """Put back what the run changed on the charger (availability, configuration), newest first,
+    and say so: a skipped or failed step must not leave a connector Inoperative."""
+    for key, (what, action) in reversed(list(ctx.to_restore.items())):
+        try:
+            async with asyncio.timeout(RESTORE_TIMEOUT_S + 5):
+                await action()
+        except Exception as exc:  # the charger may be gone: say what could not be put back
+            say(f"could not restore {what}: {exc or type(exc).__name__}")
+            run.restored.append(f"{what} (failed: {exc or type(exc).__name__})")
+        else:
+            say(f"restored: {what}")
+            run.restored.append(what)
+        ctx.restored(key)
 
 
 async def _run_step(ctx: ScenarioContext, step: Step, prompts: Prompts | None) -> StepOutcome:
@@ -298,6 +329,7 @@ async def _judge(control: AsyncControlClient, run: GuidedRun) -> tuple[Path, Rep
         analyse, [capture_dir], chargers=[run.charge_point_id], since=run.started
     )
     mark_skipped(report, run.skipped_functions)
+    mark_failed_steps(report, run.steps)
     return capture_dir, report
 
 
@@ -309,3 +341,23 @@ def mark_skipped(report: Report, functions: Collection[int]) -> None:
                 result.verdict = "NOT_OBSERVED"
                 result.findings = []
                 result.notes = ["skipped in the guided run"]
+
+
+def mark_failed_steps(report: Report, steps: Collection[StepOutcome]) -> None:
+    """A step that failed is part of its functions' verdicts: a function the frames do not show
+    passing FAILs with the step's failure as a finding; one the frames show passing stays PASS,
+    and the report says the step failed anyway."""
+    from ocpp_audit.analyser.engine import FAIL, PASS, Finding
+
+    failed = [step for step in steps if step.status == "failed"]
+    for charger in report.chargers:
+        for result in charger.results:
+            for step in failed:
+                if result.rule.function not in step.functions:
+                    continue
+                detail = f"guided-run step '{step.name}' failed: {step.detail}"
+                if result.verdict == PASS:
+                    result.notes.append(f"{detail}; the frames show the function working")
+                else:
+                    result.verdict = FAIL
+                    result.findings.insert(0, Finding("guided run", "fail", detail))
