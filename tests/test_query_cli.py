@@ -129,3 +129,22 @@ def test_table_stops_but_csv_streams_every_row(capture: Path) -> None:
     assert table[-1].startswith("(first 1000 rows shown")
     rows = run(capture, "SELECT i FROM range(25000) AS r(i)", "-f", "csv").stdout.splitlines()
     assert len(rows) == 1 + 25000 and rows[-1] == "24999"
+
+
+def test_table_shows_a_chargers_escape_sequences_inert(tmp_path: Path) -> None:
+    from tests.capture_builder import CaptureBuilder
+
+    evil = "CP\x1b[2J\x1b]0;owned\x07\x1b[32mALL PASS\x1b[0m"
+    capture = CaptureBuilder()
+    cp = capture.charger(evil)
+    cp.connect()
+    cp.boot(vendor="V\x1b]52;c;ZWNobw==\x07")
+    capture.write(tmp_path / "capture")
+    result = CliRunner().invoke(
+        main,
+        ["query", str(tmp_path / "capture"), "SELECT charge_point_id, vendor FROM boots"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "CP\\x1b[2J\\x1b]0;owned\\x07\\x1b[32mALL PASS\\x1b[0m" in result.output
+    assert "V\\x1b]52;c;ZWNobw==\\x07" in result.output

@@ -18,6 +18,7 @@ from ocpp_audit.capture import schema
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
 from ocpp_audit.cli.selection import require_parts
+from ocpp_audit.display import for_terminal
 
 BATCH_ROWS = 10_000
 MAX_TABLE_ROWS = 1_000  # a terminal table stops here; csv and json stream every row
@@ -84,7 +85,10 @@ def _json_chunks(columns: Sequence[str], relation: duckdb.DuckDBPyRelation) -> I
 
 
 def _clip(text: str) -> str:
+    """A cell as a terminal shows it: one line, no control character interpreted (a charger's
+    string is inert: ``ocpp_audit.display.for_terminal``), at most MAX_CELL characters."""
     text = " ".join(text.split()) if "\n" in text else text
+    text = for_terminal(text)
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
