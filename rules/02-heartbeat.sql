@@ -87,8 +87,9 @@ FROM gaps
 WHERE gap_s > allowed_s
 UNION ALL
 SELECT charge_point_id, 'cadence', 'pass',
-       format('{} heartbeats, largest gap {:.0f} s (interval {})', count(*) + 1, max(gap_s),
-              coalesce(max(interval_s)::VARCHAR || ' s', 'not set')),
+       format('{} heartbeats, largest gap {:.0f} s (interval {})',
+              (SELECT count(*) FROM beats b WHERE b.charge_point_id = gaps.charge_point_id),
+              max(gap_s), coalesce(max(interval_s)::VARCHAR || ' s', 'not set')),
        NULL
 FROM gaps
 GROUP BY charge_point_id

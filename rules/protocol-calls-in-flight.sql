@@ -29,16 +29,30 @@ judged AS (
            CASE direction WHEN 'cp_to_cs' THEN 'charger' ELSE 'backend' END AS side,
            duplicate_id OR coalesce(busy_until_seq > call_seq, false) AS overlapping
     FROM sent
+),
+-- The CALL that was still unanswered when an overlapping one went out: the latest earlier CALL of
+-- that side whose answer came after it (not simply the CALL just before, which may be answered).
+blocking AS (
+    SELECT j.connection_id, j.direction, j.call_seq,
+           arg_max({'action': p.action, 'unique_id': p.unique_id, 'ts': p.call_ts}, p.call_seq)
+               AS earlier
+    FROM (SELECT * FROM judged WHERE overlapping AND NOT duplicate_id) j
+    JOIN calls p
+      ON p.connection_id = j.connection_id AND p.direction = j.direction
+     AND p.call_seq < j.call_seq AND p.answer_seq > j.call_seq AND NOT p.orphan_answer
+    GROUP BY ALL
 )
 SELECT charge_point_id, side || ' CALLs' AS "check", 'fail' AS verdict,
        CASE WHEN duplicate_id
             THEN format('{} re-sent unique id {} ({}) while its CALL was unanswered', side,
                         unique_id, action)
             ELSE format('{} sent {} while its earlier CALL ({}) was unanswered', side, action,
-                        previous_action) END AS detail,
-       [{'ts': previous_ts, 'unique_id': previous_unique_id},
+                        coalesce(b.earlier.action, previous_action)) END AS detail,
+       [{'ts': coalesce(b.earlier.ts, previous_ts),
+         'unique_id': coalesce(b.earlier.unique_id, previous_unique_id)},
         {'ts': call_ts, 'unique_id': unique_id}] AS evidence
-FROM judged
+FROM judged j
+LEFT JOIN blocking b USING (connection_id, direction, call_seq)
 WHERE overlapping
 UNION ALL
 SELECT charge_point_id, side || ' CALLs', 'pass',

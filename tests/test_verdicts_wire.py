@@ -716,3 +716,68 @@ def test_a_failed_step_fails_its_function_unless_the_frames_show_it_working(
         ("fail", "guided-run step 'trigger StatusNotification after boot' failed: timed out", [])
     ]
     assert report.exit_status == 1
+
+
+# --- found by the peer tests: heartbeat count, GetConfiguration of unknown keys, the CALL named ---
+
+
+def test_heartbeat_count_is_every_heartbeat_over_all_connections(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    cp.heartbeats(3, 60)
+    cp.disconnect().wait(5).connect()
+    cp.boot()
+    cp.heartbeats(2, 60)
+    report = judge(capture, tmp_path, "heartbeat")
+    passes = [f for f in findings(result(report, "CP1", "heartbeat")) if f[0] == "pass"]
+    assert passes[0][1] == "5 heartbeats, largest gap 60 s (interval 60 s)"
+
+
+def test_get_configuration_of_unknown_keys_answered_in_unknownkey_is_a_note(
+    tmp_path: Path,
+) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    probe = cp.cs("GetConfiguration", {"key": ["NoSuchKey"]}, {"unknownKey": ["NoSuchKey"]})
+    empty = cp.cs("GetConfiguration", {}, {})
+    report = judge(capture, tmp_path, "get-configuration")
+    assert sorted(findings(result(report, "CP1", "get-configuration"))) == sorted(
+        [
+            (
+                "note",
+                "GetConfiguration of 1 key(s) the charger does not have: all in unknownKey, as "
+                "OCPP 1.6 section 5.8 asks",
+                [probe, probe],
+            ),
+            ("fail", "GetConfiguration answered without any configurationKey", [empty, empty]),
+        ]
+    )
+
+
+def test_calls_in_flight_names_the_call_that_really_was_unanswered(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    slow = cp.call(Direction.CP_TO_CS, "Authorize", {"idTag": "TAG1"})  # answered last
+    beat = cp.call(Direction.CP_TO_CS, "Heartbeat", {})
+    cp.wait(0.1).result(Direction.CS_TO_CP, beat, {"currentTime": cp.stamp()})
+    status = cp.call(
+        Direction.CP_TO_CS,
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "NoError", "status": "Preparing"},
+    )
+    cp.wait(0.1).result(Direction.CS_TO_CP, status, {})
+    cp.wait(1).result(Direction.CS_TO_CP, slow, {"idTagInfo": {"status": "Accepted"}})
+    report = judge(capture, tmp_path, "protocol-calls-in-flight")
+    assert sorted(findings(result(report, "CP1", "protocol-calls-in-flight"))) == [
+        (
+            "fail",
+            "charger sent Heartbeat while its earlier CALL (Authorize) was unanswered",
+            [slow, beat],
+        ),
+        # the Heartbeat before it was answered: the Authorize is the CALL still in flight
+        (
+            "fail",
+            "charger sent StatusNotification while its earlier CALL (Authorize) was unanswered",
+            [slow, status],
+        ),
+    ]
