@@ -136,3 +136,32 @@ async def test_one_hostile_charger_does_not_stop_the_fleets_analysis(
 
 def _evidence_ids(finding: dict) -> set[str]:
     return {evidence["unique_id"] for evidence in finding["evidence"] if evidence.get("unique_id")}
+
+
+def test_an_uploaded_parquet_file_is_never_read_as_a_capture_part(tmp_path: Path) -> None:
+    """Issue 19: FTP uploads land in <capture>/diagnostics/<id>/; `analyse captures/` (a folder
+    of captures) read every *.parquet below it, so an uploaded part gave a forged charger
+    verdicts. Only parts under frames/ folders are read."""
+    import shutil
+
+    from ocpp_audit.capture.parts import find_parts
+
+    captures = tmp_path / "captures"
+    sample = Path(__file__).parent.parent / "captures" / "lab-good"
+    shutil.copytree(sample, captures / "site-a")
+    real = sorted(p.resolve() for p in (captures / "site-a" / "frames").rglob("*.parquet"))
+    forged = captures / "site-a" / "diagnostics" / "FORGED" / "part-forged.parquet"
+    forged.parent.mkdir(parents=True)
+    shutil.copy(real[0], forged)  # a real part's bytes: it would pass every check
+    assert find_parts([captures]) == real
+    assert find_parts([captures / "site-a"]) == real
+    result = CliRunner().invoke(main, ["analyse", str(captures), "-f", "json"])
+    assert result.exit_code in (0, 1), result.output
+    chargers = {c["charge_point_id"] for c in json.loads(result.stdout)["chargers"]}
+    assert chargers == {"LAB-GOOD-01"}
+    # a plain folder of parts (no frames/ below it) is still read, but not its uploads
+    loose = tmp_path / "loose"
+    (loose / "diagnostics").mkdir(parents=True)
+    shutil.copy(real[0], loose / "part-1.parquet")
+    shutil.copy(real[0], loose / "diagnostics" / "part-2.parquet")
+    assert find_parts([loose]) == [(loose / "part-1.parquet").resolve()]

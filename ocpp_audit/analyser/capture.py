@@ -15,222 +15,40 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ocpp_audit.capture import schema
+# Finding and checking parts lives with the capture; re-exported for the analyser's callers.
+from ocpp_audit.capture.parts import (
+    CaptureError,
+    SkippedPart,
+    TimeBound,
+    _quote,
+    check_part,
+    error_line,
+    find_parts,
+    frames_sql,
+    parse_time,
+    readable_parts,
+)
 
 logger = logging.getLogger(__name__)
 
 _spill_ids = itertools.count()
 
-_DUCKDB_TYPES: dict[pa.DataType, str] = {
-    pa.string(): "VARCHAR",
-    pa.binary(): "BLOB",
-    pa.bool_(): "BOOLEAN",
-    pa.int8(): "TINYINT",
-    pa.int32(): "INTEGER",
-    pa.int64(): "BIGINT",
-    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
-}
-
-
-class CaptureError(Exception):
-    """A capture that cannot be read; the message names the file and the problem."""
-
-
-@dataclass(frozen=True)
-class TimeBound:
-    """A --since/--until bound: an instant, and whether the user gave a bare date."""
-
-    instant: dt.datetime
-    is_date: bool
-
-
-def parse_time(text: str | dt.datetime | dt.date) -> TimeBound:
-    """Read an ISO 8601 date or date-time; a time without an offset is taken as UTC."""
-    if isinstance(text, dt.datetime):
-        value = text
-        is_date = False
-    elif isinstance(text, dt.date):
-        value = dt.datetime.combine(text, dt.time())
-        is_date = True
-    else:
-        stripped = text.strip()
-        try:
-            if len(stripped) == 10:
-                value = dt.datetime.combine(dt.date.fromisoformat(stripped), dt.time())
-                is_date = True
-            else:
-                value = dt.datetime.fromisoformat(stripped.replace("Z", "+00:00"))
-                is_date = False
-        except ValueError:
-            raise ValueError(
-                f"{text!r} is not an ISO 8601 date or time (2024-05-01 or 2024-05-01T12:00:00Z)"
-            ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return TimeBound(value.astimezone(dt.UTC), is_date)
-
-
-def find_parts(paths: Sequence[Path]) -> list[Path]:
-    """The Parquet parts of the given capture folders and files, absolute, sorted, each once.
-
-    A folder holding ``frames/`` contributes ``frames/**/*.parquet``; any other folder every
-    ``**/*.parquet`` below it. A file is taken as it is (and checked later).
-    """
-    parts: dict[Path, None] = {}
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            root = path / schema.FRAMES_DIR if (path / schema.FRAMES_DIR).is_dir() else path
-            for part in sorted(root.rglob("*.parquet")):
-                if part.is_file():
-                    parts[part.resolve()] = None
-        elif path.is_file():
-            parts[path.resolve()] = None
-        else:
-            raise CaptureError(f"{path}: no such file or folder")
-    return list(parts)
-
-
-@dataclass(frozen=True)
-class SkippedPart:
-    """A part left out of an analysis (--skip-bad-parts), and why."""
-
-    path: Path
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.problem}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {"path": str(self.path), "problem": self.problem}
-
-
-def readable_parts(paths: Sequence[Path]) -> tuple[list[Path], list[SkippedPart]]:
-    """The parts of ``paths`` that pass ``check_part``, and the ones that do not, with the problem.
-
-    For --skip-bad-parts. Raises CaptureError for a path that does not exist, and when the capture
-    has parts but none of them is readable (an analysis of nothing would look like a clean one).
-    """
-    good: list[Path] = []
-    skipped: list[SkippedPart] = []
-    for part in find_parts(paths):
-        try:
-            check_part(part)
-        except CaptureError as error:
-            problem = str(error).removeprefix(f"{part}: ")
-            logger.info("skipped %s: %s", part, problem)  # the caller lists them
-            skipped.append(SkippedPart(part, problem))
-        else:
-            good.append(part)
-    if skipped and not good:
-        raise CaptureError(
-            f"{skipped[0]}; no readable part left to analyse ({len(skipped)} skipped)"
-        )
-    return good, skipped
-
-
-def check_part(path: Path) -> None:
-    """Refuse a part that is not a readable capture part of a schema major version we know."""
-    try:
-        metadata = pq.read_metadata(path)
-    except (OSError, pa.ArrowException) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CaptureError(f"{path}: not a readable Parquet file (truncated?): {reason}") from None
-    key_values = metadata.metadata or {}
-    version = key_values.get(schema.META_SCHEMA_VERSION)
-    if version is None:
-        raise CaptureError(
-            f"{path}: not an ocpp-audit capture part "
-            f"(no {schema.META_SCHEMA_VERSION.decode()} in its metadata)"
-        )
-    text = version.decode(errors="replace")
-    major = schema.schema_major(text)
-    if major != schema.SCHEMA_MAJOR:
-        raise CaptureError(
-            f"{path}: capture schema version {text} is not supported "
-            f"(this ocpp-audit reads major version {schema.SCHEMA_MAJOR})"
-        )
-    arrow_schema = metadata.schema.to_arrow_schema()
-    missing = [name for name in schema.COLUMN_NAMES if arrow_schema.get_field_index(name) < 0]
-    if missing:
-        raise CaptureError(f"{path}: missing columns {', '.join(missing)}")
-    for column in schema.COLUMNS:
-        stored = arrow_schema.field(column.name).type
-        if stored != column.type:
-            raise CaptureError(
-                f"{path}: column {column.name} has type {stored}, expected {column.type}"
-            )
-
-
-def error_line(error: Exception) -> str:
-    """A DuckDB (or other) error in one line: its message and hints, without the SQL excerpt."""
-    text = str(error).split("\n\nLINE ", 1)[0].strip()
-    return (
-        " ".join(line.strip() for line in text.splitlines() if line.strip()) or type(error).__name__
-    )
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _timestamp_literal(instant: dt.datetime) -> str:
-    return f"TIMESTAMPTZ {_quote(instant.isoformat())}"
-
-
-def frames_sql(
-    parts: Sequence[Path],
-    *,
-    chargers: Sequence[str] = (),
-    since: str | dt.datetime | dt.date | None = None,
-    until: str | dt.datetime | dt.date | None = None,
-) -> str:
-    """The SELECT behind the ``frames`` view: every schema column plus ``date`` (UTC), filtered.
-
-    ``since`` is inclusive, ``until`` exclusive; a bare date as ``until`` includes that whole day.
-    Literal values only, so the view also works in a DuckDB file opened by another program.
-    """
-    columns = ", ".join(f'"{name}"' for name in schema.COLUMN_NAMES)
-    if not parts:
-        typed_nulls = ", ".join(
-            f'CAST(NULL AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"' for c in schema.COLUMNS
-        )
-        return f"SELECT {typed_nulls}, CAST(NULL AS DATE) AS date WHERE false"
-
-    files = ", ".join(_quote(str(part)) for part in parts)
-    # Hive partitioning (date=YYYY-MM-DD folders) lets DuckDB skip whole days on a date filter;
-    # a single part copied elsewhere has no such folder, so its date comes from ts.
-    hive = all(part.parent.name.startswith(f"{schema.PARTITION_KEY}=") for part in parts)
-    if hive:
-        source = f"read_parquet([{files}], hive_partitioning = true, union_by_name = true)"
-        date_expr = f"CAST({schema.PARTITION_KEY} AS DATE)"
-    else:
-        source = f"read_parquet([{files}], hive_partitioning = false, union_by_name = true)"
-        date_expr = "CAST(timezone('UTC', ts) AS DATE)"
-
-    conditions: list[str] = []
-    if chargers:
-        conditions.append(f"charge_point_id IN ({', '.join(_quote(c) for c in chargers)})")
-    if since is not None:
-        bound = parse_time(since)
-        conditions.append(f"ts >= {_timestamp_literal(bound.instant)}")
-        if hive:
-            conditions.append(f"{date_expr} >= DATE {_quote(bound.instant.date().isoformat())}")
-    if until is not None:
-        bound = parse_time(until)
-        end = bound.instant + dt.timedelta(days=1) if bound.is_date else bound.instant
-        conditions.append(f"ts < {_timestamp_literal(end)}")
-        if hive:
-            conditions.append(f"{date_expr} <= DATE {_quote(end.date().isoformat())}")
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    return f"SELECT {columns}, {date_expr} AS date FROM {source}{where}"
+__all__ = [
+    "CaptureError",
+    "SkippedPart",
+    "TimeBound",
+    "check_part",
+    "error_line",
+    "find_parts",
+    "frames_sql",
+    "open_capture",
+    "parse_time",
+    "readable_parts",
+]
 
 
 def _configure(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from ocpp_audit.analyser.capture import SkippedPart, error_line, open_capture, readable_parts
+from ocpp_audit.analyser.capture import open_capture
 from ocpp_audit.analyser.rules import (
     Rule,
     RuleError,
@@ -29,6 +29,7 @@ from ocpp_audit.analyser.rules import (
     load_rules,
     select_rules,
 )
+from ocpp_audit.capture.parts import SkippedPart, error_line, readable_parts
 
 logger = logging.getLogger(__name__)
 

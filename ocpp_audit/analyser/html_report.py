@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from ocpp_audit.analyser.capture import error_line, open_capture
+from ocpp_audit.analyser.capture import open_capture
 from ocpp_audit.analyser.engine import (
     MATERIALIZED_VIEWS,
     ChargerReport,
@@ -38,6 +38,7 @@ from ocpp_audit.analyser.engine import (
     materialize_views,
 )
 from ocpp_audit.analyser.report import RESULT_WORDS, result_notes
+from ocpp_audit.capture.parts import error_line
 
 logger = logging.getLogger(__name__)
 

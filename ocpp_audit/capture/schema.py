@@ -27,6 +27,7 @@ META_SCHEMA_VERSION = b"ocpp_audit.schema_version"
 META_PRODUCT_VERSION = b"ocpp_audit.product_version"
 
 FRAMES_DIR = "frames"
+UPLOADS_DIR = "diagnostics"  # files chargers uploaded (recorder endpoints): never read as parts
 PARTITION_KEY = "date"
 
 

@@ -9,10 +9,10 @@ import click
 
 from ocpp_audit.analyser.baseline import compare, load_baseline
 from ocpp_audit.analyser.baseline import write_baseline as store_baseline
-from ocpp_audit.analyser.capture import find_parts, parse_time
 from ocpp_audit.analyser.engine import analyse as run_analysis
 from ocpp_audit.analyser.report import FORMATS, render
 from ocpp_audit.analyser.rules import parse_param_assignments
+from ocpp_audit.capture.parts import find_parts, parse_time
 from ocpp_audit.cli.errors import InputError, writable_file_callback
 from ocpp_audit.cli.output import emit, output_options
 from ocpp_audit.cli.selection import check_found, require_parts

@@ -37,7 +37,7 @@ def export(
     """
     import duckdb
 
-    from ocpp_audit.analyser.capture import check_part, error_line, frames_sql
+    from ocpp_audit.capture.parts import check_part, error_line, frames_sql
 
     parts = require_parts(capture)
     for part in parts:

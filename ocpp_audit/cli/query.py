@@ -13,8 +13,9 @@ from pathlib import Path
 import click
 import duckdb
 
-from ocpp_audit.analyser.capture import error_line, open_capture, readable_parts
+from ocpp_audit.analyser.capture import open_capture
 from ocpp_audit.capture import schema
+from ocpp_audit.capture.parts import error_line, readable_parts
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
 from ocpp_audit.cli.selection import require_parts

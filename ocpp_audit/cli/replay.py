@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from ocpp_audit.analyser.capture import CaptureError, check_part
+from ocpp_audit.capture.parts import CaptureError, check_part
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
 from ocpp_audit.cli.params import basic_auth

@@ -34,7 +34,7 @@ def charger_spans(parts: Sequence[Path], *, messages_only: bool = False) -> dict
     """charge_point_id -> its Span over every frame of ``parts`` (no charger or window filter)."""
     import duckdb
 
-    from ocpp_audit.analyser.capture import frames_sql
+    from ocpp_audit.capture.parts import frames_sql
 
     if not parts:
         return {}
@@ -57,7 +57,7 @@ def charger_spans(parts: Sequence[Path], *, messages_only: bool = False) -> dict
 def require_parts(captures: Sequence[Path]) -> list[Path]:
     """The Parquet parts of ``captures``; InputError for a folder with none (a wrong or empty
     folder, even next to good ones, is a mistake rather than a capture of nothing)."""
-    from ocpp_audit.analyser.capture import find_parts
+    from ocpp_audit.capture.parts import find_parts
 
     for capture in captures:
         if not find_parts([capture]):

@@ -43,6 +43,7 @@ from urllib.parse import quote, unquote
 import aioftp
 from aiohttp import web
 
+from ocpp_audit.capture import schema
 from ocpp_audit.capture.connection import format_address
 from ocpp_audit.recorder.diagnostics_file import describe
 from ocpp_audit.web import DEFAULT_IDLE_TIMEOUT_S, WebServer
@@ -342,7 +343,7 @@ class FileEndpoints:
 
     @property
     def diagnostics_dir(self) -> Path:
-        return self.root / "diagnostics"
+        return self.root / schema.UPLOADS_DIR
 
     # --- life cycle -------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from ocpp_audit.analyser.capture import CaptureError, check_part, error_line, find_parts, frames_sql
+from ocpp_audit.capture.parts import CaptureError, check_part, error_line, find_parts, frames_sql
 from ocpp_audit.protocol.constants import Direction
 from ocpp_audit.protocol.tracker import Answered, CallTracker
 
