@@ -23,6 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from ocpp_audit.lab.central_system import CentralSystem
 from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.service import RecorderService
 from tests.conftest import timeout
@@ -189,7 +190,8 @@ def recording(engine_name: str, tmp_path: Path) -> RecorderFactory:
         config = fields.pop("central_system_config", None)
         fields.setdefault("capture_dir", tmp_path / "capture")
         options = RecordOptions(engine=engine_name, **fields)
-        async with RecorderService(options, config) as service:
+        backend = CentralSystem(config) if options.standalone else None
+        async with RecorderService(options, backend) as service:
             yield service
 
     return start

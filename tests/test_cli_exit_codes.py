@@ -226,6 +226,7 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def control(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A standalone recorder with its control API (no charger connected), in its own thread."""
+    from ocpp_audit.lab.central_system import CentralSystem
     from ocpp_audit.recorder.options import RecordOptions
     from ocpp_audit.recorder.service import RecorderService
 
@@ -242,7 +243,7 @@ def control(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stop = asyncio.Event()
 
     async def serve() -> None:
-        async with RecorderService(options) as service:
+        async with RecorderService(options, CentralSystem()) as service:
             assert service.control is not None
             url.append(service.control.url)
             ready.set()

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ocpp_audit.lab.central_system import CentralSystem
 from ocpp_audit.lab.simulator.charger import SimulatedCharger
 from ocpp_audit.lab.simulator.transfers import (
     DownloadFailed,
@@ -66,7 +67,7 @@ async def test_simulated_charger_transfers_are_recorded_in_the_capture(tmp_path:
         control_token="secret",
         endpoints_host="127.0.0.1",
     )
-    async with RecorderService(options) as service:
+    async with RecorderService(options, CentralSystem()) as service:
         assert service.endpoints is not None and service.central_system is not None
         charger = SimulatedCharger("LAB-7", service.url)
         await charger.start()

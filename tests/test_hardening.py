@@ -82,6 +82,7 @@ async def test_control_api_answers_over_tls(certificate: tuple[Path, Path]) -> N
 async def test_recorder_serves_a_non_loopback_control_api_over_tls(
     tmp_path: Path, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from ocpp_audit.lab.central_system import CentralSystem
     from ocpp_audit.recorder import control
     from ocpp_audit.recorder.options import RecordOptions
     from ocpp_audit.recorder.service import RecorderService
@@ -98,7 +99,7 @@ async def test_recorder_serves_a_non_loopback_control_api_over_tls(
         control_port=0,
         control_token=TOKEN,
     )
-    async with RecorderService(options) as service:
+    async with RecorderService(options, CentralSystem()) as service:
         assert service.control is not None
         assert service.control.url.startswith("https://")
         async with asyncio.timeout(timeout(10)):

@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from websockets.asyncio.client import ClientConnection, connect
 
 from ocpp_audit.cli.inject import control_url, inject
+from ocpp_audit.lab.central_system import CentralSystem
 from ocpp_audit.lab.simulator import SimulatedCharger
 from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.service import RecorderService
@@ -33,7 +34,7 @@ async def service(tmp_path: Path) -> AsyncIterator[RecorderService]:
         control_host="127.0.0.1",
         control_port=0,
     )
-    async with RecorderService(options) as running:
+    async with RecorderService(options, CentralSystem()) as running:
         yield running
 
 

@@ -9,6 +9,7 @@ import json
 import pytest
 from websockets.asyncio.client import connect
 
+from ocpp_audit.lab.central_system import CentralSystem
 from ocpp_audit.recorder import service as service_module
 from ocpp_audit.recorder.options import RecordOptions
 from ocpp_audit.recorder.service import RecorderService
@@ -19,7 +20,7 @@ from tests.test_record_cli import Recorder
 async def test_tune_gc_freezes_long_lived_objects_and_restores_the_collector_on_stop(tmp_path):
     threshold = gc.get_threshold()
     options = RecordOptions(tmp_path / "capture", standalone=True)
-    async with RecorderService(options, tune_gc=True) as service:
+    async with RecorderService(options, CentralSystem(), tune_gc=True) as service:
         assert gc.get_threshold()[2] == service_module.GC_THRESHOLD_GEN2
         assert gc.get_freeze_count() > 0  # start-up's objects are out of every collection
         async with asyncio.timeout(timeout(5)), connect(f"{service.url}/CP1") as websocket:

@@ -35,7 +35,7 @@ IDLE_S = 1.5
 
 async def _record(capture_dir: Path) -> None:
     options = RecordOptions(capture_dir=capture_dir, standalone=True)
-    async with RecorderService(options, CentralSystemConfig(**CONFIG)) as service:
+    async with RecorderService(options, CentralSystem(CentralSystemConfig(**CONFIG))) as service:
         cs = service.central_system
         assert cs is not None
         charger = SimulatedCharger(CP, service.url, connectors=1)

@@ -274,6 +274,7 @@ async def test_firmware_head_and_ranges(tmp_path: Path) -> None:
 
 
 async def test_the_recorders_idle_timeout_reaches_both_servers(tmp_path: Path) -> None:
+    from ocpp_audit.lab.central_system import CentralSystem
     from ocpp_audit.recorder.options import RecordOptions
     from ocpp_audit.recorder.service import RecorderService
 
@@ -287,7 +288,7 @@ async def test_the_recorders_idle_timeout_reaches_both_servers(tmp_path: Path) -
         endpoints_host="127.0.0.1",
         http_idle_timeout=IDLE_S,
     )
-    async with RecorderService(options) as service:
+    async with RecorderService(options, CentralSystem()) as service:
         assert service.control is not None and service.endpoints is not None
         for port in (service.control.port, service.endpoints.http_port):
             received, seconds = await closed_within("127.0.0.1", port, b"", timeout(10))

@@ -389,9 +389,11 @@ async def _run(options: RecordOptions, config: CentralSystemConfig | None) -> No
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    from ocpp_audit.lab.central_system import CentralSystem
     from ocpp_audit.recorder.relay import redact_url
 
-    async with RecorderService(options, config, tune_gc=True) as service:
+    backend = CentralSystem(config) if options.standalone else None
+    async with RecorderService(options, backend, tune_gc=True) as service:
         backend = (
             "built-in central system"
             if service.central_system

@@ -18,14 +18,13 @@ import logging
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ocpp_audit.capture.writer import CaptureWriter
 from ocpp_audit.recorder.engines import create_engine
 from ocpp_audit.recorder.options import RecordOptions
 
 if TYPE_CHECKING:
-    from ocpp_audit.lab.central_system import CentralSystem, CentralSystemConfig
     from ocpp_audit.recorder.control import ControlServer
     from ocpp_audit.recorder.endpoints import FileEndpoints
     from ocpp_audit.recorder.mitm_engine import MitmEngine
@@ -73,23 +72,41 @@ async def gc_maintenance(
         gc.freeze()
 
 
+class StandaloneBackend(Protocol):
+    """What ``--standalone`` records in front of: a backend the recorder starts and stops itself
+    (the lab's built-in central system). The recorder knows it only by this shape, so it never
+    imports the lab (which imports the recorder)."""
+
+    url: str
+
+    async def start(self, host: str, port: int) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class RecorderService:
-    """Writer + (built-in central system if standalone) + engine, started and stopped together."""
+    """Writer + (the standalone backend, when given) + engine, started and stopped together."""
 
     def __init__(
         self,
         options: RecordOptions,
-        central_system_config: CentralSystemConfig | None = None,
+        backend: StandaloneBackend | None = None,
         *,
         tune_gc: bool = False,
     ) -> None:
-        """``tune_gc``: freeze long-lived objects and run collections rarely (see ``tune_gc``);
-        process-wide, so for a process that runs one recorder (``ocpp-audit record``)."""
+        """``backend``: with ``options.standalone``, the backend to start on loopback and record
+        in front of (``ocpp_audit.lab.central_system.CentralSystem``). ``tune_gc``: freeze
+        long-lived objects and run collections rarely (see ``tune_gc``); process-wide, so for a
+        process that runs one recorder (``ocpp-audit record``)."""
         if not options.standalone and not options.upstream:
             raise ValueError("give an upstream URL, or run standalone")
+        if options.standalone and backend is None:
+            raise ValueError(
+                "a standalone recorder needs its backend (the built-in central system)"
+            )
         self.options = options
-        self.central_system_config = central_system_config
-        self.central_system: CentralSystem | None = None
+        # the standalone backend; named for what it is in practice, the built-in central system
+        self.central_system: Any = backend if options.standalone else None
         self.writer: CaptureWriter | None = None
         self.engine: RelayEngine | MitmEngine | None = None
         self.recovered: list[Path] = []  # parts sealed at start from a journal a crash left
@@ -131,10 +148,7 @@ class RecorderService:
         self.recovered = await asyncio.to_thread(self.writer.start)
         if self.recovered:
             logger.info("sealed %d part(s) left by an earlier run", len(self.recovered))
-        if options.standalone:
-            from ocpp_audit.lab.central_system import CentralSystem
-
-            self.central_system = CentralSystem(self.central_system_config)
+        if self.central_system is not None:
             await self.central_system.start("127.0.0.1", 0)
             self.upstream = self.central_system.url
             options = dataclasses.replace(options, upstream=self.upstream)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ocpp_audit.lab.central_system import CentralSystemConfig
+from ocpp_audit.lab.central_system import CentralSystem, CentralSystemConfig
 from ocpp_audit.lab.simulator.charger import SimulatedCharger
 from ocpp_audit.lab.simulator.control import SimulatorControl
 from ocpp_audit.lab.simulator.scenario import ScenarioTiming, charger_timing_for_scenario
@@ -51,7 +51,7 @@ async def guided_lab(
         heartbeat_interval=ScenarioTiming.heartbeat_interval,
         id_tags={ScenarioTiming.valid_id_tag: "Accepted"},
     )
-    async with RecorderService(options, config) as service:
+    async with RecorderService(options, CentralSystem(config)) as service:
         chargers = {
             charge_point_id: SimulatedCharger(
                 charge_point_id, service.url, profile=profile, timing=charger_timing_for_scenario()
