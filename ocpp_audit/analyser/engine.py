@@ -15,12 +15,23 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from ocpp_audit.analyser.capture import open_capture
+from ocpp_audit.analyser.model import (  # noqa: F401  (re-exported: callers import them from here)
+    FAIL,
+    FINDING_VERDICTS,
+    FORMAT_VERSION,
+    NOT_OBSERVED,
+    PASS,
+    ChargerReport,
+    Finding,
+    Report,
+    RuleResult,
+    fold,
+)
 from ocpp_audit.analyser.rules import (
     Rule,
     RuleError,
@@ -33,16 +44,11 @@ from ocpp_audit.capture.parts import SkippedPart, error_line, readable_parts
 
 logger = logging.getLogger(__name__)
 
-PASS = "PASS"
-FAIL = "FAIL"
-NOT_OBSERVED = "NOT_OBSERVED"
-FINDING_VERDICTS = ("pass", "fail", "not_observed", "note")
 REQUIRED_COLUMNS = ("charge_point_id", "check", "verdict", "detail", "evidence")
 
 # Findings and evidence kept per charger and rule in the report; the capture holds the rest.
 MAX_FINDINGS = 100
 MAX_EVIDENCE = 20
-FORMAT_VERSION = 1
 # Views that several rules read, computed once per analysis (see materialize_views) when a selected
 # rule reads them; in dependency order (transactions reads calls). meter_samples (read by 2 rules)
 # and transactions (5 rules) joined calls: 1.06M frames, suite 9.7 s -> 7.8 s, same verdicts.
@@ -77,131 +83,6 @@ _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _VERDICT_RANK = "CASE verdict WHEN 'fail' THEN 0 WHEN 'note' THEN 1 WHEN 'pass' THEN 2 ELSE 3 END"
 # ... then in time order, so that a report is the same from run to run.
 _FINDING_ORDER = f'{_VERDICT_RANK}, evidence[1].ts NULLS LAST, "check", detail'
-
-
-@dataclass
-class Finding:
-    check: str | None
-    verdict: str  # pass | fail | not_observed | note
-    detail: str | None
-    evidence: list[dict[str, str | None]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "check": self.check,
-            "verdict": self.verdict,
-            "detail": self.detail,
-            "evidence": self.evidence,
-        }
-
-
-@dataclass
-class RuleResult:
-    rule: Rule
-    verdict: str  # PASS | FAIL | NOT_OBSERVED
-    notes: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    omitted_findings: int = 0  # beyond MAX_FINDINGS, left in the capture
-
-    @property
-    def omitted_note(self) -> str | None:
-        if not self.omitted_findings:
-            return None
-        return f"{self.omitted_findings} more findings not shown; query the capture for all"
-
-    def to_dict(self) -> dict[str, object]:
-        omitted = [self.omitted_note] if self.omitted_note else []
-        return {
-            "function": self.rule.function,
-            "rule": self.rule.id,
-            "title": self.rule.title,
-            "verdict": self.verdict,
-            "notes": [*self.notes, *omitted],
-            "findings": [finding.to_dict() for finding in self.findings],
-        }
-
-    def details(self, verdict: str) -> list[str]:
-        """The distinct details of the findings with this (lower-case) verdict."""
-        seen: dict[str, None] = {}
-        for finding in self.findings:
-            if finding.verdict == verdict and finding.detail:
-                seen.setdefault(finding.detail, None)
-        return list(seen)
-
-
-@dataclass
-class ChargerReport:
-    charge_point_id: str
-    results: list[RuleResult]
-    # From its BootNotifications, for the report's heading (as the reference report's
-    # "Manufacturer Name / Model / Firmware Version"): label -> value. Not in the JSON document.
-    identity: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def functions(self) -> list[RuleResult]:
-        return [r for r in self.results if r.rule.function is not None]
-
-    @property
-    def checks(self) -> list[RuleResult]:
-        return [r for r in self.results if r.rule.function is None]
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "charge_point_id": self.charge_point_id,
-            "functions": [r.to_dict() for r in self.functions],
-            "checks": [r.to_dict() for r in self.checks],
-        }
-
-
-@dataclass
-class Report:
-    chargers: list[ChargerReport]
-    rules: list[Rule]
-    elapsed_s: float = 0.0
-    rule_seconds: dict[str, float] = field(default_factory=dict)
-    # How analyse() opened the capture (open_capture's keyword arguments), so that a renderer
-    # needing more than the verdicts (the html report) can open it again. Not in the JSON document.
-    source: dict[str, object] | None = None
-    # Parts left out with skip_bad_parts (None: not asked, so the JSON document has no such key).
-    skipped_parts: list[SkippedPart] | None = None
-
-    @property
-    def exit_status(self) -> int:
-        """1 if any rule of severity error FAILs for any charger, else 0."""
-        failed = any(
-            r.verdict == FAIL and r.rule.severity == "error"
-            for charger in self.chargers
-            for r in charger.results
-        )
-        return 1 if failed else 0
-
-    def verdicts(self) -> dict[tuple[str, str], str]:
-        """(charge_point_id, rule id) -> verdict, for baselines."""
-        return {
-            (charger.charge_point_id, r.rule.id): r.verdict
-            for charger in self.chargers
-            for r in charger.results
-        }
-
-    def to_dict(self) -> dict[str, object]:
-        """The versioned JSON document (format_version 1)."""
-        document: dict[str, object] = {
-            "format_version": FORMAT_VERSION,
-            "chargers": [charger.to_dict() for charger in self.chargers],
-        }
-        if self.skipped_parts is not None:
-            # An added top-level key: format_version 1's existing keys stay as they are.
-            document["skipped_parts"] = [part.to_dict() for part in self.skipped_parts]
-        return document
-
-
-def fold(verdicts: Sequence[str]) -> str:
-    """Any fail -> FAIL, else any pass -> PASS, else NOT_OBSERVED (notes do not count)."""
-    if "fail" in verdicts:
-        return FAIL
-    if "pass" in verdicts:
-        return PASS
-    return NOT_OBSERVED
 
 
 def _rule_error(rule: Rule, problem: str) -> RuleError:
