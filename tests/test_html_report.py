@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from ocpp_audit.analyser.engine import analyse
-from ocpp_audit.analyser.html_report import render_html
+from ocpp_audit.analyser.render.html_page import render_html
 from ocpp_audit.analyser.report import render
 from ocpp_audit.capture.schema import Direction
 from ocpp_audit.cli import main

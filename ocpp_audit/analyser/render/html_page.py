@@ -30,14 +30,8 @@ from typing import Any
 import duckdb
 
 from ocpp_audit.analyser.capture import open_capture
-from ocpp_audit.analyser.engine import (
-    MATERIALIZED_VIEWS,
-    ChargerReport,
-    Report,
-    RuleResult,
-    materialize_views,
-)
-from ocpp_audit.analyser.report import RESULT_WORDS, result_notes
+from ocpp_audit.analyser.engine import MATERIALIZED_VIEWS, materialize_views
+from ocpp_audit.analyser.model import RESULT_WORDS, ChargerReport, Report, RuleResult, result_notes
 from ocpp_audit.capture.parts import error_line
 
 logger = logging.getLogger(__name__)
