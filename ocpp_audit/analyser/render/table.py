@@ -6,6 +6,7 @@ import textwrap
 
 from ocpp_audit.analyser.model import ChargerReport, Report, result_notes
 from ocpp_audit.analyser.render.common import function_number, result_word, summary
+from ocpp_audit.display import for_terminal
 
 _NOTES_WIDTH = 56
 _TITLE_WIDTH = 40
@@ -21,10 +22,12 @@ def _table_for(charger: ChargerReport) -> str:
     rows: list[tuple[str, list[str], str, list[str]]] = []
     for result in [*charger.functions, *charger.checks]:
         indent = "" if result.rule.function is not None else "  "
-        names = textwrap.wrap(result.rule.title, _TITLE_WIDTH, subsequent_indent="  ") or [""]
+        names = textwrap.wrap(
+            for_terminal(result.rule.title), _TITLE_WIDTH, subsequent_indent="  "
+        ) or [""]
         notes: list[str] = []
-        for note in result_notes(result):
-            notes.extend(textwrap.wrap(note, _NOTES_WIDTH) or [""])
+        for note in result_notes(result):  # a charger's text, escapes shown (not obeyed)
+            notes.extend(textwrap.wrap(for_terminal(note), _NOTES_WIDTH) or [""])
         rows.append(
             (function_number(result), [indent + n for n in names], result_word(result), notes)
         )
@@ -45,9 +48,13 @@ def _table_for(charger: ChargerReport) -> str:
             ]
         ).rstrip()
 
-    out = [f"Charger {charger.charge_point_id}  ({summary(charger)})"]
+    out = [f"Charger {for_terminal(charger.charge_point_id)}  ({summary(charger)})"]
     if charger.identity:
-        out.append("  ".join(f"{label}: {value}" for label, value in charger.identity.items()))
+        out.append(
+            "  ".join(
+                f"{label}: {for_terminal(value)}" for label, value in charger.identity.items()
+            )
+        )
     out.append("")
     out.append(line(headers))
     out.append(line((*("-" * w for w in widths), "-" * len(headers[3]))))  # type: ignore[arg-type]
