@@ -17,7 +17,7 @@ import pytest
 
 from ocpp_audit.analyser.capture import open_capture
 from ocpp_audit.analyser.engine import judged_chargers, run_rule
-from ocpp_audit.analyser.rules import Rule, load_rules
+from ocpp_audit.analyser.rules import Rule, function_titles, load_rules
 from ocpp_audit.capture.schema import Direction
 from tests.capture_builder import CaptureBuilder, ChargerScript
 
@@ -510,3 +510,13 @@ def test_every_rule_has_a_pass_and_a_fail_case() -> None:
     rule_files = sorted(Path(RULES["heartbeat"].path).parent.glob("*.sql"))
     assert len(rule_files) == len(RULES)
     assert {rule.function for rule in RULES.values()} >= set(range(1, 17))
+
+
+def test_function_titles_come_from_the_rule_headers() -> None:
+    # The guided acceptance run's progress names each function by its rule's title.
+    titles = function_titles()
+    assert sorted(titles) == list(range(1, 17))
+    assert titles[15] == "Clear cache"  # "Clear cache (if applicable)": the remark dropped
+    assert titles[1] == "Boot notification"
+    rule = next(r for r in load_rules() if r.function == 13)
+    assert function_titles([rule]) == {13: rule.title}

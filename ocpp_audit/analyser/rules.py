@@ -188,6 +188,17 @@ def load_rules(dirs: Sequence[Path] | None = None) -> list[Rule]:
     return sort_rules(rules)
 
 
+def function_titles(rules: Iterable[Rule] | None = None) -> dict[int, str]:
+    """Function number -> its title without a trailing remark in brackets ("Clear cache (if
+    applicable)" -> "Clear cache"), from the rules' headers (None: the packaged rules), so a
+    function's name is written once, in its rule."""
+    titles: dict[int, str] = {}
+    for rule in load_rules() if rules is None else rules:
+        if rule.function is not None and rule.function not in titles:
+            titles[rule.function] = re.sub(r"\s*\([^()]*\)$", "", rule.title) or rule.title
+    return titles
+
+
 def sort_rules(rules: Iterable[Rule]) -> list[Rule]:
     """Functions 1..16 first, then protocol checks; ties by id."""
     return sorted(rules, key=lambda r: (r.function is None, r.function or 0, r.id))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from ocpp_audit.analyser.rules import function_titles
 from ocpp_audit.lab.acceptance.commander import ControlCommander, ControlError
 from ocpp_audit.lab.simulator.scenario import (
     ACCEPTANCE_STEPS,
@@ -55,26 +56,6 @@ GUIDED_STEPS: tuple[Step, ...] = (
     Step("boot notification (triggered)", (1,), _guided_boot),
     *ACCEPTANCE_STEPS[1:],
 )
-
-# Function titles for the progress display (the script's names).
-FUNCTION_TITLES = {
-    1: "Boot notification",
-    2: "Heartbeat",
-    3: "Change availability",
-    4: "Get configuration",
-    5: "Change configuration",
-    6: "Start transaction",
-    7: "Stop transaction",
-    8: "Meter values",
-    9: "Reset",
-    10: "Error notifications",
-    11: "Cable status",
-    12: "Firmware update",
-    13: "Diagnostics",
-    14: "Offline transactions",
-    15: "Clear cache",
-    16: "Trigger message",
-}
 
 
 class RunAborted(Exception):
@@ -234,8 +215,9 @@ async def _walk(
 ) -> None:
     loop = asyncio.get_running_loop()
     total = len(steps)
+    function_title = function_titles()  # for the progress display, from the rules' headers
     for number, step in enumerate(steps, 1):
-        titles = ", ".join(f"{f} {FUNCTION_TITLES.get(f, '')}".strip() for f in step.functions)
+        titles = ", ".join(f"{f} {function_title.get(f, '')}".strip() for f in step.functions)
         label = f"[{number}/{total}] function {titles}: {step.name}"
         if set(step.functions) & run.skipped_functions:
             say(f"{label} ... skipped")
