@@ -262,3 +262,27 @@ def test_views_are_plain_sql_that_a_stored_database_keeps(tmp_path: Path) -> Non
     with duckdb.connect(str(database)) as stored:  # another program, no ocpp-audit functions
         assert stored.execute("SELECT count(*) FROM calls WHERE orphan_answer").fetchone() == (1,)
         assert stored.execute("SELECT count(*) FROM meter_samples").fetchone() == (7,)
+
+
+def test_view_files_are_the_views_in_dependency_order() -> None:
+    # views/<name>.sql, one per view; each names itself and uses every parameter its header declares.
+    assert tuple(view.name for view in views.VIEWS) == views.VIEW_NAMES
+    for view in views.VIEWS:
+        for name, _default in view.params:
+            assert f"${name}" in view.sql, (view.name, name)
+    assert views.DEFAULT_PARAMS == {"late_after_s": 60.0}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("SELECT 1", "does not start with"),
+        ('/*+++\nname = "x"\ndescription = "d"\n+++*/\nSELECT 1', "lacks its \\[columns\\]"),
+        ('/*+++\nname = "x"\nextra = 1\n[columns]\na = "b"\n+++*/\nSELECT 1', "unknown header"),
+        ("/*+++\nname = \n+++*/\nSELECT 1", "not valid TOML"),
+    ],
+)
+def test_malformed_view_file_is_named(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem) as raised:
+        views.parse_view(text, "views/x.sql")
+    assert str(raised.value).startswith("views/x.sql: ")

@@ -1,0 +1,80 @@
+/*+++
+name = "calls"
+description = """\
+Each CALL with its answer (CALLRESULT or CALLERROR); unanswered CALLs and answers to unknown ids are \
+rows too."""
+# OCPP-J 1.6 section 4.1.1: a CALLRESULT or CALLERROR answers the CALL with the same unique id that
+# travelled the other way on the same connection. Rows are paired per (connection, direction of the
+# CALL, unique id) in arrival order: a CALL's answer is the next row of its key when that row is an
+# answer; an answer whose previous row is not a CALL answers nothing we saw.
+[columns]
+charge_point_id = "the charger"
+connection_id = "the connection the CALL travelled on"
+direction = "direction of the CALL: cp_to_cs (charger asks) or cs_to_cp (backend asks)"
+unique_id = "OCPP-J unique id"
+action = "the CALL's action (for an answer to an unknown id: null)"
+call_ts = "when the CALL arrived; null for an answer to an unknown id"
+call_seq = "seq of the CALL in its connection"
+payload = "the CALL's payload as JSON text"
+injected = "the CALL was sent by ocpp-audit (active mode)"
+answered = "an answer (CALLRESULT or CALLERROR) came back"
+answer_type = "CALLRESULT or CALLERROR; null when unanswered"
+answer_ts = "when the answer arrived"
+answer_seq = "seq of the answer in its connection"
+answer_payload = "the CALLRESULT payload (or CALLERROR details) as JSON text"
+status = "the answer payload's status field (Accepted, Rejected, ...)"
+error_code = "CALLERROR errorCode"
+error_description = "CALLERROR errorDescription"
+answer_parse_error = "why the answer is not valid OCPP-J, if it is not"
+latency_s = "seconds from CALL to answer"
+duplicate_id = "the previous CALL with this unique id and direction was still unanswered"
+orphan_answer = "an answer to a unique id with no CALL in flight (the row has no CALL)"
++++*/
+WITH keyed AS (
+    SELECT ts, charge_point_id, connection_id, seq, unique_id, action, payload, injected,
+           message_type, error_code, error_description, parse_error,
+           CASE WHEN message_type = 2 THEN direction
+                WHEN direction = 'cp_to_cs' THEN 'cs_to_cp' ELSE 'cp_to_cs' END AS call_direction
+    FROM messages
+    WHERE message_type IN (2, 3, 4) AND unique_id IS NOT NULL
+),
+sequenced AS (
+    SELECT *,
+           lag(message_type) OVER w AS previous_type,
+           lead(message_type) OVER w AS next_type,
+           lead(ts) OVER w AS next_ts,
+           lead(seq) OVER w AS next_seq,
+           lead(payload) OVER w AS next_payload,
+           lead(error_code) OVER w AS next_error_code,
+           lead(error_description) OVER w AS next_error_description,
+           lead(parse_error) OVER w AS next_parse_error
+    FROM keyed
+    WINDOW w AS (PARTITION BY connection_id, call_direction, unique_id ORDER BY seq)
+)
+SELECT charge_point_id, connection_id, call_direction AS direction, unique_id, action,
+       ts AS call_ts, seq AS call_seq, payload, injected,
+       coalesce(next_type IN (3, 4), false) AS answered,
+       CASE next_type WHEN 3 THEN 'CALLRESULT' WHEN 4 THEN 'CALLERROR' END AS answer_type,
+       CASE WHEN next_type IN (3, 4) THEN next_ts END AS answer_ts,
+       CASE WHEN next_type IN (3, 4) THEN next_seq END AS answer_seq,
+       CASE WHEN next_type IN (3, 4) THEN next_payload END AS answer_payload,
+       CASE WHEN next_type = 3 THEN json_extract_string(next_payload, '$.status') END AS status,
+       CASE WHEN next_type = 4 THEN next_error_code END AS error_code,
+       CASE WHEN next_type = 4 THEN next_error_description END AS error_description,
+       CASE WHEN next_type IN (3, 4) THEN next_parse_error END AS answer_parse_error,
+       CASE WHEN next_type IN (3, 4) THEN ((epoch_us(next_ts) - epoch_us(ts)) / 1e6) END AS latency_s,
+       coalesce(previous_type = 2, false) AS duplicate_id,
+       false AS orphan_answer
+FROM sequenced
+WHERE message_type = 2
+UNION ALL
+SELECT charge_point_id, connection_id, call_direction, unique_id, action,
+       NULL, NULL, NULL, injected,
+       true,
+       CASE message_type WHEN 3 THEN 'CALLRESULT' ELSE 'CALLERROR' END,
+       ts, seq, payload,
+       CASE WHEN message_type = 3 THEN json_extract_string(payload, '$.status') END,
+       error_code, error_description, parse_error,
+       NULL, false, true
+FROM sequenced
+WHERE message_type IN (3, 4) AND (previous_type IS NULL OR previous_type <> 2)

@@ -1,0 +1,25 @@
+/*+++
+name = "messages"
+description = "Every WebSocket message (event = 'message'), both directions, with its parsed fields."
+[columns]
+ts = "recorder's clock when the message arrived (UTC)"
+charge_point_id = "the charger"
+connection_id = "one WebSocket connection of the charger"
+seq = "order of the event within its connection"
+direction = "cp_to_cs (charger to backend) or cs_to_cp"
+message_type = "2 CALL, 3 CALLRESULT, 4 CALLERROR; null if unreadable"
+unique_id = "OCPP-J unique id"
+action = "CALL action; for answers, the action of the CALL answered"
+payload = "payload (or CALLERROR details) as JSON text, as on the wire"
+error_code = "CALLERROR errorCode"
+error_description = "CALLERROR errorDescription"
+parse_error = "why the frame is not valid OCPP-J; null when well formed"
+raw = "the text frame exactly as received"
+raw_binary = "a binary frame exactly as received"
+injected = "sent by ocpp-audit (active mode), or a charger's answer to it"
+date = "UTC date partition"
++++*/
+SELECT ts, charge_point_id, connection_id, seq, direction, message_type, unique_id, action,
+       payload, error_code, error_description, parse_error, raw, raw_binary, injected, date
+FROM frames
+WHERE event = 'message'
