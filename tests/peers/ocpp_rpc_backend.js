@@ -4,6 +4,8 @@
 // port}, then per connection "connected", every raw "message" (in = from the charger, out = sent),
 // any "strictValidationFailure", and "disconnected".
 // usage: node ocpp_rpc_backend.js HEARTBEAT_INTERVAL ACCEPTED_TAG...   (NODE_PATH: ocpp-rpc's folder)
+// An idTag starting with SLOW is answered Invalid after SLOW_ANSWER_MS: a slow backend, during which
+// the charger's own timers go on sending CALLs.
 const { RPCServer } = require('ocpp-rpc');
 
 const heartbeatInterval = Number(process.argv[2] || 60);
@@ -12,6 +14,8 @@ const emit = (event) => process.stdout.write(JSON.stringify(event) + '\n');
 const now = () => new Date().toISOString();
 const idTagInfo = (idTag) => ({ status: acceptedTags.has(idTag) ? 'Accepted' : 'Invalid' });
 let nextTransactionId = 1;
+const SLOW_ANSWER_MS = 3000;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true, pingIntervalMs: 0 });
 server.on('client', (client) => {
@@ -24,7 +28,10 @@ server.on('client', (client) => {
   client.on('close', ({ code }) => emit({ event: 'disconnected', identity, code }));
   client.handle('BootNotification', () => ({ status: 'Accepted', currentTime: now(), interval: heartbeatInterval }));
   client.handle('Heartbeat', () => ({ currentTime: now() }));
-  client.handle('Authorize', ({ params }) => ({ idTagInfo: idTagInfo(params.idTag) }));
+  client.handle('Authorize', async ({ params }) => {
+    if (params.idTag.startsWith('SLOW')) await sleep(SLOW_ANSWER_MS);
+    return { idTagInfo: idTagInfo(params.idTag) };
+  });
   client.handle('StartTransaction', ({ params }) => ({
     transactionId: nextTransactionId++, idTagInfo: idTagInfo(params.idTag) }));
   client.handle('StopTransaction', () => ({ idTagInfo: { status: 'Accepted' } }));
