@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -197,17 +198,20 @@ class UIError(Exception):
 
 
 class SapSimulator:
-    """One SAP simulator process with one station (SAPSIM-01) pointed at ``supervision_url``.
+    """One SAP simulator process with one station (SAPSIM-01) for ``supervision_url``, added
+    stopped: :meth:`start` brings the process up (seconds of node start-up, so it may run while
+    something else is going on), and :meth:`connect` starts the station (it connects and boots).
 
     The simulator reads its configuration from ``dist/assets/`` next to its code, so each instance
     runs from its own folder: a copy of ``dist`` (2 MB) with the dependencies linked in, and a
-    config.json with this run's supervision URL and a free UI server port.
+    config.json with the supervision URL and a free UI server port. (The URL must be in the
+    configuration: a Reset re-reads it, so one set through the UI server would not survive.)
     """
 
     def __init__(self, folder: Path, supervision_url: str, *, template: dict[str, Any]) -> None:
         self.folder = folder
         self.supervision_url = supervision_url
-        self.template = template
+        self.template = {**template, "autoStart": False}
         self.ui_port = 0
         self.hash_id = ""
         self.output: list[str] = []
@@ -263,6 +267,10 @@ class SapSimulator:
                 if not self.hash_id:
                     await asyncio.sleep(0.1)
 
+    async def connect(self) -> None:
+        """Start the station: it connects to the supervision URL and boots."""
+        await self.ui("startChargingStation")
+
     async def ui(self, procedure: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Run one UI procedure; station procedures are addressed to this station."""
         assert self._ui is not None
@@ -311,6 +319,10 @@ class Session:
     ui_failures: dict[str, str] = field(default_factory=dict)  # name -> the UI server's complaint
     transactions: dict[str, int] = field(default_factory=dict)  # local / remote / offline -> id
     simulator_output: list[str] = field(default_factory=list)
+    phases: list[tuple[str, float]] = field(default_factory=list)  # (phase, seconds into the run)
+
+    def phase(self, name: str) -> None:
+        self.phases.append((name, time.monotonic()))
 
     def calls_received(self, action: str) -> list[tuple[int, list[Any]]]:
         """The backend's received CALLs of ``action``: (connection number, frame)."""
@@ -358,15 +370,51 @@ async def wait_until(condition: Callable[[], Any], seconds: float, what: str) ->
         raise TimeoutError(f"no {what} within {timeout(seconds)} s") from None
 
 
-async def run_session(engine: str, backend_kind: str, folder: Path) -> Session:
-    """Drive the SAP simulator through a recorder (``engine``) in front of ``backend_kind``
-    ('ocpp-rpc' or 'ocpp'), through every scenario in turn, and return what happened."""
+async def launch_simulator(folder: Path, recorder_port: int) -> SapSimulator:
+    """A simulator process for a recorder on ``recorder_port`` (not started yet: the port was
+    chosen ahead), up and listening on its UI server, its station not started yet."""
+    simulator = SapSimulator(folder, f"ws://127.0.0.1:{recorder_port}", template=station_template())
+    try:
+        await simulator.start()
+    except BaseException:
+        await simulator.stop()
+        raise
+    return simulator
+
+
+async def run_session(
+    engine: str,
+    backend_kind: str,
+    folder: Path,
+    recorder_port: int,
+    launching: asyncio.Task[SapSimulator],
+) -> Session:
+    """Drive the SAP simulator (``launching``) through a recorder (``engine``) in front of
+    ``backend_kind`` ('ocpp-rpc' or 'ocpp'), through every scenario in turn; stop them all."""
+
+    capture_dir = folder / "capture"
+    try:
+        return await _run_session(engine, backend_kind, capture_dir, recorder_port, launching)
+    finally:
+        # However the run ended, the simulator process ends with it.
+        if not launching.done():
+            launching.cancel()
+        with contextlib.suppress(BaseException):
+            await (await launching).stop()
+
+
+async def _run_session(
+    engine: str,
+    backend_kind: str,
+    capture_dir: Path,
+    recorder_port: int,
+    launching: asyncio.Task[SapSimulator],
+) -> Session:
     from ocpp_audit.lab.central_system import CentralSystemConfig
     from ocpp_audit.recorder.control import ControlClient
     from ocpp_audit.recorder.options import RecordOptions
     from ocpp_audit.recorder.service import RecorderService
 
-    capture_dir = folder / "capture"
     with contextlib.ExitStack() as stack:
         rpc_backend: OcppRpcBackend | None = None
         if backend_kind == "ocpp-rpc":
@@ -382,6 +430,7 @@ async def run_session(engine: str, backend_kind: str, folder: Path) -> Session:
                 heartbeat_interval=HEARTBEAT_INTERVAL_S,
                 id_tags={tag: "Accepted" for tag in ACCEPTED_TAGS},
             )
+        options.listen_port = recorder_port
         options.control_host, options.control_port = "127.0.0.1", 0
         session = Session(engine, backend_kind, capture_dir, tap)
         try:
@@ -389,9 +438,10 @@ async def run_session(engine: str, backend_kind: str, folder: Path) -> Session:
                 assert service.control is not None
                 if service.central_system is not None:  # nothing connected yet: tap it now
                     session.tap = stack.enter_context(tap_central_system(service.central_system))
-                simulator = SapSimulator(folder / "sim", service.url, template=station_template())
+                session.phase("simulator start")
+                simulator = await launching
                 try:
-                    await simulator.start()
+                    await simulator.connect()
                     control = ControlClient(service.control.url, service.control.token)
                     await _scenarios(session, simulator, control, service)
                 finally:
@@ -434,12 +484,15 @@ async def _scenarios(session: Session, simulator: SapSimulator, control: Any, se
                 return [frame, session.answer_to(frame[1])]
         return None
 
+    session.phase("boot")
     # Boot: BootNotification, then a StatusNotification per connector (never connector 0).
     await wait_until(lambda: len(received("StatusNotification")) >= 2, 20, "boot statuses")
     await wait_until(lambda: service.engine.registry.get(STATION), 10, "charger at the control API")
+    session.phase("heartbeats")
     # Heartbeats at the interval the backend set (function 2): a few of them, untouched.
     await wait_until(lambda: len(received("Heartbeat")) >= 3, 4 * HEARTBEAT_INTERVAL_S + 5, "beats")
 
+    session.phase("configuration")
     # Configuration (functions 4 and 5), trigger (16), availability (3).
     await inject("get_configuration", "GetConfiguration", {})
     await inject("get_configuration_unknown", "GetConfiguration", {"key": ["NoSuchKey"]})
@@ -470,6 +523,7 @@ async def _scenarios(session: Session, simulator: SapSimulator, control: Any, se
         10, "Available again",
     )  # fmt: skip
 
+    session.phase("local transaction")
     # Local start/stop: Authorize, StartTransaction, a periodic sample, StopTransaction.
     await ui("authorize", "authorize", {"idTag": ACCEPTED_TAGS[0]})
     await ui("local_start", "startTransaction", {"connectorId": 1, "idTag": ACCEPTED_TAGS[0]})
@@ -487,16 +541,19 @@ async def _scenarios(session: Session, simulator: SapSimulator, control: Any, se
     await ui("local_stop", "stopTransaction", {"transactionId": local})
     await wait_until(lambda: answered("StopTransaction", transactionId=local), 10, "stop")
 
+    session.phase("unknown card")
     # An unknown card: the backend answers Invalid (the UI server reports that as a failure).
     await ui("authorize_unknown", "authorize", {"idTag": UNKNOWN_TAG})
     await wait_until(lambda: answered("Authorize", idTag=UNKNOWN_TAG), 10, "unknown Authorize")
 
+    session.phase("slow backend")
     # A slow backend (ocpp-rpc only): it answers this Authorize after 3 s; the charger's heartbeat
     # timer does not wait for it.
     if session.backend == "ocpp-rpc":
         await ui("authorize_slow", "authorize", {"idTag": SLOW_TAG})
         await wait_until(lambda: answered("Authorize", idTag=SLOW_TAG), 10, "slow Authorize")
 
+    session.phase("remote transaction")
     # Remote start/stop on connector 2.
     await inject(
         "remote_start", "RemoteStartTransaction", {"connectorId": 2, "idTag": ACCEPTED_TAGS[1]}
@@ -508,6 +565,7 @@ async def _scenarios(session: Session, simulator: SapSimulator, control: Any, se
     await inject("remote_stop", "RemoteStopTransaction", {"transactionId": remote})
     await wait_until(lambda: answered("StopTransaction", transactionId=remote), 10, "remote stop")
 
+    session.phase("network loss")
     # Network loss during a transaction: periodic MeterValues queue up while the link is down.
     await ui("offline_start", "startTransaction", {"connectorId": 1, "idTag": ACCEPTED_TAGS[0]})
     start = await wait_until(
@@ -523,6 +581,7 @@ async def _scenarios(session: Session, simulator: SapSimulator, control: Any, se
     await ui("offline_stop", "stopTransaction", {"transactionId": offline})
     await wait_until(lambda: answered("StopTransaction", transactionId=offline), 10, "stop")
 
+    session.phase("reset")
     # Reset: the charger reboots (a new connection and BootNotification) and, this simulator's way,
     # only then delivers the MeterValues it queued while offline.
     connections, boots = tap.connections, len(received("BootNotification"))
@@ -533,3 +592,4 @@ async def _scenarios(session: Session, simulator: SapSimulator, control: Any, se
         15, "queued MeterValues after the reboot",
     )  # fmt: skip
     await asyncio.sleep(1)  # the answers to the flushed frames
+    session.phase("end")

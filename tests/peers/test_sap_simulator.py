@@ -13,6 +13,7 @@ itself received and sent (the recorder is byte-transparent).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import re
@@ -32,7 +33,10 @@ from tests.peers.peers import (
     SAMPLE_INTERVAL_S,
     SLOW_TAG,
     UNKNOWN_TAG,
+    SapSimulator,
     Session,
+    free_port,
+    launch_simulator,
     missing_peers,
     run_session,
 )
@@ -161,10 +165,25 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Run]
 
     async def lane(engine: str) -> None:
         analyses = []
-        for backend in ("ocpp-rpc", "ocpp"):
-            folder = tmp_path_factory.mktemp(f"{engine}-{backend}")
+        folders = {b: tmp_path_factory.mktemp(f"{engine}-{b}") for b in ("ocpp-rpc", "ocpp")}
+        # Each simulator is for a recorder on a port chosen now; the second one comes up once the
+        # first is up (node start-up is CPU-bound), while the first session runs.
+        ports = {backend: free_port() for backend in folders}
+        first = asyncio.create_task(
+            launch_simulator(folders["ocpp-rpc"] / "sim", ports["ocpp-rpc"])
+        )
+
+        async def after_first() -> SapSimulator:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(first)
+            return await launch_simulator(folders["ocpp"] / "sim", ports["ocpp"])
+
+        launching = {"ocpp-rpc": first, "ocpp": asyncio.create_task(after_first())}
+        for backend, folder in folders.items():
             try:
-                session = await run_session(engine, backend, folder)
+                session = await run_session(
+                    engine, backend, folder, ports[backend], launching[backend]
+                )
             except Exception as error:
                 done[engine, backend] = Run(None, error, [], {})
                 continue
@@ -535,12 +554,34 @@ def test_calls_in_flight_verdict_matches_the_frames(run: Run) -> None:
     failed = [
         f for f in check["findings"] if f["check"] == "charger CALLs" and f["verdict"] == "fail"
     ]
-    assert sorted(tuple(evidence(f)) for f in failed) == sorted(pairs)
+    assert len(failed) == len(pairs)
+    assert {evidence(f)[1] for f in failed} == {later for _, later in pairs}
     assert check["verdict"] == ("FAIL" if pairs else "PASS")
-    if run.session is not None and run.session.backend == "ocpp-rpc":
+    assert run.session is not None
+    if run.session.backend == "ocpp-rpc":
         # The slow Authorize: the charger's heartbeat timer sent on meanwhile.
         (slow,) = run.calls("Authorize", idTag=SLOW_TAG)
         assert any(earlier == slow.unique_id for earlier, _ in pairs)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="new (not in the issue's list): the one-CALL-in-flight check names the CALL sent just "
+    "before (an answered Heartbeat) as 'the earlier CALL unanswered', not the slow Authorize that "
+    "really was; its evidence points at an answered CALL",
+)
+def test_calls_in_flight_evidence_names_the_unanswered_call(run: Run) -> None:
+    assert run.session is not None
+    if run.session.backend != "ocpp-rpc":
+        pytest.skip(
+            "only the ocpp-rpc backend answers slowly, so only there does the charger pipeline"
+        )
+    pairs = charger_calls_in_flight(run)
+    check = run.check("protocol-calls-in-flight")
+    failed = [
+        f for f in check["findings"] if f["check"] == "charger CALLs" and f["verdict"] == "fail"
+    ]
+    assert sorted(tuple(evidence(f)) for f in failed) == sorted(pairs)
 
 
 @pytest.mark.xfail(
