@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import time
@@ -197,6 +198,10 @@ class UIError(Exception):
     """The simulator's UI server answered a procedure with status 'failure'."""
 
 
+_SENT = re.compile(r"internalSendMessage: >> Command '\w+' sent \w+ payload: (.*)$")
+_SENT_BUFFERED = re.compile(r"sendMessageBuffer: >> Buffered \w+ OCPP message sent '(.*)'$")
+
+
 class SapSimulator:
     """One SAP simulator process with one station (SAPSIM-01) for ``supervision_url``, added
     stopped: :meth:`start` brings the process up (seconds of node start-up, so it may run while
@@ -289,9 +294,27 @@ class SapSimulator:
             raise UIError(f"{procedure}: {response}")
         return response
 
+    def sent_frames(self) -> list[str]:
+        """Every frame the station says it sent, from its own debug log, in the order logged.
+
+        It logs the string it handed to its WebSocket once the send completed: ``>> Command 'X'
+        sent request|response|error payload: FRAME``, and for a buffered message ``>> Buffered
+        ... OCPP message sent 'FRAME'``.
+        """
+        frames = []
+        log = self.folder / "logs" / "combined.log"
+        for line in log.read_text(errors="replace").splitlines():
+            if (match := _SENT.search(line)) or (match := _SENT_BUFFERED.search(line)):
+                frames.append(match.group(1))
+        return frames
+
     async def stop(self) -> None:
         if self._ui is not None:
             with contextlib.suppress(Exception):
+                # Stopped from inside first, so its last frames (Unavailable) are sent and logged
+                # before the process ends.
+                if self._process is not None and self._process.returncode is None:
+                    await self.ui("stopChargingStation")
                 await self._ui.close()
         if self._process is not None:
             await _terminate(self._process)
@@ -319,6 +342,9 @@ class Session:
     ui_failures: dict[str, str] = field(default_factory=dict)  # name -> the UI server's complaint
     transactions: dict[str, int] = field(default_factory=dict)  # local / remote / offline -> id
     simulator_output: list[str] = field(default_factory=list)
+    simulator_sent: list[str] = field(
+        default_factory=list
+    )  # from its log: SapSimulator.sent_frames
     phases: list[tuple[str, float]] = field(default_factory=list)  # (phase, seconds into the run)
 
     def phase(self, name: str) -> None:
@@ -445,8 +471,10 @@ async def _run_session(
                     control = ControlClient(service.control.url, service.control.token)
                     await _scenarios(session, simulator, control, service)
                 finally:
-                    session.simulator_output = simulator.output
                     await simulator.stop()
+                    session.simulator_output = simulator.output
+                    with contextlib.suppress(OSError):
+                        session.simulator_sent = simulator.sent_frames()
         finally:
             if rpc_backend is not None:
                 await rpc_backend.stop()

@@ -19,6 +19,7 @@ import json
 import re
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,11 @@ def test_the_backend_got_exactly_the_frames_the_charger_sent_and_the_charger_the
     assert [(c, f) for c, d, f in tap.frames if d == "in"] == to_backend
     assert [(c, f) for c, d, f in tap.frames if d == "out"] == from_backend
     assert len(injected_ids) == len(run.session.injected)
+    # And the charger's own account of what it sent (its debug log) is what the recorder got from
+    # it, frame for frame (compared as multisets: the log is written from send callbacks).
+    assert Counter(run.session.simulator_sent) == Counter(
+        m.raw for m in run.messages if m.direction == "cp_to_cs"
+    )
     # ocpp-rpc in strict mode found nothing off-schema, either way.
     assert tap.strict_failures == []
 
