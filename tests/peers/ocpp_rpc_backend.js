@@ -14,7 +14,7 @@ const emit = (event) => process.stdout.write(JSON.stringify(event) + '\n');
 const now = () => new Date().toISOString();
 const idTagInfo = (idTag) => ({ status: acceptedTags.has(idTag) ? 'Accepted' : 'Invalid' });
 let nextTransactionId = 1;
-const SLOW_ANSWER_MS = 3000;
+const SLOW_ANSWER_MS = 5000; // over two heartbeat intervals: at least two Heartbeats meanwhile
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true, pingIntervalMs: 0 });

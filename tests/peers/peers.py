@@ -369,7 +369,7 @@ class Session:
 
 ACCEPTED_TAGS = ["VALID-TAG-1", "VALID-TAG-2"]
 UNKNOWN_TAG = "UNKNOWN-TAG-9"
-SLOW_TAG = "SLOW-TAG-7"  # unknown too; ocpp_rpc_backend.js answers it after 3 s
+SLOW_TAG = "SLOW-TAG-7"  # unknown too; ocpp_rpc_backend.js answers it after 5 s
 HEARTBEAT_INTERVAL_S = 2  # the backends' BootNotification answer: a few heartbeats in every run
 SAMPLE_INTERVAL_S = 2  # MeterValueSampleInterval set by ChangeConfiguration before the transactions
 OFFLINE_S = 5  # long enough for a couple of periodic MeterValues to queue up
@@ -539,6 +539,17 @@ async def _scenarios(session: Session, simulator: SapSimulator, control: Any, se
     mark = len(received("Heartbeat"))
     await inject("trigger_heartbeat", "TriggerMessage", {"requestedMessage": "Heartbeat"})
     await wait_until(lambda: len(received("Heartbeat")) > mark, 10, "triggered heartbeat")
+    # Triggers of messages other than StatusNotification and Heartbeat, and ClearCache (15).
+    for requested, extra in [
+        ("FirmwareStatusNotification", {}),
+        ("DiagnosticsStatusNotification", {}),
+        ("MeterValues", {"connectorId": 1}),
+    ]:
+        await inject(
+            f"trigger_{requested}", "TriggerMessage", {"requestedMessage": requested, **extra}
+        )
+    await inject("clear_cache", "ClearCache", {})
+    await asyncio.sleep(1)  # time for what the triggers asked for
     await inject("inoperative", "ChangeAvailability", {"connectorId": 2, "type": "Inoperative"})
     await wait_until(
         lambda: received("StatusNotification", connectorId=2, status="Unavailable"),
@@ -575,7 +586,7 @@ async def _scenarios(session: Session, simulator: SapSimulator, control: Any, se
     await wait_until(lambda: answered("Authorize", idTag=UNKNOWN_TAG), 10, "unknown Authorize")
 
     session.phase("slow backend")
-    # A slow backend (ocpp-rpc only): it answers this Authorize after 3 s; the charger's heartbeat
+    # A slow backend (ocpp-rpc only): it answers this Authorize after 5 s; the charger's heartbeat
     # timer does not wait for it.
     if session.backend == "ocpp-rpc":
         await ui("authorize_slow", "authorize", {"idTag": SLOW_TAG})

@@ -604,3 +604,45 @@ def test_calls_in_flight_prints_no_pass_next_to_its_failures(run: Run) -> None:
     check = run.check("protocol-calls-in-flight")
     verdicts = {f["verdict"] for f in check["findings"] if f["check"] == "charger CALLs"}
     assert verdicts == {"fail"}
+
+
+def test_triggered_status_notifications_of_firmware_and_diagnostics_follow(run: Run) -> None:
+    for requested in ("FirmwareStatusNotification", "DiagnosticsStatusNotification"):
+        trigger = run.injected(f"trigger_{requested}")
+        assert run.answer(trigger).payload == {"status": "Accepted"}
+        assert run.first_after(trigger, requested).payload == {"status": "Idle"}
+    # Neither an update nor an upload was asked for: functions 12 and 13 have nothing to judge.
+    assert run.function(12)["verdict"] == "NOT_OBSERVED"
+    assert run.function(13)["verdict"] == "NOT_OBSERVED"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="W9: an accepted TriggerMessage(MeterValues) that the charger never honours is not "
+    "reported (function 16 judges only StatusNotification triggers)",
+)
+def test_an_accepted_trigger_never_honoured_is_reported(run: Run) -> None:
+    trigger = run.injected("trigger_MeterValues")
+    assert trigger.payload == {"requestedMessage": "MeterValues", "connectorId": 1}
+    assert run.answer(trigger).payload == {"status": "Accepted"}
+    next_start = run.first_after(trigger, "StartTransaction")
+    assert not [m for m in run.calls("MeterValues") if trigger.ts < m.ts < next_start.ts]
+    verdict = run.function(16)
+    assert [
+        f
+        for f in verdict["findings"]
+        if f["verdict"] == "fail" and trigger.unique_id in evidence(f)
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="W7: function 15 FAILs for ClearCache answered Rejected by a charger that has no "
+    "authorization cache (no AuthorizationCacheEnabled key in its configuration)",
+)
+def test_clear_cache_rejected_without_an_auth_cache_is_no_failure(run: Run) -> None:
+    keys = run.answer(run.injected("get_configuration")).payload["configurationKey"]
+    assert "AuthorizationCacheEnabled" not in {key["key"] for key in keys}
+    clear = run.injected("clear_cache")
+    assert run.answer(clear).payload == {"status": "Rejected"}
+    assert run.function(15)["verdict"] != "FAIL"
