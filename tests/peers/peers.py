@@ -25,6 +25,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from ocpp_audit.lab import central_system
+from ocpp_audit.lab.acceptance.run import GUIDED_STEPS, run_guided
 from tests.conftest import timeout
 
 PEERS_DIR = Path(os.environ.get("OCPP_AUDIT_PEERS", Path.home() / ".cache" / "ocpp-audit-peers"))
@@ -33,6 +34,7 @@ SAP_DIR = PEERS_DIR / "sap"
 OCPP_RPC_MODULES = PEERS_DIR / "rpc" / "node_modules"
 OCPP_RPC_BACKEND = Path(__file__).with_name("ocpp_rpc_backend.js")
 STATION = "SAPSIM-01"  # the baseName of the worked template (fixedName: the identity on the wire)
+SOFT_RESET_STEP = next(step for step in GUIDED_STEPS if step.name == "soft reset")
 
 
 def missing_peers() -> str | None:
@@ -323,6 +325,45 @@ class SapSimulator:
                 await reader
 
 
+class SapCharger:
+    """The physical steps of the guided acceptance run (``PhysicalCharger``) done on the simulator
+    through its UI server: cable and faults are StatusNotifications it sends, a card is Authorize
+    then StartTransaction, the network is its connection closed and opened."""
+
+    charge_point_id = STATION
+
+    def __init__(self, simulator: SapSimulator) -> None:
+        self.simulator = simulator
+
+    async def _status(self, connector_id: int, status: str, error_code: str = "NoError") -> None:
+        await self.simulator.ui(
+            "statusNotification",
+            {"connectorId": connector_id, "status": status, "errorCode": error_code},
+        )
+
+    async def plug_in(self, connector_id: int = 1) -> None:
+        await self._status(connector_id, "Preparing")
+
+    async def unplug(self, connector_id: int = 1) -> None:
+        await self._status(connector_id, "Available")
+
+    async def swipe(self, id_tag: str, connector_id: int = 1) -> None:
+        await self.simulator.ui("authorize", {"idTag": id_tag})
+        await self.simulator.ui("startTransaction", {"connectorId": connector_id, "idTag": id_tag})
+
+    async def lose_network(self) -> None:
+        await self.simulator.ui("closeConnection")
+
+    async def restore_network(self) -> None:
+        await self.simulator.ui("openConnection")
+
+    async def raise_fault(self, connector_id: int = 1, error_code: str = "GroundFailure") -> None:
+        await self._status(connector_id, "Faulted", error_code)
+
+    async def clear_fault(self, connector_id: int = 1) -> None:
+        await self._status(connector_id, "Available")
+
+
 # -- one recorded session: the simulator through a recorder in front of a backend --------------------
 
 
@@ -345,6 +386,7 @@ class Session:
     simulator_sent: list[str] = field(
         default_factory=list
     )  # from its log: SapSimulator.sent_frames
+    guided_reset: Any = None  # the guided run's StepOutcome of its soft reset step
     phases: list[tuple[str, float]] = field(default_factory=list)  # (phase, seconds into the run)
 
     def phase(self, name: str) -> None:
@@ -621,14 +663,23 @@ async def _scenarios(session: Session, simulator: SapSimulator, control: Any, se
     await wait_until(lambda: answered("StopTransaction", transactionId=offline), 10, "stop")
 
     session.phase("reset")
-    # Reset: the charger reboots (a new connection and BootNotification) and, this simulator's way,
-    # only then delivers the MeterValues it queued while offline.
+    # Reset, as the guided acceptance run does it (its 'soft reset' step, through the control API):
+    # the charger reboots (a new connection and BootNotification) and, this simulator's way, only
+    # then delivers the MeterValues it queued while offline.
     connections, boots = tap.connections, len(received("BootNotification"))
-    await inject("reset", "Reset", {"type": "Soft"})
+    guided = await run_guided(
+        control, STATION, SapCharger(simulator), steps=(SOFT_RESET_STEP,), judge=False,
+        step_timeout=3, reboot_timeout=20,
+    )  # fmt: skip
+    session.guided_reset = guided.steps[0]
     await wait_until(lambda: len(received("BootNotification")) > boots, 20, "BootNotification")
     await wait_until(
         lambda: [c for c, _ in received("MeterValues", transactionId=offline) if c > connections],
         15, "queued MeterValues after the reboot",
     )  # fmt: skip
-    await asyncio.sleep(1)  # the answers to the flushed frames
+    # Heartbeats go on after the reboot, on the new connection.
+    await wait_until(
+        lambda: [c for c, _ in received("Heartbeat") if c > connections], 10, "a Heartbeat after it"
+    )
+    await asyncio.sleep(1)  # the answers to the last frames
     session.phase("end")

@@ -98,8 +98,12 @@ class Run:
         )  # fmt: skip
 
     def injected(self, name: str) -> Message:
-        """The CALL the control API injected for the scenario step ``name``."""
+        """The CALL the control API injected for the scenario step ``name`` (or, for the reset
+        the guided run sent, its only Reset)."""
         assert self.session is not None
+        if name == "reset":
+            (reset,) = [m for m in self.messages if m.injected and m.frame[2:3] == ["Reset"]]
+            return reset
         unique_id = self.session.injected[name]["unique_id"]
         return next(m for m in self.messages if m.injected and m.unique_id == unique_id)
 
@@ -235,7 +239,7 @@ def test_the_backend_got_exactly_the_frames_the_charger_sent_and_the_charger_the
     ]
     assert [(c, f) for c, d, f in tap.frames if d == "in"] == to_backend
     assert [(c, f) for c, d, f in tap.frames if d == "out"] == from_backend
-    assert len(injected_ids) == len(run.session.injected)
+    assert len(injected_ids) == len(run.session.injected) + 1  # and the guided run's Reset
     # And the charger's own account of what it sent (its debug log) is what the recorder got from
     # it, frame for frame (compared as multisets: the log is written from send callbacks).
     assert Counter(run.session.simulator_sent) == Counter(
@@ -270,7 +274,6 @@ def test_heartbeats_pass_at_the_interval_the_backend_set(run: Run) -> None:
         r"(\d+) heartbeats, largest gap (\d+) s \(interval (\d+) s\)", cadence["detail"]
     )
     assert detail, cadence["detail"]
-    assert int(detail.group(1)) == len(beats)
     assert int(detail.group(3)) == HEARTBEAT_INTERVAL_S
     gaps = [
         (later.ts - earlier.ts) / 1e6
@@ -285,6 +288,17 @@ def test_heartbeats_pass_at_the_interval_the_backend_set(run: Run) -> None:
         trigger.unique_id,
         run.first_after(trigger, "Heartbeat").unique_id,
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="new (not in the issue's list): function 2's cadence detail counts 'N heartbeats' as "
+    "gaps + 1 over all connections, one short per extra connection with heartbeats",
+)
+def test_heartbeat_count_is_the_number_received(run: Run) -> None:
+    beats = run.calls("Heartbeat")
+    (cadence,) = findings(run.function(2), "cadence")
+    assert cadence["detail"].startswith(f"{len(beats)} heartbeats,")
 
 
 def test_change_availability_is_followed_and_connector_0_is_never_reported(run: Run) -> None:
@@ -676,9 +690,34 @@ def test_the_frames_behind_the_wrong_verdicts(run: Run) -> None:
     keys = run.answer(run.injected("get_configuration")).payload["configurationKey"]
     assert "AuthorizationCacheEnabled" not in {key["key"] for key in keys}
     assert run.answer(run.injected("clear_cache")).payload == {"status": "Rejected"}
+    # The heartbeat count: heartbeats on more than one connection.
+    assert len({m.connection for m in run.calls("Heartbeat")}) >= 2
+    # W12: after the guided reset, statuses for connectors 1 and 2, never 0.
+    assert not run.calls("StatusNotification", connectorId=0)
     # W10 and the misnamed earlier CALL: with the slow backend, two or more charger CALLs went out
     # while the slow Authorize was unanswered.
     if run.session.backend == "ocpp-rpc":
         (slow,) = run.calls("Authorize", idTag=SLOW_TAG)
         pairs = charger_calls_in_flight(run)
         assert len([earlier for earlier, _ in pairs if earlier == slow.unique_id]) >= 2
+
+
+def test_the_guided_runs_soft_reset_step_sees_the_reboot_the_frames_show(run: Run) -> None:
+    assert run.session is not None and run.session.guided_reset is not None
+    reset = run.injected("reset")
+    boot = run.first_after(reset, "BootNotification")
+    for connector_id in (1, 2):
+        assert run.first_after(boot, "StatusNotification", connectorId=connector_id)
+    # The step's outcome is known either way (done, or failed naming what it waited for).
+    assert run.session.guided_reset.status in {"done", "failed"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="W12: the guided run's soft reset step waits for a StatusNotification of connector 0 "
+    "after the reboot, which this charger never sends, and fails a reset that worked",
+)
+def test_the_guided_runs_soft_reset_step_passes(run: Run) -> None:
+    assert run.session is not None
+    outcome = run.session.guided_reset
+    assert outcome.status == "done", outcome.detail
