@@ -5,22 +5,34 @@
 #   - ocpp-rpc from npm (the strict backend in tests/peers/ocpp_rpc_backend.js).
 # Idempotent: a stamp per part records what was built; when it matches, the part is skipped, so a second
 # run takes well under a second. The tests look in the same place: $OCPP_AUDIT_PEERS, default
-# $HOME/.cache/ocpp-audit-peers. Peer sources come from $OCPP_AUDIT_PEER_SOURCES (default
-# /work/shared/peers); where they are absent this prints why and exits 0, and the peer tests skip.
+# $HOME/.cache/ocpp-audit-peers. Peer sources come from $OCPP_AUDIT_PEER_SOURCES, else shared/peers
+# beside the clone, else /work/shared/peers; where they (or npm) are absent this prints why and
+# exits 0, and the peer tests skip with that reason.
 set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
 peers=${OCPP_AUDIT_PEERS:-$HOME/.cache/ocpp-audit-peers}
-sources=${OCPP_AUDIT_PEER_SOURCES:-/work/shared/peers}
+sources=${OCPP_AUDIT_PEER_SOURCES:-}
+if [ -z "$sources" ]; then
+    for candidate in "$repo/../shared/peers" /work/shared/peers; do
+        if [ -d "$candidate" ]; then sources=$candidate; break; fi
+    done
+fi
 ocpp_rpc_version=2.2.1
 mkdir -p "$peers"
 
-if [ ! -x "$sources/setup-sap-simulator.sh" ]; then
-    echo "install-peers: no peer sources at $sources; the peer tests will be skipped"
+if [ -z "$sources" ] || [ ! -x "$sources/setup-sap-simulator.sh" ]; then
+    echo "install-peers: no peer sources (shared/peers); the peer tests will be skipped"
+    exit 0
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    echo "install-peers: no npm to install Node 22 and ocpp-rpc with; the peer tests will be skipped"
     exit 0
 fi
 
-# The simulator: rebuilt only when its source tree or configuration changes.
+# The simulator: rebuilt only when the content of its sources or configuration changes (a hash of
+# the files, so a fresh copy of shared/ elsewhere does not rebuild it).
 sap_stamp=$( (cd "$sources" && find sap-simulator sap-config setup-sap-simulator.sh -type f \
-    -not -path '*/node_modules/*' -printf '%p %s %T@\n' | sort | sha256sum) | cut -c1-16)
+    -not -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum | sha256sum) | cut -c1-16)
 if [ "$(cat "$peers/sap.stamp" 2>/dev/null)" != "$sap_stamp" ] || [ ! -f "$peers/sap/dist/start.js" ]; then
     echo "+ setup-sap-simulator.sh $peers"
     rm -f "$peers/sap.stamp"
