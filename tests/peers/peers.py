@@ -49,6 +49,23 @@ def missing_peers() -> str | None:
     return None
 
 
+class ReservedPort:
+    """A port held (bound, not listening) until :meth:`release`, for a server that starts later
+    while a peer is already configured with its number: meanwhile the OS hands it to no one else."""
+
+    def __init__(self) -> None:
+        self._socket: socket.socket | None = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+
+    def release(self) -> int:
+        """Free the port for its server (bind it right after); returns its number."""
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        return self.port
+
+
 def free_port() -> int:
     """A port the OS considers free now, for a peer that needs a number in its configuration."""
     with socket.socket() as sock:
@@ -252,7 +269,7 @@ class SapSimulator:
         )  # fmt: skip
         assert self._process.stdout is not None
         self._readers = [asyncio.create_task(_read_lines(self._process.stdout, self.output.append))]
-        async with asyncio.timeout(timeout(60)):  # 10 s on an idle machine, 30 s on a busy one
+        async with asyncio.timeout(timeout(90)):  # 10 s idle, 30 s busy, more from a cold disk
             while True:
                 try:
                     self._ui = await connect(
@@ -454,7 +471,7 @@ async def run_session(
     engine: str,
     backend_kind: str,
     folder: Path,
-    recorder_port: int,
+    recorder_port: ReservedPort,
     launching: asyncio.Task[SapSimulator],
 ) -> Session:
     """Drive the SAP simulator (``launching``) through a recorder (``engine``) in front of
@@ -464,6 +481,7 @@ async def run_session(
     try:
         return await _run_session(engine, backend_kind, capture_dir, recorder_port, launching)
     finally:
+        recorder_port.release()
         # However the run ended, the simulator process ends with it.
         if not launching.done():
             launching.cancel()
@@ -475,7 +493,7 @@ async def _run_session(
     engine: str,
     backend_kind: str,
     capture_dir: Path,
-    recorder_port: int,
+    recorder_port: ReservedPort,
     launching: asyncio.Task[SapSimulator],
 ) -> Session:
     from ocpp_audit.lab.central_system import CentralSystemConfig
@@ -498,7 +516,7 @@ async def _run_session(
                 heartbeat_interval=HEARTBEAT_INTERVAL_S,
                 id_tags={tag: "Accepted" for tag in ACCEPTED_TAGS},
             )
-        options.listen_port = recorder_port
+        options.listen_port = recorder_port.release()
         options.control_host, options.control_port = "127.0.0.1", 0
         session = Session(engine, backend_kind, capture_dir, tap)
         try:

@@ -34,9 +34,9 @@ from tests.peers.peers import (
     SAMPLE_INTERVAL_S,
     SLOW_TAG,
     UNKNOWN_TAG,
+    ReservedPort,
     SapSimulator,
     Session,
-    free_port,
     launch_simulator,
     missing_peers,
     run_session,
@@ -171,17 +171,17 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Run]
     async def lane(engine: str) -> None:
         analyses = []
         folders = {b: tmp_path_factory.mktemp(f"{engine}-{b}") for b in ("ocpp-rpc", "ocpp")}
-        # Each simulator is for a recorder on a port chosen now; the second one comes up once the
+        # Each simulator is for a recorder on a port reserved now; the second one comes up once the
         # first is up (node start-up is CPU-bound), while the first session runs.
-        ports = {backend: free_port() for backend in folders}
+        ports = {backend: ReservedPort() for backend in folders}
         first = asyncio.create_task(
-            launch_simulator(folders["ocpp-rpc"] / "sim", ports["ocpp-rpc"])
+            launch_simulator(folders["ocpp-rpc"] / "sim", ports["ocpp-rpc"].port)
         )
 
         async def after_first() -> SapSimulator:
             with contextlib.suppress(Exception):
                 await asyncio.shield(first)
-            return await launch_simulator(folders["ocpp"] / "sim", ports["ocpp"])
+            return await launch_simulator(folders["ocpp"] / "sim", ports["ocpp"].port)
 
         launching = {"ocpp-rpc": first, "ocpp": asyncio.create_task(after_first())}
         for backend, folder in folders.items():
