@@ -199,9 +199,10 @@ def _install_taps(session_class: Any, start: Any, route_message: Any, send: Any)
             tap.frames.append((self._tap_connection, "in", str(raw_msg)))
         await route_message(self, raw_msg)
 
-    async def tapped_send(self: Any, message: str) -> None:
-        if (tap := tap_of(self)) is not None:
-            tap.frames.append((self._tap_connection, "out", message))
+    async def tapped_send(self: Any, message: Any) -> None:
+        if (tap := tap_of(self)) is not None:  # a frame object: its text as it goes out
+            text = message if isinstance(message, str) else message.serialize()
+            tap.frames.append((self._tap_connection, "out", text))
         await send(self, message)
 
     session_class._untapped = (start, route_message, send)
@@ -496,7 +497,7 @@ async def _run_session(
     recorder_port: ReservedPort,
     launching: asyncio.Task[SapSimulator],
 ) -> Session:
-    from ocpp_audit.lab.central_system import CentralSystemConfig
+    from ocpp_audit.lab.central_system import CentralSystem, CentralSystemConfig
     from ocpp_audit.recorder.control import ControlClient
     from ocpp_audit.recorder.options import RecordOptions
     from ocpp_audit.recorder.service import RecorderService
@@ -520,7 +521,8 @@ async def _run_session(
         options.control_host, options.control_port = "127.0.0.1", 0
         session = Session(engine, backend_kind, capture_dir, tap)
         try:
-            async with RecorderService(options, config) as service:
+            backend = CentralSystem(config) if config is not None else None
+            async with RecorderService(options, backend) as service:
                 assert service.control is not None
                 if service.central_system is not None:  # nothing connected yet: tap it now
                     session.tap = stack.enter_context(tap_central_system(service.central_system))
