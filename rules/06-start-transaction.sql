@@ -140,7 +140,7 @@ SELECT charge_point_id,
        END AS detail,
        list_filter([{'ts': call_ts, 'unique_id': unique_id},
                     {'ts': start_ts, 'unique_id': start_unique_id}, charging,
-                    CASE WHEN start_ts IS NULL
+                    CASE WHEN kind = 'local' AND auth_status = 'Accepted' AND start_ts IS NULL
                          THEN {'ts': preparing.ts, 'unique_id': preparing.unique_id} END],
                    lambda e: e.ts IS NOT NULL) AS evidence
 FROM with_status

@@ -31,15 +31,24 @@ stops AS (   -- every StopTransaction delivered live, with the status that follo
            EXISTS (SELECT 1 FROM remote r
                    WHERE r.charge_point_id = t.charge_point_id
                      AND r.transaction_id = t.transaction_id) AS remote_stop,
-           (SELECT arg_min({'ts': n.ts, 'unique_id': n.unique_id}, n.ts)
-            FROM status_notifications n
-            WHERE n.charge_point_id = t.charge_point_id
-              AND n.connector_id = t.connector_id
-              AND n.status IN ('Finishing', 'Available')
-              -- up to 10 s before the stop (chargers often report Finishing first), but never
-              -- before this transaction started: a previous one's Finishing is not this one's
-              AND n.ts >= greatest(t.stop_ts - INTERVAL 10 SECOND, t.start_ts)
-              AND (epoch_us(n.ts) - epoch_us(t.stop_ts)) / 1e6 <= $finishing_timeout_s)
+           -- the first Finishing/Available after the stop; failing that, the last one up to 10 s
+           -- before it (chargers often report Finishing first), never before this transaction
+           -- started: a previous one's status, or the boot's, is not this stop's
+           coalesce(
+               (SELECT arg_min({'ts': n.ts, 'unique_id': n.unique_id}, n.ts)
+                FROM status_notifications n
+                WHERE n.charge_point_id = t.charge_point_id
+                  AND n.connector_id = t.connector_id
+                  AND n.status IN ('Finishing', 'Available')
+                  AND n.ts >= t.stop_ts
+                  AND (epoch_us(n.ts) - epoch_us(t.stop_ts)) / 1e6 <= $finishing_timeout_s),
+               (SELECT arg_max({'ts': n.ts, 'unique_id': n.unique_id}, n.ts)
+                FROM status_notifications n
+                WHERE n.charge_point_id = t.charge_point_id
+                  AND n.connector_id = t.connector_id
+                  AND n.status IN ('Finishing', 'Available')
+                  AND n.ts < t.stop_ts
+                  AND n.ts >= greatest(t.stop_ts - INTERVAL 10 SECOND, t.start_ts)))
                AS finished
     FROM transactions t
     WHERE t.stop_ts IS NOT NULL AND NOT t.stop_late

@@ -31,6 +31,17 @@ honoured AS (
                    OR t.requested NOT IN ('StatusNotification', 'MeterValues')
                    OR TRY_CAST(json_extract_string(m.payload, '$.connectorId') AS INTEGER)
                       = t.connector_id)
+              -- triggered meter values carry the context Trigger (OCPP 1.6 section 7.30), or
+              -- come before the charger's next transaction message: a transaction's periodic
+              -- samples later on are not the answer to the trigger
+              AND (t.requested <> 'MeterValues'
+                   OR m.payload LIKE '%"Trigger"%'
+                   OR NOT EXISTS (
+                       SELECT 1 FROM messages x
+                       WHERE x.charge_point_id = t.charge_point_id AND x.message_type = 2
+                         AND x.direction = 'cp_to_cs'
+                         AND x.action IN ('StartTransaction', 'StopTransaction')
+                         AND x.ts > t.call_ts AND x.ts < m.ts))
               AND (epoch_us(m.ts) - epoch_us(t.call_ts)) / 1e6 <= $trigger_status_timeout_s)
                AS notification
     FROM triggers t

@@ -659,8 +659,9 @@ def test_rules_that_need_connections_say_not_observed_without_connection_events(
     cp.wait(600).heartbeat()  # across an offline period the log cannot show
     # an imported log without connection lines: no open or close rows
     capture.rows = [row for row in capture.rows if row["event"] not in ("open", "close")]
-    for row in capture.rows:
+    for seq, row in enumerate(sorted(capture.rows, key=lambda r: (r["ts"], r["seq"]))):
         row["connection_id"] = "LOG-import"  # one connection, as the importer makes it
+        row["seq"] = seq  # and one sequence: the rules order a connection's rows by it
     report = judge(capture, tmp_path, "reset", "heartbeat", "offline-replay")
     reset_result = result(report, "LOG", "reset")
     assert reset_result.verdict == "NOT_OBSERVED"

@@ -219,7 +219,7 @@ def _parse_journal(data: bytes, source: Path) -> tuple[pa.Table, int]:
                 raise ValueError("not an object")
             _check_row(row)
             rows.append(row)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply to read
             bad += 1
     logger.warning("%s: skipped %d unreadable journal line(s)", source, bad)
     try:
@@ -306,6 +306,66 @@ class _Journal:
     opened_at: float  # time.monotonic()
     size: int = 0
     rows: int = 0
+
+
+DAMAGED_SUFFIX = ".damaged"  # a journal recovery could not read whole, set aside beside the others
+SALVAGE_BATCH_ROWS = 50_000
+
+
+def _salvage(path: Path, frames_dir: Path) -> tuple[list[Path], int, int]:
+    """Seal what can be read of a damaged journal, line by line, and set the file aside.
+
+    For a journal ``_seal_file`` cannot take whole (over 2 GiB for Arrow's JSON reader, a timestamp
+    out of range, bad base64, nesting too deep for the parser): each line that reads as a row is
+    kept, in batches of SALVAGE_BATCH_ROWS; the rest is counted. The journal is renamed
+    ``*.damaged`` (kept for a person to look at, never read again) so the recorder starts.
+    Returns (parts, rows kept, lines lost).
+    """
+    stem = "part-" + path.name.removesuffix(JOURNAL_SUFFIX) + "-salvaged"
+    parts: list[Path] = []
+    kept = lost = 0
+    batch: list[dict[str, object]] = []
+
+    def flush() -> None:
+        nonlocal kept, lost
+        if not batch:
+            return
+        tables = []
+        try:
+            tables.append(_capture_table(pa.Table.from_pylist(batch, schema=_JOURNAL_SCHEMA)))
+        except Exception:  # one bad row in the batch: find it row by row
+            for row in batch:
+                try:
+                    tables.append(
+                        _capture_table(pa.Table.from_pylist([row], schema=_JOURNAL_SCHEMA))
+                    )
+                except Exception:
+                    lost += 1
+        if tables:
+            table = pa.concat_tables(tables)
+            parts.extend(_write_parts(table, frames_dir, f"{stem}-{len(parts) + 1}"))
+            kept += table.num_rows
+        batch.clear()
+
+    with path.open("rb") as journal:
+        for line in journal:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("not an object")
+                _check_row(row)
+            except (ValueError, RecursionError):
+                lost += 1
+                continue
+            batch.append(row)
+            if len(batch) >= SALVAGE_BATCH_ROWS:
+                flush()
+    flush()
+    path.rename(path.with_name(path.name + DAMAGED_SUFFIX))
+    _fsync_dir(path.parent)
+    return parts, kept, lost
 
 
 def _seal_file(path: Path, frames_dir: Path) -> tuple[list[Path], int, int]:
@@ -644,7 +704,28 @@ class CaptureWriter:
                 if not is_journal:
                     path.unlink()  # created but never used: its owner died before the rename
                     continue
-                parts, rows, torn = _seal_file(path, self.frames_dir)
+                try:
+                    parts, rows, torn = _seal_file(path, self.frames_dir)
+                except OSError as error:  # the disk, not the journal: keep it for the next start
+                    logger.error("could not seal %s left by a crash (kept): %s", path.name, error)
+                    continue
+                except Exception as error:  # a damaged journal must not stop the recorder
+                    logger.warning(
+                        "%s left by a crash is damaged (%s: %s): salvaging it line by line",
+                        path.name,
+                        type(error).__name__,
+                        error,
+                    )
+                    parts, rows, torn = _salvage(path, self.frames_dir)
+                    logger.warning(
+                        "salvaged %s: %d row(s) into %d part(s), %d line(s) lost; the journal is "
+                        "kept as %s",
+                        path.name,
+                        rows,
+                        len(parts),
+                        torn,
+                        path.name + DAMAGED_SUFFIX,
+                    )
                 self.torn_lines += torn
                 recovered.extend(parts)
                 logger.warning(

@@ -1,0 +1,1 @@
+"""Interoperability tests against independent peers (``pytest -m peers``); see tests/peers/peers.py."""
