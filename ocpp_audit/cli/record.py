@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 import click
 
+from ocpp_audit.cli.output import InputError
+
 if TYPE_CHECKING:
     from collections.abc import Coroutine
     from typing import Any
@@ -252,6 +254,14 @@ def record(
                 "control API (token included) is served over TLS",
                 param_hint="--control",
             )
+
+    if engine == "mitmproxy":  # an optional extra: say so before anything starts
+        from ocpp_audit.recorder.engines import EngineUnavailableError, mitm_engine_class
+
+        try:
+            mitm_engine_class()
+        except EngineUnavailableError as error:
+            raise InputError(str(error)) from None
 
     from ocpp_audit.lab.central_system import CentralSystemConfig
     from ocpp_audit.recorder.options import RecordOptions
