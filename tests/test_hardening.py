@@ -176,7 +176,7 @@ def test_mitmdump_addon_pseudonymises_idtags(tmp_path: Path) -> None:
     """As under ``mitmdump -s mitm_addon.py --set ocpp_pseudonymise_key=KEY``."""
     from mitmproxy.test import taddons
 
-    from ocpp_audit.recorder.mitm_addon import OcppCapture
+    from ocpp_audit.recorder.mitm.recording import OcppCapture
     from ocpp_audit.recorder.pseudonymise import IdTagPseudonymiser
     from tests.engines import read_capture
     from tests.test_mitm_addon import charger_flow, receive

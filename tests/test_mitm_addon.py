@@ -18,7 +18,7 @@ from mitmproxy.websocket import WebSocketMessage
 from wsproto.frame_protocol import Opcode
 
 from ocpp_audit.capture.writer import CaptureWriteError, CaptureWriter
-from ocpp_audit.recorder.mitm_addon import NO_IDLE_TIMEOUT_S, OcppCapture
+from ocpp_audit.recorder.mitm.recording import NO_IDLE_TIMEOUT_S, OcppCapture
 from ocpp_audit.recorder.mitm_engine import MitmEngine, reverse_mode
 from ocpp_audit.recorder.options import RecordOptions
 from tests.conftest import timeout

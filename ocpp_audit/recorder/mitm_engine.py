@@ -40,7 +40,7 @@ from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
 from ocpp_audit.capture.writer import CaptureWriter
-from ocpp_audit.recorder.mitm_addon import OcppCapture
+from ocpp_audit.recorder.mitm.recording import OcppCapture
 from ocpp_audit.recorder.options import RecordOptions
 
 logger = logging.getLogger(__name__)
