@@ -27,6 +27,7 @@ from ocpp_audit.recorder.mitm.idle_timeout import NO_IDLE_TIMEOUT_S
 from ocpp_audit.recorder.mitm_engine import MitmEngine, reverse_mode
 from ocpp_audit.recorder.options import RecordOptions
 from tests.conftest import timeout
+from tests.mitm_versions import idle_cut_off
 
 PASSWORD = "s3cret-Pa55"
 
@@ -302,14 +303,14 @@ def test_capture_dir_must_be_a_folder(addon: OcppCapture, tmp_path: Path) -> Non
 
 
 def test_idle_timeout_option_sets_mitmproxys_cut_off() -> None:
-    original = mitm_server.TCP_TIMEOUT
+    original = getattr(mitm_server, "TCP_TIMEOUT", None)  # mitmproxy 11's module constant
     capture = OcppCapture(ListSink())
     with taddons.context(capture) as tctx:
-        assert mitm_server.TCP_TIMEOUT == NO_IDLE_TIMEOUT_S  # lifted by default
+        assert idle_cut_off(tctx.options) == NO_IDLE_TIMEOUT_S  # lifted by default
         tctx.configure(capture, ocpp_idle_timeout=42)
-        assert mitm_server.TCP_TIMEOUT == 42
+        assert idle_cut_off(tctx.options) == 42
         hook(capture, "done")
-    assert original == mitm_server.TCP_TIMEOUT
+    assert original == getattr(mitm_server, "TCP_TIMEOUT", None)
 
 
 def test_standalone_addon_opens_and_seals_its_own_capture(tmp_path: Path) -> None:
