@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,14 @@ pytest_plugins = ["tests.engines"]
 
 # One factor that a slow machine can raise: every wait in the tests is multiplied by it.
 TIMEOUT_FACTOR = float(os.environ.get("OCPP_AUDIT_TIMEOUT_FACTOR", "1"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # On CPython 3.13.0 (pyenv's 3.13 on the CI machine) pytest's long tracebacks crash the
+    # interpreter (a segmentation fault reading a frame's arguments through f_locals), so a
+    # failing test took the run and its summary line with it. Short tracebacks do not read them.
+    if sys.version_info[:3] == (3, 13, 0) and config.option.tbstyle == "auto":
+        config.option.tbstyle = "short"
 
 
 def timeout(seconds: float) -> float:

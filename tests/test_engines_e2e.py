@@ -273,11 +273,11 @@ async def test_an_idle_charger_is_not_cut_off(recording, plain_backend, engine_n
     fields: dict[str, Any] = {"upstream": plain_backend.url}
     idle = 3.0
     if engine_name == "mitmproxy":
-        # mitmproxy 11 cuts a connection idle for TCP_TIMEOUT (600 s), read at accept time. Shorten
-        # it to 1 s: the engine must lift it, else this charger is cut during its silence.
-        from mitmproxy.proxy import server as mitm_server
+        # mitmproxy cuts a connection idle for 600 s (TCP_TIMEOUT in 11, the tcp_timeout option in
+        # 12). Shorten it to 1 s: the engine must lift it, else this charger is cut in its silence.
+        from tests.mitm_versions import shorten_mitmproxys_idle_cut_off
 
-        monkeypatch.setattr(mitm_server, "TCP_TIMEOUT", 1)
+        shorten_mitmproxys_idle_cut_off(monkeypatch, 1)
     async with recording(**fields) as service:
         async with charger_connect(service.url + "/CP010") as charger:  # no pings at all
             upstream = await plain_backend.wait_connection()

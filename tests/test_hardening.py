@@ -174,27 +174,27 @@ async def test_upstream_credentials_stay_out_of_logs_and_capture(
 
 
 def test_mitmdump_addon_pseudonymises_idtags(tmp_path: Path) -> None:
-    """As under ``mitmdump -s mitm_addon.py --set ocpp_pseudonymise_key=KEY``."""
+    """As under ``mitmdump -s mitm/__init__.py --set ocpp_pseudonymise_key=KEY``."""
     from mitmproxy.test import taddons
 
-    from ocpp_audit.recorder.mitm_addon import OcppCapture
+    from ocpp_audit.recorder.mitm import OcppCapture
     from ocpp_audit.recorder.pseudonymise import IdTagPseudonymiser
     from tests.engines import read_capture
-    from tests.test_mitm_addon import charger_flow, receive
+    from tests.test_mitm_addon import charger_flow, hook, receive
 
     tag, key = "04A2B3C4D5E6F7", "site-a-key"
     capture = OcppCapture()
     with taddons.context(capture) as tctx:
         tctx.configure(capture, capture_dir=str(tmp_path / "cap"), ocpp_pseudonymise_key=key)
-        capture.running()
+        hook(capture, "running")
         flow = charger_flow("/ocpp/CP9")
-        capture.websocket_start(flow)
+        hook(capture, "websocket_start", flow)
         call = f'[2,"1","Authorize",{{"idTag":"{tag}"}}]'
         forwarded = receive(capture, flow, call, from_client=True)
         flow.websocket.close_code = 1000
         flow.websocket.closed_by_client = True
-        capture.websocket_end(flow)
-        capture.done()
+        hook(capture, "websocket_end", flow)
+        hook(capture, "done")
     assert forwarded.content == call.encode()  # the wire is untouched
     text = repr([row["raw"] for row in read_capture(tmp_path / "cap") if row["event"] == "message"])
     assert tag not in text

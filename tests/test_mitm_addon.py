@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
+import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,16 +15,19 @@ import duckdb
 import pytest
 import websockets
 from mitmproxy import exceptions, http
+from mitmproxy.addonmanager import traverse
 from mitmproxy.proxy import server as mitm_server
 from mitmproxy.test import taddons, tflow
 from mitmproxy.websocket import WebSocketMessage
 from wsproto.frame_protocol import Opcode
 
 from ocpp_audit.capture.writer import CaptureWriteError, CaptureWriter
-from ocpp_audit.recorder.mitm_addon import NO_IDLE_TIMEOUT_S, OcppCapture
+from ocpp_audit.recorder.mitm import OcppCapture
+from ocpp_audit.recorder.mitm.idle_timeout import NO_IDLE_TIMEOUT_S
 from ocpp_audit.recorder.mitm_engine import MitmEngine, reverse_mode
 from ocpp_audit.recorder.options import RecordOptions
 from tests.conftest import timeout
+from tests.mitm_versions import idle_cut_off
 
 PASSWORD = "s3cret-Pa55"
 
@@ -39,6 +45,14 @@ class ListSink:
         self.rows.append(row)
 
 
+def hook(addon: object, name: str, *args: object) -> None:
+    """Run hook ``name`` on ``addon`` and its children in order, as mitmproxy's addon manager does."""
+    for each in traverse([addon]):
+        function = getattr(each, name, None)
+        if function is not None:
+            function(*args)
+
+
 @pytest.fixture
 def sink() -> ListSink:
     return ListSink()
@@ -48,7 +62,7 @@ def sink() -> ListSink:
 def addon(sink: ListSink) -> Iterator[OcppCapture]:
     capture = OcppCapture(sink)
     yield capture
-    capture.done()  # puts mitmproxy's TCP_TIMEOUT back
+    hook(capture, "done")  # puts mitmproxy's TCP_TIMEOUT back
 
 
 def charger_flow(
@@ -79,15 +93,15 @@ def receive(
     else:
         message = WebSocketMessage(Opcode.BINARY, from_client, content)
     flow.websocket.messages.append(message)
-    addon.websocket_message(flow)
+    hook(addon, "websocket_message", flow)
     return message
 
 
 def test_open_messages_close_rows(addon: OcppCapture, sink: ListSink) -> None:
     with taddons.context(addon):
         flow = charger_flow()
-        addon.requestheaders(flow)
-        addon.websocket_start(flow)
+        hook(addon, "requestheaders", flow)
+        hook(addon, "websocket_start", flow)
         call = '[2, "19223201", "BootNotification", {"chargePointVendor": "VendorX", "chargePointModel": 1.50}]'
         receive(addon, flow, call, from_client=True)
         result = '[3,"19223201",{"status":"Accepted","currentTime":"2024-01-01T00:00:00Z","interval":300}]'
@@ -100,7 +114,7 @@ def test_open_messages_close_rows(addon: OcppCapture, sink: ListSink) -> None:
         flow.websocket.close_code = 1000
         flow.websocket.close_reason = "bye"
         flow.websocket.closed_by_client = True
-        addon.websocket_end(flow)
+        hook(addon, "websocket_end", flow)
 
     events = [row["event"] for row in sink.rows]
     assert events == ["open"] + ["message"] * 6 + ["close"]
@@ -137,13 +151,13 @@ def test_open_messages_close_rows(addon: OcppCapture, sink: ListSink) -> None:
         "bye",
         "charger",
     )
-    assert flow.id not in addon.recorders
+    assert flow.id not in addon.recording.recorders
 
 
 def test_message_timestamps_are_arrival_times(addon: OcppCapture, sink: ListSink) -> None:
     with taddons.context(addon):
         flow = charger_flow()
-        addon.websocket_start(flow)
+        hook(addon, "websocket_start", flow)
         message = receive(addon, flow, '[2,"1","Heartbeat",{}]', from_client=True)
     assert sink.rows[1]["ts"] == int(message.timestamp * 1_000_000)
 
@@ -151,7 +165,7 @@ def test_message_timestamps_are_arrival_times(addon: OcppCapture, sink: ListSink
 def test_messages_list_is_trimmed_after_each_write(addon: OcppCapture, sink: ListSink) -> None:
     with taddons.context(addon):
         flow = charger_flow()
-        addon.websocket_start(flow)
+        hook(addon, "websocket_start", flow)
         assert flow.websocket is not None
         for n in range(50):
             receive(addon, flow, f'[2,"{n}","Heartbeat",{{}}]', from_client=True)
@@ -159,7 +173,7 @@ def test_messages_list_is_trimmed_after_each_write(addon: OcppCapture, sink: Lis
             assert [m.content for m in flow.websocket.messages] == [
                 f'[2,"{n}","Heartbeat",{{}}]'.encode()
             ]
-        addon.websocket_end(flow)
+        hook(addon, "websocket_end", flow)
         assert flow.websocket.messages == []
     assert len(sink.rows) == 52
 
@@ -167,14 +181,14 @@ def test_messages_list_is_trimmed_after_each_write(addon: OcppCapture, sink: Lis
 def test_password_is_never_recorded(addon: OcppCapture, sink: ListSink) -> None:
     with taddons.context(addon):
         flow = charger_flow()
-        addon.websocket_start(flow)
+        hook(addon, "websocket_start", flow)
         receive(addon, flow, '[2,"1","Heartbeat",{}]', from_client=True)
-        addon.websocket_end(flow)
+        hook(addon, "websocket_end", flow)
         refused = charger_flow()
         assert refused.response is not None
         refused.websocket = None
         refused.response.status_code = 401
-        addon.response(refused)
+        hook(addon, "response", refused)
     encoded = base64.b64encode(f"CP 1:{PASSWORD}".encode()).decode()
     text = json.dumps(sink.rows, default=repr)
     assert PASSWORD not in text and encoded not in text
@@ -190,10 +204,10 @@ def test_backend_refusal_is_recorded_with_its_status(addon: OcppCapture, sink: L
         flow.websocket = None  # mitmproxy sets it only for a 101
         flow.response.status_code = 401
         flow.response.reason = "Unauthorized"
-        addon.response(flow)
+        hook(addon, "response", flow)
         # an ordinary HTTP request (not a WebSocket upgrade) is not a charger: no row
         plain = tflow.tflow(resp=True)
-        addon.response(plain)
+        hook(addon, "response", plain)
     assert len(sink.rows) == 1
     row = sink.rows[0]
     assert (row["event"], row["http_status"], row["charge_point_id"]) == ("refused", 401, "CP7")
@@ -206,7 +220,7 @@ def test_unreachable_backend_is_recorded_as_502(addon: OcppCapture, sink: ListSi
         flow.websocket = None
         flow.response = None
         flow.error = tflow.terr("Connection refused")
-        addon.error(flow)
+        hook(addon, "error", flow)
     [row] = sink.rows
     assert (row["event"], row["http_status"], row["charge_point_id"]) == ("refused", 502, "CP8")
     assert "Connection refused" in str(row["detail"])
@@ -217,9 +231,9 @@ def test_connection_killed_without_websocket_end_still_gets_a_close_row(
 ) -> None:
     with taddons.context(addon):
         flow = charger_flow()
-        addon.websocket_start(flow)
-        addon.client_disconnected(flow.client_conn)
-        addon.websocket_end(flow)  # a late end hook does not add a second close
+        hook(addon, "websocket_start", flow)
+        hook(addon, "client_disconnected", flow.client_conn)
+        hook(addon, "websocket_end", flow)  # a late end hook does not add a second close
     assert [row["event"] for row in sink.rows] == ["open", "close"]
     assert sink.rows[1]["close_code"] == 1006
 
@@ -230,9 +244,9 @@ def test_upstream_path_is_prepended_and_the_charger_path_recorded(
     with taddons.context(addon) as tctx:
         tctx.configure(addon, ocpp_upstream_path="/base/")
         flow = charger_flow("/ocpp/CP1?x=1")
-        addon.requestheaders(flow)
+        hook(addon, "requestheaders", flow)
         assert flow.request.path == "/base/ocpp/CP1?x=1"
-        addon.websocket_start(flow)
+        hook(addon, "websocket_start", flow)
     assert sink.rows[0]["path"] == "/ocpp/CP1?x=1"
     assert sink.rows[0]["charge_point_id"] == "CP1"
 
@@ -240,7 +254,7 @@ def test_upstream_path_is_prepended_and_the_charger_path_recorded(
 def test_write_error_under_close_policy_drops_and_kills(addon: OcppCapture, sink: ListSink) -> None:
     with taddons.context(addon):
         flow = charger_flow()
-        addon.websocket_start(flow)
+        hook(addon, "websocket_start", flow)
         sink.fail = True
         message = receive(addon, flow, '[2,"1","Heartbeat",{}]', from_client=True)
     assert message.dropped  # not recorded, so not forwarded
@@ -251,7 +265,7 @@ def test_a_frame_over_the_limit_is_not_forwarded(addon: OcppCapture, sink: ListS
     with taddons.context(addon) as tctx:
         tctx.configure(addon, ocpp_max_frame_bytes=64)
         flow = charger_flow()
-        addon.websocket_start(flow)
+        hook(addon, "websocket_start", flow)
         fits = receive(addon, flow, '[2,"1","Heartbeat",{}]', from_client=True)
         too_big = receive(
             addon, flow, '[2,"2","DataTransfer",{"data":"' + "x" * 64 + '"}]', from_client=True
@@ -289,29 +303,29 @@ def test_capture_dir_must_be_a_folder(addon: OcppCapture, tmp_path: Path) -> Non
 
 
 def test_idle_timeout_option_sets_mitmproxys_cut_off() -> None:
-    original = mitm_server.TCP_TIMEOUT
+    original = getattr(mitm_server, "TCP_TIMEOUT", None)  # mitmproxy 11's module constant
     capture = OcppCapture(ListSink())
     with taddons.context(capture) as tctx:
-        assert mitm_server.TCP_TIMEOUT == NO_IDLE_TIMEOUT_S  # lifted by default
+        assert idle_cut_off(tctx.options) == NO_IDLE_TIMEOUT_S  # lifted by default
         tctx.configure(capture, ocpp_idle_timeout=42)
-        assert mitm_server.TCP_TIMEOUT == 42
-        capture.done()
-    assert original == mitm_server.TCP_TIMEOUT
+        assert idle_cut_off(tctx.options) == 42
+        hook(capture, "done")
+    assert original == getattr(mitm_server, "TCP_TIMEOUT", None)
 
 
 def test_standalone_addon_opens_and_seals_its_own_capture(tmp_path: Path) -> None:
-    """As under ``mitmdump -s mitm_addon.py --set capture_dir=DIR``: writer made in running()."""
+    """As under ``mitmdump -s mitm/__init__.py --set capture_dir=DIR``: writer made in running()."""
     capture = OcppCapture()
     with taddons.context(capture) as tctx:
         tctx.configure(capture, capture_dir=str(tmp_path / "cap"))
-        capture.running()
+        hook(capture, "running")
         flow = charger_flow("/ocpp/CP9")
-        capture.websocket_start(flow)
+        hook(capture, "websocket_start", flow)
         receive(capture, flow, '[2,"1","Heartbeat",{}]', from_client=True)
         flow.websocket.close_code = 1000
         flow.websocket.closed_by_client = False
-        capture.websocket_end(flow)
-        capture.done()
+        hook(capture, "websocket_end", flow)
+        hook(capture, "done")
     rows = duckdb.sql(
         f"select event, charge_point_id, action, closed_by from read_parquet('{tmp_path}/cap/**/*.parquet', "
         "hive_partitioning = true) order by seq"
@@ -387,3 +401,69 @@ async def test_idle_cut_off_shortened_cuts_and_lifted_does_not(tmp_path: Path) -
     ).fetchall()
     # mitmproxy's cut looks like a dropped TCP connection; the second charger closed normally.
     assert closes == [(1006, "charger"), (1000, "charger")]
+
+
+# -- under mitmdump -s, as the README documents ----------------------------------------------------
+
+
+async def test_mitmdump_script_records_a_charger(tmp_path: Path) -> None:
+    """``mitmdump -s ocpp_audit/recorder/mitm/__init__.py --set capture_dir=DIR``, a real process."""
+    import ocpp_audit.recorder.mitm as script
+
+    async def echo(websocket: websockets.ServerConnection) -> None:
+        async for message in websocket:
+            await websocket.send(message)
+
+    backend = await websockets.serve(
+        echo, "127.0.0.1", 0, subprotocols=["ocpp1.6"], ping_interval=None
+    )
+    backend_port = backend.sockets[0].getsockname()[1]
+    mitmdump = Path(sys.executable).parent / "mitmdump"
+    process = await asyncio.create_subprocess_exec(
+        str(mitmdump),
+        "-s",
+        script.__file__,
+        "--mode",
+        f"reverse:http://127.0.0.1:{backend_port}",
+        "--listen-host",
+        "127.0.0.1",
+        "--listen-port",
+        "0",
+        "--set",
+        f"capture_dir={tmp_path / 'cap'}",
+        "--set",
+        "connection_strategy=lazy",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(timeout(30)):
+            while not (
+                match := re.search(rb"listening at .*:(\d+)", await process.stdout.readline())
+            ):
+                pass
+        port = int(match.group(1))
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ocpp/CP7", subprotocols=["ocpp1.6"], ping_interval=None
+        ) as charger:
+            await charger.send('[2,"1","Heartbeat",{}]')
+            assert await asyncio.wait_for(charger.recv(), timeout(5)) == '[2,"1","Heartbeat",{}]'
+        process.send_signal(signal.SIGINT)  # mitmdump's done hook seals the capture
+        async with asyncio.timeout(timeout(20)):
+            await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        backend.close()
+    rows = duckdb.sql(
+        f"select event, charge_point_id, direction, closed_by from read_parquet('{tmp_path}/cap/**/*.parquet', "
+        "hive_partitioning = true) order by seq"
+    ).fetchall()
+    assert rows == [
+        ("open", "CP7", None, None),
+        ("message", "CP7", "cp_to_cs", None),
+        ("message", "CP7", "cs_to_cp", None),
+        ("close", "CP7", None, "charger"),
+    ]

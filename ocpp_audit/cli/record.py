@@ -259,6 +259,14 @@ def record(
                 param_hint="--control",
             )
 
+    if engine == "mitmproxy":  # an optional extra: say so before anything starts
+        from ocpp_audit.recorder.engines import EngineUnavailableError, mitm_engine_class
+
+        try:
+            mitm_engine_class()
+        except EngineUnavailableError as error:
+            raise InputError(str(error)) from None
+
     from ocpp_audit.lab.central_system import CentralSystemConfig
     from ocpp_audit.recorder.options import RecordOptions
 

@@ -33,8 +33,14 @@ def _address(address: tuple | None) -> str | None:
 
 def read(path: Path, builder: CaptureBuilder, timestamps: Timestamps) -> None:
     """Add every WebSocket flow of a mitmproxy flow file to ``builder``."""
-    from mitmproxy import http, io
-    from mitmproxy.exceptions import FlowReadException
+    try:
+        from mitmproxy import http, io
+        from mitmproxy.exceptions import FlowReadException
+    except ImportError as error:  # an optional extra
+        raise ImportFileError(
+            f"--format mitmproxy needs the mitmproxy extra: pip install 'ocpp-audit[mitmproxy]' "
+            f"({error})"
+        ) from None
 
     summary = builder.summary
     with path.open("rb") as stream:

@@ -1,7 +1,9 @@
 """Choosing a recording engine: the relay (default, on websockets) or mitmproxy.
 
 mitmproxy is imported only when its engine is asked for, so the relay (and the analyser) never pay
-for it.
+for it. It is an optional extra (``pip install 'ocpp-audit[mitmproxy]'``): without it the relay
+records as ever, and asking for the mitmproxy engine raises :class:`EngineUnavailableError`, whose
+message names the extra.
 """
 
 from __future__ import annotations
@@ -16,6 +18,22 @@ if TYPE_CHECKING:
     from ocpp_audit.recorder.mitm_engine import MitmEngine
 
 ENGINES = ("relay", "mitmproxy")
+MITMPROXY_EXTRA = "pip install 'ocpp-audit[mitmproxy]'"
+
+
+class EngineUnavailableError(RuntimeError):
+    """The engine asked for needs a package that is not installed (an optional extra)."""
+
+
+def mitm_engine_class() -> type[MitmEngine]:
+    """The mitmproxy engine's class, imported now; :class:`EngineUnavailableError` without the extra."""
+    try:
+        from ocpp_audit.recorder.mitm_engine import MitmEngine
+    except ImportError as error:  # mitmproxy, or one of its own dependencies, is missing
+        raise EngineUnavailableError(
+            f"--engine mitmproxy needs the mitmproxy extra: {MITMPROXY_EXTRA} ({error})"
+        ) from error
+    return MitmEngine
 
 
 def create_engine(options: RecordOptions, writer: CaptureWriter) -> RelayEngine | MitmEngine:
@@ -23,7 +41,5 @@ def create_engine(options: RecordOptions, writer: CaptureWriter) -> RelayEngine 
     if options.engine == "relay":
         return RelayEngine(options, writer)
     if options.engine == "mitmproxy":
-        from ocpp_audit.recorder.mitm_engine import MitmEngine
-
-        return MitmEngine(options, writer)
+        return mitm_engine_class()(options, writer)
     raise ValueError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")

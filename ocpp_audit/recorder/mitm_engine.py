@@ -1,4 +1,5 @@
-"""The mitmproxy engine: mitmproxy in reverse-proxy mode, in-process, recording through OcppCapture.
+"""The mitmproxy engine: mitmproxy in reverse-proxy mode, in-process, recording through the addons of
+``ocpp_audit.recorder.mitm`` (``OcppCapture``).
 
 Same shape as :class:`ocpp_audit.recorder.relay.RelayEngine`: ``await start()`` (listening when it
 returns), ``port``, ``await stop()``. mitmproxy runs in the running asyncio loop as a ``Master`` with
@@ -16,7 +17,7 @@ What maps to what:
   ``insecure_upstream`` -> ``ssl_insecure``. Upstream certificates are verified by default.
 
 ``stop()`` stops listening, then closes each charger with 1001 (going away) and its backend
-connection with the same close frame (``OcppCapture.close``: the close is queued on mitmproxy's own
+connection with the same close frame (``OcppCapture.close``, mitm/websocket_close.py: the close is queued on mitmproxy's own
 WebSocket layer, so it goes through the TLS layer like any frame); connections that are not gone
 within a grace period are cut (1006 for the peer). mitmproxy keeps its state in process-wide globals (``mitmproxy.ctx``), so one MitmEngine
 runs per process at a time; a second ``start()`` while one runs raises ``RuntimeError``. After
@@ -40,7 +41,7 @@ from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 
 from ocpp_audit.capture.writer import CaptureWriter
-from ocpp_audit.recorder.mitm_addon import OcppCapture
+from ocpp_audit.recorder.mitm import OcppCapture
 from ocpp_audit.recorder.options import RecordOptions
 
 logger = logging.getLogger(__name__)
