@@ -782,3 +782,36 @@ def test_calls_in_flight_names_the_call_that_really_was_unanswered(tmp_path: Pat
             [slow, status],
         ),
     ]
+
+
+def test_status_notifications_answering_an_injected_trigger_are_marked_injected(
+    tmp_path: Path,
+) -> None:
+    import duckdb
+
+    from ocpp_audit.analyser.capture import open_capture
+
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))  # the boot status: not injected
+    trigger = cp.call(
+        Direction.CS_TO_CP,
+        "TriggerMessage",
+        {"requestedMessage": "StatusNotification", "connectorId": 1},
+    )
+    for row in capture.rows:
+        if row.get("unique_id") == trigger:
+            row["injected"] = True  # sent by ocpp-audit's control API
+    cp.wait(0.05).result(Direction.CP_TO_CS, trigger, {"status": "Accepted"})
+    answered = cp.status(1, "Available")
+    later = cp.wait(5).status(1, "Preparing")
+    capture.write(tmp_path / "capture")
+    con: duckdb.DuckDBPyConnection = open_capture([tmp_path / "capture"])
+    try:
+        rows = con.execute(
+            "SELECT unique_id, injected FROM status_notifications ORDER BY ts"
+        ).fetchall()
+    finally:
+        con.close()
+    marked = {unique_id for unique_id, injected in rows if injected}
+    assert marked == {answered}
+    assert later not in marked and len(rows) == 3
