@@ -36,7 +36,7 @@ from ocpp_audit.protocol.frames import Frame
 from ocpp_audit.recorder.mitm.capture_file import CaptureFile
 from ocpp_audit.recorder.mitm.injection import MitmInjection
 from ocpp_audit.recorder.mitm.upstream_path import original_path
-from ocpp_audit.recorder.mitm.websocket_close import close_websocket
+from ocpp_audit.recorder.mitm.websocket_close import close_websocket, is_open, is_wake_up
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,9 @@ class Recording:
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         assert flow.websocket is not None
         message = flow.websocket.messages[-1]
+        if flow.id in self._closed_by_recorder and is_wake_up(message):
+            message.drop()  # close_websocket's wake-up: it only makes the layer send the Close
+            return
         if self.injection.is_passthrough(flow, message):
             del flow.websocket.messages[:-1]
             return
@@ -194,11 +197,11 @@ class Recording:
         The close row is written first, ``closed_by`` = recorder; then the Close is queued on
         mitmproxy's WebSocket layer (websocket_close.py), whose wake-up message this addon drops.
         """
-        self._closed_by_recorder.add(flow.id)
-        if not close_websocket(flow, code, reason):
-            self._closed_by_recorder.discard(flow.id)
+        if not is_open(flow):
             return False
-        self._record_close(flow.id, code, reason, ClosedBy.RECORDER)
+        self._closed_by_recorder.add(flow.id)
+        self._record_close(flow.id, code, reason, ClosedBy.RECORDER)  # first, as it happens
+        close_websocket(flow, code, reason)
         return True
 
     # -- internals -------------------------------------------------------------------------------

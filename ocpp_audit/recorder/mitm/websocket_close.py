@@ -21,12 +21,34 @@ from wsproto.frame_protocol import Opcode
 logger = logging.getLogger(__name__)
 
 
-def close_websocket(flow: http.HTTPFlow, code: int, reason: str) -> bool:
-    """Queue a Close with ``code`` on both hops of ``flow``; False if it is not open any more."""
+def _open_layer(flow: http.HTTPFlow) -> WebsocketLayer | None:
     proxyserver = ctx.master.addons.get("proxyserver")
     handler = proxyserver.connections.get(flow.client_conn.id) if proxyserver else None
     layer = find_websocket_layer(handler.layer, flow) if handler is not None else None
     if layer is None or layer.client_ws.state is not ConnectionState.OPEN:
+        return None
+    return layer
+
+
+def is_open(flow: http.HTTPFlow) -> bool:
+    """Whether ``flow``'s WebSocket is open on the charger's side (a Close can still be queued)."""
+    return _open_layer(flow) is not None
+
+
+def is_wake_up(message: WebSocketMessage) -> bool:
+    """The empty injected message ``close_websocket`` wakes the layer with (never forwarded)."""
+    return message.injected and message.from_client and not message.content
+
+
+def close_websocket(flow: http.HTTPFlow, code: int, reason: str) -> bool:
+    """Queue a Close with ``code`` on both hops of ``flow``; False if it is not open any more.
+
+    mitmproxy 12 may run the addons' ``websocket_message`` for the wake-up message before this
+    returns: callers mark the flow as closing first and drop the wake-up by ``is_wake_up``.
+    """
+    proxyserver = ctx.master.addons.get("proxyserver")
+    layer = _open_layer(flow)
+    if layer is None:
         return False
     layer.client_ws._events.append(wsproto.events.CloseConnection(code=code, reason=reason))
     wake = WebSocketMessage(Opcode.TEXT, True, b"", injected=True)
