@@ -138,14 +138,16 @@ def demo(capture_dir: Path | None) -> None:
     )
     report = analyse([capture_dir])
     click.echo(render(report, "table"))
-    pattern = f"{capture_dir}/**/*.parquet"
+    pattern = f"{capture_dir}/frames/**/*.parquet"
     click.echo(
         "\nTry it yourself:\n"
         f"  ocpp-audit analyse {capture_dir} --format markdown\n"
         f"  ocpp-audit analyse {capture_dir} --charger DEMO-DROPS-02 --format html -o report.html\n"
         f'  ocpp-audit query {capture_dir} "select charge_point_id, action, count(*) n '
         'from messages group by all order by n desc limit 10"\n'
-        f"  duckdb -c \"select * from read_parquet('{pattern}', hive_partitioning = true) limit 5\"\n"
+        # pip's duckdb has no command-line tool: the Python one-liner works wherever this tool does
+        f'  python -c "import duckdb; print(duckdb.sql(\\"select * from read_parquet('
+        f"'{pattern}', hive_partitioning = true) limit 5\\\"))\"\n"
         "With a real charger: `ocpp-audit record ... --control 9001 --endpoints 127.0.0.1`, then\n"
         "  ocpp-audit acceptance <CHARGE_POINT_ID> --token-file <capture>/control-token"
     )
