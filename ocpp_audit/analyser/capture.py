@@ -19,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 
+from ocpp_audit.capture.live import OpenJournals, read_open_journals
+
 # Finding and checking parts lives with the capture; re-exported for the analyser's callers.
 from ocpp_audit.capture.parts import (
     CaptureError,
@@ -80,6 +82,7 @@ def open_capture(
     view_params: Mapping[str, object] | None = None,
     database: str | Path = ":memory:",
     memory_limit: str | None = None,
+    journals: OpenJournals | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the ``frames`` view over the capture, and the analyst views.
 
@@ -88,11 +91,20 @@ def open_capture(
     memory DuckDB uses; beyond it, joins, sorts and windows spill to a temporary folder, which
     DuckDB removes when the connection closes. Raises CaptureError naming the file at fault, and
     ValueError for a since/until that is not ISO 8601 or a bad memory limit.
+
+    A capture still being recorded is read whole: the rows of its open journals join the parts
+    (``journals``, read here unless the caller read them already; see ``ocpp_audit.capture.live``).
+    In a DuckDB file they are stored as the table ``open_journal_rows``, a snapshot of that moment.
     """
+    if journals is None:
+        journals = read_open_journals(
+            paths
+        )  # before the parts: a journal sealed meanwhile is a part
     parts = find_parts(paths)
     for part in parts:
         check_part(part)
-    sql = frames_sql(parts, chargers=chargers, since=since, until=until)
+    live = "open_journal_rows" if journals.files else None
+    sql = frames_sql(parts, chargers=chargers, since=since, until=until, journal=live)
     logger.debug("frames view over %d parts", len(parts))
     con = duckdb.connect(str(database))
     try:
@@ -101,6 +113,13 @@ def open_capture(
         con.close()
         raise ValueError(f"memory limit {memory_limit!r}: {error_line(error)}") from None
     try:
+        if live is not None:
+            if str(database) == ":memory:":
+                con.register(live, journals.table)
+            else:
+                con.register("open_journal_arrow", journals.table)
+                con.execute(f"CREATE OR REPLACE TABLE {live} AS FROM open_journal_arrow")
+                con.unregister("open_journal_arrow")
         con.execute(f"CREATE OR REPLACE VIEW frames AS {sql}")
         # Bind now: a part whose columns DuckDB cannot read fails here, with DuckDB's own words.
         con.execute("DESCRIBE frames").fetchall()

@@ -40,6 +40,7 @@ from ocpp_audit.analyser.rules import (
     load_rules,
     select_rules,
 )
+from ocpp_audit.capture.live import read_open_journals
 from ocpp_audit.capture.parts import SkippedPart, error_line, readable_parts
 
 logger = logging.getLogger(__name__)
@@ -345,6 +346,9 @@ def analyse(
             if name not in view_defaults or any(name in rule.defaults for rule in rules)
         },
     )
+    # A capture still being recorded: its journals before its parts (a journal sealed meanwhile is
+    # then read as parts), and the same snapshot for a renderer that opens the capture again.
+    journals = read_open_journals(paths)
     skipped: list[SkippedPart] | None = None
     if skip_bad_parts:
         # The readable parts by name, so that a renderer reopening the capture skips the same ones.
@@ -359,6 +363,7 @@ def analyse(
         "until": until,
         "view_params": view_params,
         "memory_limit": memory_limit,
+        "journals": journals,
     }
     con = open_capture(**source)  # type: ignore[arg-type]
     try:
@@ -370,4 +375,5 @@ def analyse(
         con.close()
     report.source = source
     report.skipped_parts = skipped
+    report.open_journals = journals if journals.files else None
     return report

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ocpp_audit.analyser.rules import Rule
 
 if TYPE_CHECKING:
+    from ocpp_audit.capture.live import OpenJournals
     from ocpp_audit.capture.parts import SkippedPart
 
 PASS = "PASS"
@@ -111,6 +112,9 @@ class Report:
     source: dict[str, object] | None = None
     # Parts left out with skip_bad_parts (None: not asked, so the JSON document has no such key).
     skipped_parts: list[SkippedPart] | None = None
+    # The capture was being recorded: rows read from its open journals (ocpp_audit.capture.live),
+    # None when it had none.
+    open_journals: OpenJournals | None = None
 
     @property
     def exit_status(self) -> int:
@@ -139,6 +143,9 @@ class Report:
         if self.skipped_parts is not None:
             # An added top-level key: format_version 1's existing keys stay as they are.
             document["skipped_parts"] = [part.to_dict() for part in self.skipped_parts]
+        if self.open_journals is not None:
+            # Likewise added: the capture was being recorded, and this much was not yet sealed.
+            document["open_journals"] = self.open_journals.to_dict()
         return document
 
 

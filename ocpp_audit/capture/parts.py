@@ -197,13 +197,22 @@ def frames_sql(
     chargers: Sequence[str] = (),
     since: str | dt.datetime | dt.date | None = None,
     until: str | dt.datetime | dt.date | None = None,
+    journal: str | None = None,
 ) -> str:
     """The SELECT behind the ``frames`` view: every schema column plus ``date`` (UTC), filtered.
 
     ``since`` is inclusive, ``until`` exclusive; a bare date as ``until`` includes that whole day.
-    Literal values only, so the view also works in a DuckDB file opened by another program.
+    ``journal`` names a relation in the capture schema holding the rows of open journals (see
+    ``ocpp_audit.capture.live``), read beside the parts. Literal values only, so the view also
+    works in a DuckDB file opened by another program.
     """
     columns = ", ".join(f'"{name}"' for name in schema.COLUMN_NAMES)
+    if journal is not None:
+        sealed = frames_sql(parts, chargers=chargers, since=since, until=until)
+        live_date = "CAST(timezone('UTC', ts) AS DATE)"
+        conditions = _conditions(chargers, since, until, None)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return f"{sealed} UNION ALL SELECT {columns}, {live_date} AS date FROM {journal}{where}"
     if not parts:
         typed_nulls = ", ".join(
             f'CAST(NULL AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"' for c in schema.COLUMNS
@@ -221,19 +230,33 @@ def frames_sql(
         source = f"read_parquet([{files}], hive_partitioning = false, union_by_name = true)"
         date_expr = "CAST(timezone('UTC', ts) AS DATE)"
 
+    conditions = _conditions(chargers, since, until, date_expr if hive else None)
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"SELECT {columns}, {date_expr} AS date FROM {source}{where}"
+
+
+def _conditions(
+    chargers: Sequence[str],
+    since: str | dt.datetime | dt.date | None,
+    until: str | dt.datetime | dt.date | None,
+    partition_date: str | None,
+) -> list[str]:
+    """WHERE conditions for a charger list and a time window; with ``partition_date`` (the hive
+    date expression), also on the date partition so DuckDB skips whole days."""
     conditions: list[str] = []
     if chargers:
         conditions.append(f"charge_point_id IN ({', '.join(_quote(c) for c in chargers)})")
     if since is not None:
         bound = parse_time(since)
         conditions.append(f"ts >= {_timestamp_literal(bound.instant)}")
-        if hive:
-            conditions.append(f"{date_expr} >= DATE {_quote(bound.instant.date().isoformat())}")
+        if partition_date:
+            conditions.append(
+                f"{partition_date} >= DATE {_quote(bound.instant.date().isoformat())}"
+            )
     if until is not None:
         bound = parse_time(until)
         end = bound.instant + dt.timedelta(days=1) if bound.is_date else bound.instant
         conditions.append(f"ts < {_timestamp_literal(end)}")
-        if hive:
-            conditions.append(f"{date_expr} <= DATE {_quote(end.date().isoformat())}")
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    return f"SELECT {columns}, {date_expr} AS date FROM {source}{where}"
+        if partition_date:
+            conditions.append(f"{partition_date} <= DATE {_quote(end.date().isoformat())}")
+    return conditions

@@ -114,7 +114,7 @@ def analyse(
     """
     # Arguments first, the work after: a baseline that cannot be read stops the run before it.
     known = load_baseline(baseline) if baseline is not None else None
-    require_parts(captures)
+    require_parts(captures, live=True)
     try:
         overrides = parse_param_assignments(param_assignments)
         report = run_analysis(
@@ -134,6 +134,8 @@ def analyse(
 
     for part in report.skipped_parts or ():
         click.echo(f"Skipped {part}", err=True)
+    if report.open_journals is not None:
+        click.echo(f"Capture being recorded: {report.open_journals.summary()}", err=True)
     # The parts analysed (with --skip-bad-parts, the readable ones), to say what they hold.
     analysed = report.source["paths"] if report.source else captures
     check_found(

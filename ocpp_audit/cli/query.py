@@ -15,6 +15,7 @@ import duckdb
 
 from ocpp_audit.analyser.capture import open_capture
 from ocpp_audit.capture import schema
+from ocpp_audit.capture.live import read_open_journals
 from ocpp_audit.capture.parts import error_line, readable_parts
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
@@ -231,14 +232,19 @@ def _open(
     memory_limit: str | None = None,
     skip_bad_parts: bool = False,
 ) -> duckdb.DuckDBPyConnection:
-    require_parts(captures)
+    require_parts(captures, live=True)
     try:
+        journals = read_open_journals(captures)  # a capture being recorded: what is not sealed yet
+        if journals.files:
+            click.echo(f"Capture being recorded: {journals.summary()}", err=True)
         if skip_bad_parts:
             parts, skipped = readable_parts(captures)
             for part in skipped:
                 click.echo(f"Skipped {part}", err=True)
             captures = parts
-        return open_capture(captures, database=database, memory_limit=memory_limit)
+        return open_capture(
+            captures, database=database, memory_limit=memory_limit, journals=journals
+        )
     except ValueError as error:  # a bad --memory-limit
         raise InputError(str(error)) from None
     except duckdb.Error as error:

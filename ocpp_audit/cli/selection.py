@@ -30,20 +30,29 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def charger_spans(parts: Sequence[Path], *, messages_only: bool = False) -> dict[str, Span]:
-    """charge_point_id -> its Span over every frame of ``parts`` (no charger or window filter)."""
+def charger_spans(
+    parts: Sequence[Path], *, messages_only: bool = False, captures: Sequence[Path] = ()
+) -> dict[str, Span]:
+    """charge_point_id -> its Span over every frame of ``parts`` and of the open journals of
+    ``captures`` (no charger or window filter)."""
     import duckdb
 
+    from ocpp_audit.capture.live import read_open_journals
     from ocpp_audit.capture.parts import frames_sql
 
-    if not parts:
+    journals = read_open_journals(captures)
+    if not parts and not journals.rows:
         return {}
     where = "charge_point_id IS NOT NULL" + (" AND event = 'message'" if messages_only else "")
     con = duckdb.connect()
     try:
+        live = None
+        if journals.rows:
+            live = "open_journal_rows"
+            con.register(live, journals.table)
         rows = con.execute(
             f"SELECT charge_point_id, count(*), epoch_us(min(ts)), epoch_us(max(ts)) "
-            f"FROM ({frames_sql(parts)}) WHERE {where} GROUP BY 1 ORDER BY 1"
+            f"FROM ({frames_sql(parts, journal=live)}) WHERE {where} GROUP BY 1 ORDER BY 1"
         ).fetchall()
     finally:
         con.close()
@@ -54,14 +63,33 @@ def charger_spans(parts: Sequence[Path], *, messages_only: bool = False) -> dict
     return {cp: Span(count, moment(first), moment(last)) for cp, count, first, last in rows}
 
 
-def require_parts(captures: Sequence[Path]) -> list[Path]:
+def _being_recorded(capture: Path) -> bool:
+    from ocpp_audit.capture.live import journal_folders
+
+    return any(folder.glob("*.journal") for folder in journal_folders([capture]))
+
+
+def require_parts(captures: Sequence[Path], *, live: bool = False) -> list[Path]:
     """The Parquet parts of ``captures``; InputError for a folder with none (a wrong or empty
-    folder, even next to good ones, is a mistake rather than a capture of nothing)."""
+    folder, even next to good ones, is a mistake rather than a capture of nothing).
+
+    ``live``: the command reads open journals too (query, analyse), so a capture being recorded
+    whose first journal is not sealed yet is no mistake.
+    """
     from ocpp_audit.capture.parts import find_parts
 
     for capture in captures:
-        if not find_parts([capture]):
-            raise InputError(f"no Parquet parts under {capture}")
+        if find_parts([capture]):
+            continue
+        if _being_recorded(capture):
+            if live:
+                continue
+            raise InputError(
+                f"no Parquet parts under {capture} yet: it is being recorded and its open journal "
+                f"is sealed at the next rotation or when the recorder stops (query and analyse "
+                f"read it now)"
+            )
+        raise InputError(f"no Parquet parts under {capture}")
     return find_parts(captures)
 
 
@@ -100,11 +128,13 @@ def check_found(
     if found and not missing:
         return
     where = names(captures)
-    if not parts:
+    being_recorded = any(_being_recorded(capture) for capture in captures)
+    if not parts and not being_recorded:
         raise InputError(f"no Parquet parts under {where}")
-    spans = charger_spans(parts, messages_only=messages_only)
+    spans = charger_spans(parts, messages_only=messages_only, captures=captures)
     if not spans:
-        raise InputError(f"no charger's {what} in {where} ({len(parts)} part(s))")
+        held = f"{len(parts)} part(s)" + (" and an open journal" if being_recorded else "")
+        raise InputError(f"no charger's {what} in {where} ({held})")
     absent = [cp for cp in missing if cp not in spans]
     if absent:
         asked = ", ".join(repr(cp) for cp in absent)
