@@ -61,3 +61,22 @@ def test_command_line_exit_codes_on_the_same_capture(capture_of_every_profile):
     )
     assert faulty.exit_code == 1
     assert "ICCID not included" in faulty.output
+
+
+def test_the_demos_closing_summary_says_which_fails_are_intended(capture_of_every_profile):
+    from ocpp_audit.cli.demo import closing_summary
+
+    report = analyse([capture_of_every_profile])
+    chargers = {f"E2E-{name}": name for name in PROFILES}
+    text = closing_summary(report, chargers)
+    assert text.endswith(
+        "Every FAIL above is intended: the faulty chargers were built to fail them."
+    )
+    assert "E2E-good (good): passes, as intended" in text
+    assert "E2E-no-serial (no-serial: BootNotification without" in text
+    assert "FAIL of function 1 (Boot notification), intended" in text
+    # A charger whose verdicts its profile does not explain is said plainly.
+    chargers["E2E-good"] = "no-serial"
+    text = closing_summary(report, chargers)
+    assert "E2E-good (no-serial): FAILs [], but its profile should fail ['1']" in text
+    assert text.endswith("Some verdicts are not what the demo intends: please report this.")

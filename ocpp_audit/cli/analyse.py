@@ -10,6 +10,7 @@ import click
 from ocpp_audit.analyser.baseline import compare, load_baseline
 from ocpp_audit.analyser.baseline import write_baseline as store_baseline
 from ocpp_audit.analyser.engine import analyse as run_analysis
+from ocpp_audit.analyser.render.table import written
 from ocpp_audit.analyser.report import FORMATS, render
 from ocpp_audit.analyser.rules import parse_param_assignments
 from ocpp_audit.capture.parts import find_parts, parse_time
@@ -147,6 +148,8 @@ def analyse(
         until=until,
     )
     emit(render(report, fmt), output)
+    if output is not None:
+        click.echo(f"Wrote {output} ({fmt}): {written(report)}", err=True)
 
     status = report.exit_status
     if known is not None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from ocpp_audit.analyser.model import Report
     from ocpp_audit.lab.acceptance.run import GuidedRun
 
 # The tour's chargers: one well-behaved, and two with faults seen on real chargers (the second is
@@ -27,6 +28,52 @@ DEMO_CHARGERS = {
     "DEMO-DROPS-02": "drops-queued-meter-values",
     "DEMO-NOSERIAL-03": "no-serial",
 }
+
+
+def closing_summary(report: Report, chargers: dict[str, str]) -> str:
+    """What the verdicts mean: each charger's FAILs against the faults its profile was given.
+
+    The faulty profiles fail on purpose (``Profile.fails``, ``Profile.trips``); a FAIL the
+    profile does not explain, or an intended one that is missing, is said plainly.
+    """
+    from ocpp_audit.analyser.model import FAIL
+    from ocpp_audit.lab.simulator import PROFILES
+
+    lines = ["What the demo shows:"]
+    as_intended = True
+    for charger in report.chargers:
+        name = chargers.get(charger.charge_point_id)
+        profile = PROFILES.get(name) if name else None
+        failed = [r for r in charger.results if r.verdict == FAIL]
+        got = {r.rule.function if r.rule.function is not None else r.rule.id for r in failed}
+        labels = ", ".join(
+            f"function {r.rule.function} ({r.rule.title})" if r.rule.function else r.rule.id
+            for r in failed
+        )
+        if profile is None:
+            lines.append(f"  {charger.charge_point_id}: not one of the demo's chargers")
+            as_intended = False
+            continue
+        intended = {*profile.fails, *profile.trips}
+        if got == intended and not intended:
+            lines.append(f"  {charger.charge_point_id} ({profile.name}): passes, as intended")
+        elif got == intended:
+            lines.append(
+                f"  {charger.charge_point_id} ({profile.name}: {profile.description}): "
+                f"FAIL of {labels}, intended: this fault was seen on real chargers"
+            )
+        else:
+            as_intended = False
+            lines.append(
+                f"  {charger.charge_point_id} ({profile.name}): FAILs {sorted(map(str, got))}, "
+                f"but its profile should fail {sorted(map(str, intended))}: not as intended"
+            )
+    lines.append(
+        "Every FAIL above is intended: the faulty chargers were built to fail them."
+        if as_intended
+        else "Some verdicts are not what the demo intends: please report this."
+    )
+    return "\n".join(lines)
 
 
 @dataclass
@@ -138,6 +185,7 @@ def demo(capture_dir: Path | None) -> None:
     )
     report = analyse([capture_dir])
     click.echo(render(report, "table"))
+    click.echo(closing_summary(report, DEMO_CHARGERS))
     pattern = f"{capture_dir}/frames/**/*.parquet"
     click.echo(
         "\nTry it yourself:\n"

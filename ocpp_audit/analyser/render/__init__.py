@@ -1,6 +1,8 @@
 """Render a Report as text, one module per format; ``FORMATS`` names them for the command line.
 
-- ``table`` (:mod:`.table`): per charger the acceptance script's layout (#, function, result, notes).
+- ``table`` (:mod:`.table`): per charger the acceptance script's layout (#, function, result, notes),
+  then the verdict totals and the chargers that failed.
+- ``summary`` (:mod:`.table`): the fleet view, one row per charger, then the same totals.
 - ``json`` (:mod:`.json_doc`): the versioned document of ``Report.to_dict()`` (format_version 1).
 - ``junit`` (:mod:`.junit`): one testsuite per charger, one testcase per function or check.
 - ``markdown`` (:mod:`.markdown`): like the reference test report (#, Function, Criteria, Result).
@@ -20,13 +22,14 @@ from ocpp_audit.analyser.render.html_page import render_html
 from ocpp_audit.analyser.render.json_doc import render_json
 from ocpp_audit.analyser.render.junit import render_junit
 from ocpp_audit.analyser.render.markdown import render_markdown
-from ocpp_audit.analyser.render.table import render_table
+from ocpp_audit.analyser.render.table import render_summary, render_table
 
 __all__ = ["FORMATS", "RENDERERS", "render"]
 
 # Format name -> renderer; the order is the one the command line offers.
 RENDERERS: dict[str, Callable[[Report], str]] = {
     "table": render_table,
+    "summary": render_summary,
     "json": render_json,
     "junit": render_junit,
     "markdown": render_markdown,
