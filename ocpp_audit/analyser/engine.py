@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -44,6 +44,9 @@ from ocpp_audit.capture.live import read_open_journals
 from ocpp_audit.capture.parts import SkippedPart, error_line, readable_parts
 
 logger = logging.getLogger(__name__)
+
+# progress(done, total, note): how far a long analysis is, for a progress display.
+Progress = Callable[[int, int, str], None]
 
 REQUIRED_COLUMNS = ("charge_point_id", "check", "verdict", "detail", "evidence")
 
@@ -268,19 +271,28 @@ def charger_identities(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, st
     }
 
 
-def run_rules(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> Report:
-    """Judge every charger in ``con``'s frames view with ``rules`` (already selected and typed)."""
+def run_rules(
+    con: duckdb.DuckDBPyConnection, rules: Sequence[Rule], progress: Progress | None = None
+) -> Report:
+    """Judge every charger in ``con``'s frames view with ``rules`` (already selected and typed).
+
+    ``progress(done, total, note)`` is called before each rule and once at the end.
+    """
     started = time.perf_counter()
     charge_point_ids = judged_chargers(con)
     by_charger: dict[str, list[RuleResult]] = {cp: [] for cp in charge_point_ids}
     rule_seconds: dict[str, float] = {}
-    for rule in rules:
+    for done, rule in enumerate(rules):
+        if progress is not None:
+            progress(done, len(rules), rule.id)
         rule_started = time.perf_counter()
         results = run_rule(con, rule, charge_point_ids)
         rule_seconds[rule.id] = time.perf_counter() - rule_started
         logger.info("rule %s: %.3f s", rule.id, rule_seconds[rule.id])
         for charge_point_id in charge_point_ids:
             by_charger[charge_point_id].append(results[charge_point_id])
+    if progress is not None:
+        progress(len(rules), len(rules), "")
     identities = charger_identities(con)
     return Report(
         chargers=[
@@ -312,6 +324,7 @@ def analyse(
     memory_limit: str | None = None,
     materialize: Sequence[str] = MATERIALIZED_VIEWS,
     skip_bad_parts: bool = False,
+    progress: Progress | None = None,
 ) -> Report:
     """Judge a capture with the rules; the report holds one verdict per charger and rule.
 
@@ -320,7 +333,8 @@ def analyse(
     memory limit), each naming what is at fault. ``memory_limit`` caps DuckDB's memory (see
     ``open_capture``); None means ``default_memory_limit()``. With ``skip_bad_parts``, parts that
     fail ``check_part`` are left out and listed in ``Report.skipped_parts`` instead of raising
-    (CaptureError still if none is readable).
+    (CaptureError still if none is readable). ``progress(done, total, note)``, when given, hears
+    of each step: the shared views computed, then each rule.
 
     Example::
 
@@ -368,9 +382,11 @@ def analyse(
     con = open_capture(**source)  # type: ignore[arg-type]
     try:
         if rules:
+            if progress is not None:
+                progress(0, len(rules), "shared views")
             read = views_read(rules)
             materialize_views(con, [name for name in materialize if name in read])
-        report = run_rules(con, rules)
+        report = run_rules(con, rules, progress)
     finally:
         con.close()
     report.source = source

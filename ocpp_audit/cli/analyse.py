@@ -16,6 +16,7 @@ from ocpp_audit.analyser.rules import parse_param_assignments
 from ocpp_audit.capture.parts import find_parts, parse_time
 from ocpp_audit.cli.errors import InputError, writable_file_callback
 from ocpp_audit.cli.output import emit, output_options
+from ocpp_audit.cli.progress import progress
 from ocpp_audit.cli.selection import check_found, require_parts
 
 
@@ -118,18 +119,20 @@ def analyse(
     require_parts(captures, live=True)
     try:
         overrides = parse_param_assignments(param_assignments)
-        report = run_analysis(
-            list(captures),
-            rule_dirs=list(rule_dirs) or None,
-            select=select,
-            exclude=exclude,
-            params=overrides,
-            chargers=chargers,
-            since=since,
-            until=until,
-            memory_limit=memory_limit,
-            skip_bad_parts=skip_bad_parts,
-        )
+        with progress("analysing", unit="rules") as show:
+            report = run_analysis(
+                list(captures),
+                rule_dirs=list(rule_dirs) or None,
+                select=select,
+                exclude=exclude,
+                params=overrides,
+                chargers=chargers,
+                since=since,
+                until=until,
+                memory_limit=memory_limit,
+                skip_bad_parts=skip_bad_parts,
+                progress=show,
+            )
     except ValueError as error:  # ParamError too: a bad --param, --select or --exclude
         raise InputError(str(error)) from None
 

@@ -10,6 +10,7 @@ import click
 
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
+from ocpp_audit.cli.progress import Show, progress
 from ocpp_audit.cli.selection import check_found, require_parts
 
 BATCH_ROWS = 10_000
@@ -62,17 +63,21 @@ def export(
             f"connection_id FROM ({frames_sql(parts, chargers=chargers)}) "
             f"WHERE event = 'message' ORDER BY ts, connection_id, seq"
         )
-        emit(_lines(relation), output)
+        with progress("exporting", unit="frames") as show:
+            emit(_lines(relation, show), output)
     except duckdb.Error as error:
         raise InputError(f"{', '.join(map(str, capture))}: {error_line(error)}") from None
     finally:
         con.close()
 
 
-def _lines(relation: object) -> Iterator[str]:
+def _lines(relation: object, show: Show) -> Iterator[str]:
     from ocpp_audit.importers.jsonl import export_line
 
+    done = 0
     for batch in relation.to_arrow_reader(BATCH_ROWS):  # type: ignore[attr-defined]
+        done += batch.num_rows
+        show(done, None, "")
         chunk = []
         for row in batch.to_pylist():
             moment = datetime.fromtimestamp(row["ts_us"] // 1_000_000, UTC).replace(

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ocpp_audit.cli.errors import InputError, names
+from ocpp_audit.cli.progress import progress
 from ocpp_audit.importers import FORMATS, ImportSummary, import_files
 
 REASONS_SHOWN = 3  # skip reasons named in the one-line error of an import of nothing
@@ -62,7 +63,10 @@ def import_(
     for path in files:
         if not path.is_file():
             raise InputError(f"{path}: no such file")
-    summary = import_files(files, fmt, capture_dir, chargers=chargers, timezone=timezone or None)
+    with progress("importing", unit="frames") as show:
+        summary = import_files(
+            files, fmt, capture_dir, chargers=chargers, timezone=timezone or None, progress=show
+        )
     for line in summary.lines():
         click.echo(line)
     if not summary.frames:

@@ -15,6 +15,7 @@ from ocpp_audit.capture.parts import CaptureError, check_part
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
 from ocpp_audit.cli.params import basic_auth
+from ocpp_audit.cli.progress import progress
 from ocpp_audit.cli.selection import check_found, require_parts
 from ocpp_audit.replay.compare import parse_ignore
 from ocpp_audit.replay.replayer import ReplayOptions
@@ -139,7 +140,17 @@ def replay(
     )
     check_reachable(target, options.open_timeout)
     try:
-        report = asyncio.run(run_replay(scripts, options))
+        from ocpp_audit.recorder.relay import redact_url
+
+        calls = sum(len(c.calls) for s in scripts for c in s.connections)
+        pace = "as fast as answers come" if speed is None else f"at {speed:g}x the recorded pace"
+        click.echo(
+            f"Replaying {len(scripts)} charger(s), {calls} recorded CALL(s) against "
+            f"{redact_url(target)}, {pace}",
+            err=True,
+        )
+        with progress("replaying", unit="chargers") as show:
+            report = asyncio.run(run_replay(scripts, options, show))
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     emit(render(report, fmt), output)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 
 import click
 
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.params import basic_auth
+from ocpp_audit.cli.progress import progress
 from ocpp_audit.lab.simulator.charger import ChargerTiming
 from ocpp_audit.lab.simulator.fleet import run_fleet
 from ocpp_audit.lab.simulator.profiles import PROFILES
@@ -110,6 +112,14 @@ def simulate(
         _run_controlled(target, count, profile, id_prefix, duration, auth, connectors, host, port)
         return
 
+    started = time.monotonic()
+
+    def tick(members: list) -> None:
+        running = [m.summary() for m in members if not m.error]
+        calls = sum(int(s["calls_sent"]) for s in running)
+        total = round(duration) if duration else None
+        show(round(time.monotonic() - started), total, f"{len(running)} charger(s), {calls} CALLs")
+
     async def main() -> list:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -127,9 +137,11 @@ def simulate(
             connectors=connectors,
             timing=timing,
             stop=stop,
+            on_tick=tick,
         )
 
-    members = asyncio.run(main())
+    with progress("simulating", unit="s") as show:
+        members = asyncio.run(main())
     for member in members:
         s = member.summary()
         line = (

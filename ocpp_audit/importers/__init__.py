@@ -122,13 +122,15 @@ def import_files(
     *,
     chargers: Sequence[str] = (),
     timezone: str | None = None,
+    progress: Callable[[int, int | None, str], None] | None = None,
 ) -> ImportSummary:
     """Read every file, then write all their rows into ``capture_dir`` as sealed Parquet parts.
 
     ``fmt`` ``auto`` picks each file's format from its first lines. Raises
     :class:`ImportFileError` naming the file when one cannot be read, or holds not one line of
     its format (with the first lines and the format they look like); nothing is written then.
-    Unknown ``timezone`` names raise it too.
+    Unknown ``timezone`` names raise it too. ``progress(frames, None, file name)`` hears how
+    many rows were made so far, at each file and each batch.
     """
     summary = ImportSummary()
     try:
@@ -139,13 +141,26 @@ def import_files(
     # not by the log), and join the capture only once every file was read.
     staging = Path(capture_dir) / f".import-{uuid.uuid4().hex}"
 
+    made = 0  # rows handed to Parquet so far
+    reading = ""  # the file being read
+
     def flush(rows: list[dict[str, object]]) -> None:
+        nonlocal made
         write_rows(rows, staging)
+        made += len(rows)
+        if progress is not None:
+            progress(made, None, reading)
+
+    def next_file(path: Path) -> None:
+        nonlocal reading
+        reading = path.name
+        if progress is not None:
+            progress(made, None, reading)
 
     builder = CaptureBuilder(summary, chargers, flush=flush, batch=ROW_BATCH)
     existed = Path(capture_dir).exists()
     try:
-        _read_all(paths, fmt, builder, timestamps)
+        _read_all(paths, fmt, builder, timestamps, next_file)
         if builder.rows:
             write_rows(builder.rows, staging)
         _move_parts(staging / FRAMES_DIR, Path(capture_dir) / FRAMES_DIR)
@@ -166,11 +181,16 @@ def _move_parts(source: Path, target: Path) -> None:
 
 
 def _read_all(
-    paths: Sequence[Path], fmt: str, builder: CaptureBuilder, timestamps: Timestamps
+    paths: Sequence[Path],
+    fmt: str,
+    builder: CaptureBuilder,
+    timestamps: Timestamps,
+    next_file: Callable[[Path], None],
 ) -> None:
     summary = builder.summary
     for path in paths:
         path = Path(path)
+        next_file(path)
         builder.new_file()
         try:
             file_format = fmt

@@ -23,7 +23,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -442,10 +442,15 @@ class _ChargerReplay:
         await websocket.send(text)
 
 
-async def replay(scripts: Sequence[ChargerScript], options: ReplayOptions) -> ReplayReport:
+async def replay(
+    scripts: Sequence[ChargerScript],
+    options: ReplayOptions,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ReplayReport:
     """Replay each charger's script against ``options.target``; the report of what differed.
 
     Raises ValueError for a bad target URL or ignore path (before connecting anywhere).
+    ``progress(done, total, charge_point_id)`` hears of each charger whose replay finished.
     """
     ignore = options.ignore_paths()
     for script in scripts:
@@ -459,7 +464,19 @@ async def replay(scripts: Sequence[ChargerScript], options: ReplayOptions) -> Re
         origin_us = min((s.first_us for s in scripts if s.connections), default=0)
         origin = (asyncio.get_running_loop().time(), origin_us)
         runs = [_ChargerReplay(script, options, ignore, writer, origin) for script in scripts]
-        outcomes = await asyncio.gather(*(run.run() for run in runs))
+        finished = 0
+
+        async def run_one(run: _ChargerReplay) -> ChargerOutcome:
+            nonlocal finished
+            outcome = await run.run()
+            finished += 1
+            if progress is not None:
+                progress(finished, len(runs), run.script.charge_point_id)
+            return outcome
+
+        if progress is not None:
+            progress(0, len(runs), "")
+        outcomes = await asyncio.gather(*(run_one(run) for run in runs))
     finally:
         if writer is not None:
             await asyncio.to_thread(writer.close)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ocpp_audit.lab.simulator.charger import ChargerTiming, SimulatedCharger
@@ -75,11 +76,13 @@ async def run_fleet(
     idle_seconds: tuple[float, float] = (1.0, 5.0),
     stop: asyncio.Event | None = None,
     start_concurrency: int = 50,
+    on_tick: Callable[[list[FleetMember]], None] | None = None,
 ) -> list[FleetMember]:
     """Run ``count`` chargers against ``target`` until ``duration`` seconds pass or ``stop`` is set.
 
     Chargers start ``start_concurrency`` at a time; one that cannot connect keeps its error in
     its :class:`FleetMember` and the others carry on. Every charger is stopped before returning.
+    ``on_tick(members)`` is called every second while they run (for a progress display).
     """
     members = [
         FleetMember(
@@ -112,12 +115,19 @@ async def run_fleet(
                 )
             )
 
+    async def tick() -> None:
+        while on_tick is not None:
+            await asyncio.sleep(1.0)
+            on_tick(members)
+
     starting = asyncio.gather(*(start(m) for m in members))
+    ticker = asyncio.create_task(tick())
     try:
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait({waiter}, timeout=duration)
         waiter.cancel()
     finally:
+        ticker.cancel()
         starting.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await starting
