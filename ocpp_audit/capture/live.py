@@ -55,8 +55,7 @@ class OpenJournals:
 
     def summary(self) -> str:
         """One line for stderr: what was read from the journals."""
-        names = ", ".join(str(path) for path in self.files)
-        text = f"read {self.rows} row(s) not yet sealed from the open journal(s) {names}"
+        text = f"{self.rows} row(s) read from {len(self.files)} open journal(s), not sealed yet"
         if self.torn_lines:
             text += f"; skipped {self.torn_lines} incomplete line(s) still being written"
         return text

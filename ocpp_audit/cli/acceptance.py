@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ocpp_audit.analyser.render.table import written
 from ocpp_audit.analyser.report import FORMATS, render
 from ocpp_audit.cli.control_options import control_options, control_url, read_token, unreachable
 from ocpp_audit.cli.errors import InputError
@@ -150,10 +151,11 @@ def acceptance(
         raise click.ClickException("interrupted") from None
     assert run.report is not None
     text = render(run.report, fmt)
-    click.echo(text, nl=not text.endswith("\n"))
-    if output is not None:
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+    else:
         emit(text, output)
-        say(f"report written to {output}")
+        say(f"Wrote {output} ({fmt}): {written(run.report)}")
     failed = [s for s in run.steps if s.status == "failed"]
     say(
         f"{len(run.steps)} steps: {sum(s.status == 'done' for s in run.steps)} done, "

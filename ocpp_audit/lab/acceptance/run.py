@@ -223,8 +223,10 @@ async def _walk(
             say(f"{label} ... skipped")
             run.steps.append(StepOutcome(step.name, step.functions, "skipped", "--skip"))
             continue
-        say(f"{label} ...")
         if prompts is not None:
+            # A person acts now: the step's name before its instructions. In --auto mode only
+            # the outcome line below is printed, so each step shows once.
+            say(f"{label} ...")
             say("    (type s and Enter to skip this step, a to abort the run)")
         began = loop.time()
         try:
