@@ -350,7 +350,11 @@ def test_findings_are_capped(tmp_path: Path) -> None:
     assert result.to_dict()["notes"] == ["150 more findings not shown; query the capture for all"]
     table = render(report, "table").splitlines()
     assert table[5].endswith("finding 0")
-    assert table[9].endswith("150 more findings not shown; query the capture for all")
+    # The note closes the notes (wrapped to the terminal's width).
+    assert table[9].strip().startswith("150 more findings not shown")
+    assert "150 more findings not shown; query the capture for all" in " ".join(
+        line.strip() for line in table[9:11]
+    )
 
 
 # --- capture filters and checks -----------------------------------------------------------------

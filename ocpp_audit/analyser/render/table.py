@@ -28,7 +28,7 @@ from ocpp_audit.analyser.render.common import function_number, result_word, summ
 from ocpp_audit.display import for_terminal
 
 MAX_TITLE_WIDTH = 40
-MIN_NOTES_WIDTH = 40
+MIN_NOTES_WIDTH = 36
 NOTES_INDENT = 6  # notes on their own lines start under the function's title
 MAX_FAILED_LISTED = 50  # chargers named in the closing summary; the rest are counted
 
