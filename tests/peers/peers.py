@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -430,6 +431,7 @@ class Session:
 ACCEPTED_TAGS = ["VALID-TAG-1", "VALID-TAG-2"]
 UNKNOWN_TAG = "UNKNOWN-TAG-9"
 SLOW_TAG = "SLOW-TAG-7"  # unknown too; ocpp_rpc_backend.js answers it after 5 s
+RESERVATION_ID = 7
 HEARTBEAT_INTERVAL_S = 2  # the backends' BootNotification answer: a few heartbeats in every run
 SAMPLE_INTERVAL_S = 2  # MeterValueSampleInterval set by ChangeConfiguration before the transactions
 OFFLINE_S = 5  # long enough for a couple of periodic MeterValues to queue up
@@ -519,6 +521,7 @@ async def _run_session(
             )
         options.listen_port = recorder_port.release()
         options.control_host, options.control_port = "127.0.0.1", 0
+        options.endpoints_host = "127.0.0.1"  # the diagnostics upload goes to the recorder's FTP
         session = Session(engine, backend_kind, capture_dir, tap)
         try:
             backend = CentralSystem(config) if config is not None else None
@@ -546,9 +549,11 @@ async def _run_session(
 async def _scenarios(session: Session, simulator: SapSimulator, control: Any, service: Any) -> None:
     tap = session.tap
 
-    async def inject(name: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def inject(
+        name: str, action: str, payload: dict[str, Any], seconds: float = 10
+    ) -> dict[str, Any]:
         status, answer = await asyncio.to_thread(
-            control.call, STATION, action, payload, timeout(10)
+            control.call, STATION, action, payload, timeout(seconds)
         )
         assert status == 200, (name, status, answer)
         session.injected[name] = answer
@@ -646,6 +651,54 @@ async def _scenarios(session: Session, simulator: SapSimulator, control: Any, se
     # An unknown card: the backend answers Invalid (the UI server reports that as a failure).
     await ui("authorize_unknown", "authorize", {"idTag": UNKNOWN_TAG})
     await wait_until(lambda: answered("Authorize", idTag=UNKNOWN_TAG), 10, "unknown Authorize")
+
+    session.phase("fault")
+    # A fault on connector 1 (function 10), reported the way a charger does: Faulted with an
+    # errorCode, then Available once it clears.
+    await ui(
+        "fault", "statusNotification",
+        {"connectorId": 1, "status": "Faulted", "errorCode": "GroundFailure"},
+    )  # fmt: skip
+    await wait_until(lambda: received("StatusNotification", status="Faulted"), 10, "Faulted")
+    mark = len(received("StatusNotification", connectorId=1, status="Available"))
+    await ui(
+        "fault_cleared", "statusNotification",
+        {"connectorId": 1, "status": "Available", "errorCode": "NoError"},
+    )  # fmt: skip
+    await wait_until(
+        lambda: len(received("StatusNotification", connectorId=1, status="Available")) > mark,
+        10, "Available after the fault",
+    )  # fmt: skip
+
+    session.phase("reservation")
+    # A reservation (Reservation profile): ReserveNow makes connector 2 Reserved, CancelReservation
+    # Available again; the status checks must follow both transitions.
+    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    await inject(
+        "reserve_now", "ReserveNow",
+        {"connectorId": 2, "expiryDate": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
+         "idTag": ACCEPTED_TAGS[1], "reservationId": RESERVATION_ID},
+    )  # fmt: skip
+    await wait_until(
+        lambda: received("StatusNotification", connectorId=2, status="Reserved"), 10, "Reserved"
+    )
+    mark = len(received("StatusNotification", connectorId=2, status="Available"))
+    await inject("cancel_reservation", "CancelReservation", {"reservationId": RESERVATION_ID})
+    await wait_until(
+        lambda: len(received("StatusNotification", connectorId=2, status="Available")) > mark,
+        10, "Available after the cancel",
+    )  # fmt: skip
+
+    session.phase("diagnostics")
+    # Diagnostics over the recorder's own FTP endpoint (function 13): this simulator uploads a
+    # tar.gz of its logs, sends Uploading and Uploaded, and only then answers GetDiagnostics.
+    location = service.endpoints.diagnostics_location(STATION)
+    await inject("get_diagnostics", "GetDiagnostics", {"location": location}, seconds=60)
+    await wait_until(
+        lambda: received("DiagnosticsStatusNotification", status="Uploaded")
+        or received("DiagnosticsStatusNotification", status="UploadFailed"),
+        20, "the upload's end",
+    )  # fmt: skip
 
     session.phase("slow backend")
     # A slow backend (ocpp-rpc only): it answers this Authorize after 5 s; the charger's heartbeat

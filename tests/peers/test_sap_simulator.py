@@ -31,8 +31,10 @@ from tests.engines import read_capture, wire
 from tests.peers.peers import (
     ACCEPTED_TAGS,
     HEARTBEAT_INTERVAL_S,
+    RESERVATION_ID,
     SAMPLE_INTERVAL_S,
     SLOW_TAG,
+    STATION,
     UNKNOWN_TAG,
     ReservedPort,
     SapSimulator,
@@ -597,9 +599,68 @@ def test_triggered_status_notifications_of_firmware_and_diagnostics_follow(run: 
         trigger = run.injected(f"trigger_{requested}")
         assert run.answer(trigger).payload == {"status": "Accepted"}
         assert run.first_after(trigger, requested).payload == {"status": "Idle"}
-    # Neither an update nor an upload was asked for: functions 12 and 13 have nothing to judge.
+    # No update was asked for: function 12 has nothing to judge (the diagnostics are below).
     assert run.function(12)["verdict"] == "NOT_OBSERVED"
-    assert run.function(13)["verdict"] == "NOT_OBSERVED"
+
+
+def test_a_fault_is_reported_with_its_error_code(run: Run) -> None:
+    (faulted,) = run.calls("StatusNotification", status="Faulted")
+    assert faulted.payload["connectorId"] == 1 and faulted.payload["errorCode"] == "GroundFailure"
+    verdict = run.function(10)
+    assert verdict["verdict"] == "PASS"
+    (finding,) = [f for f in verdict["findings"] if faulted.unique_id in evidence(f)]
+    assert finding["verdict"] == "pass"
+    assert finding["detail"].startswith("connector 1: GroundFailure (Faulted)")
+
+
+def test_a_reservation_and_its_cancel_are_allowed_status_changes(run: Run) -> None:
+    reserve = run.injected("reserve_now")
+    assert reserve.payload["reservationId"] == RESERVATION_ID
+    assert run.answer(reserve).payload == {"status": "Accepted"}
+    reserved = run.first_after(reserve, "StatusNotification", connectorId=2, status="Reserved")
+    cancel = run.injected("cancel_reservation")
+    assert run.answer(cancel).payload == {"status": "Accepted"}
+    available = run.first_after(cancel, "StatusNotification", connectorId=2, status="Available")
+    assert reserved.ts < cancel.ts < available.ts
+    verdict = run.function(11)
+    assert verdict["verdict"] == "PASS", verdict
+    (transitions,) = [f for f in verdict["findings"] if "status changes through" in f["detail"]]
+    assert "Reserved" in transitions["detail"]
+    assert "all allowed by OCPP 1.6 section 4.9" in transitions["detail"]
+
+
+def test_diagnostics_arrive_at_the_recorders_ftp_endpoint(run: Run) -> None:
+    """The simulator uploads over FTP to the recorder's endpoint; function 13 judges the file that
+    arrived (the upload row) against the status notifications and the GetDiagnostics answer."""
+    assert run.session is not None
+    request = run.injected("get_diagnostics")
+    assert request.payload["location"].startswith(f"ftp://{STATION}:")
+    file_name = run.answer(request).payload["fileName"]
+    statuses = [
+        m.payload["status"] for m in run.calls("DiagnosticsStatusNotification") if m.ts > request.ts
+    ]
+    assert statuses[-1] == "Uploaded" and "Uploading" in statuses
+    uploads = [row for row in read_capture(run.session.capture_dir) if row["event"] == "upload"]
+    (upload,) = uploads
+    detail = json.loads(upload["detail"])
+    assert detail["file_name"] == file_name
+    stored = run.session.capture_dir / "diagnostics"
+    (received,) = [path for path in stored.rglob("*") if path.is_file()]
+    assert received.name == file_name and received.stat().st_size == detail["size"]
+    # A tar.gz of the simulator's logs, whole: what the endpoint saw is what is on disk.
+    assert detail["content"]["kind"] == "tar.gz" and detail["content"]["readable"] is True
+    verdict = run.function(13)
+    assert verdict["verdict"] == "PASS", verdict
+    (finding,) = verdict["findings"]
+    # Each status as sent (this simulator sends Uploading once per chunk), then the file.
+    assert finding["detail"].startswith(
+        " -> ".join(statuses)
+        + f", file {file_name} arrived ({detail['size']} bytes, tar.gz, readable)"
+    ), finding
+    # The answer came after the upload (this simulator's order): said in the detail.
+    assert "Uploading came before the GetDiagnostics answer" in finding["detail"]
+    uploaded = run.first_after(request, "DiagnosticsStatusNotification", status="Uploaded")
+    assert uploaded.unique_id in evidence(finding)
 
 
 def test_an_accepted_trigger_never_honoured_is_reported(run: Run) -> None:
