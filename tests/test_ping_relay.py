@@ -1,4 +1,4 @@
-"""The relay passes WebSocket pings on to the other side and records every ping and pong (issue 12,
+"""Both engines pass WebSocket pings on to the other side and record every ping and pong (issue 12,
 transparency): a backend that judges a charger's liveness by its pings sees them."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from websockets.asyncio.client import connect
 
 from ocpp_audit.recorder.options import RecordOptions
@@ -14,11 +15,16 @@ from tests.conftest import timeout
 from tests.engines import PlainBackend, read_capture, stop_and_read
 
 
-async def test_pings_cross_the_relay_both_ways_and_are_recorded(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["relay", "mitmproxy"])
+async def test_pings_cross_both_ways_and_are_recorded(tmp_path: Path, engine: str) -> None:
+    if engine == "mitmproxy":
+        pytest.importorskip("mitmproxy")
     backend = PlainBackend()
     await backend.start()
     try:
-        options = RecordOptions(capture_dir=tmp_path / "capture", upstream=backend.url)
+        options = RecordOptions(
+            capture_dir=tmp_path / "capture", upstream=backend.url, engine=engine
+        )
         service = await RecorderService(options).__aenter__()
         try:
             async with connect(

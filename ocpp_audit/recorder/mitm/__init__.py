@@ -4,6 +4,8 @@
 - idle_timeout.py: ``ocpp_idle_timeout`` replaces mitmproxy's 600 s idle cut-off (0: none);
 - handshake_timeout.py: ``ocpp_handshake_timeout`` closes a connection not a WebSocket in time;
 - frame_limit.py: ``ocpp_max_frame_bytes``, larger messages close the connection with 1009;
+- control_frames.py: a ``ping`` or ``pong`` row for each WebSocket ping and pong (mitmproxy
+  forwards them itself and only logs them);
 - recording.py: the rows of each charger connection (open, message, close, refused), with
   injection.py (the control API's CALLs) and websocket_close.py (closing from the proxy);
 - capture_file.py: ``capture_dir`` and the writer's life cycle under ``mitmdump``.
@@ -23,6 +25,7 @@ from mitmproxy import http
 
 from ocpp_audit.capture.connection import RowSink
 from ocpp_audit.recorder.mitm.capture_file import CaptureFile
+from ocpp_audit.recorder.mitm.control_frames import ControlFrames
 from ocpp_audit.recorder.mitm.frame_limit import FrameLimit
 from ocpp_audit.recorder.mitm.handshake_timeout import HandshakeTimeout
 from ocpp_audit.recorder.mitm.idle_timeout import IdleTimeout
@@ -52,6 +55,7 @@ class OcppCapture:
             HandshakeTimeout(),
             FrameLimit(self.recording.close),
             self.recording,
+            ControlFrames(self.recording.recorder_of_client),
             self.capture_file,
         ]
         self.registry = self.injection.registry  # live chargers, for injected CALLs (control API)

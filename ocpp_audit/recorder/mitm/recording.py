@@ -187,6 +187,13 @@ class Recording:
 
     # -- used by the engine and frame_limit.py ---------------------------------------------------
 
+    def recorder_of_client(self, peername: object) -> ConnectionRecorder | None:
+        """The recorder of the live WebSocket of the charger at ``peername`` (host, port)."""
+        for flow_id, flow in self.flows.items():
+            if flow.client_conn.peername == peername:
+                return self.recorders.get(flow_id)
+        return None
+
     def live_flows(self) -> list[http.HTTPFlow]:
         """The WebSocket flows that are open now."""
         return list(self.flows.values())
