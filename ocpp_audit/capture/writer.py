@@ -49,7 +49,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -414,6 +414,12 @@ class CaptureWriter:
         self.unrecorded = 0  # rows lost to write errors so far
         self.torn_lines = 0  # unreadable lines dropped while sealing (torn by a crash)
         self.parts: list[Path] = []  # parts sealed by this writer (recovered ones included)
+        # For operations (recorder/metrics.py): failed appends, failed seals, bytes of retired
+        # journals not sealed yet, and a callback with each seal's duration and rows.
+        self.write_errors = 0
+        self.seal_failures = 0
+        self._retired_bytes = 0
+        self.on_sealed: Callable[[float, int], None] | None = None
         self._lock = threading.Lock()
         self._journal: _Journal | None = None
         self._journal_count = 0
@@ -538,6 +544,7 @@ class CaptureWriter:
             os.ftruncate(journal.fd, journal.size)
         except OSError:
             self._needs_newline = True
+        self.write_errors += 1
         self.unrecorded += 1
         ts = row["ts"]
         if self._burst_unrecorded == 0:
@@ -586,6 +593,7 @@ class CaptureWriter:
             journal.path.unlink(missing_ok=True)
             os.close(journal.fd)
             return
+        self._retired_bytes += journal.size
         self._seal_queue.put(journal)
 
     def _open_journal(self) -> _Journal:
@@ -647,10 +655,15 @@ class CaptureWriter:
                     self.capture_dir,
                     journal.path.name,
                 )
+            self.seal_failures += 1
             return False
         os.close(journal.fd)  # releases the lock; the file is gone
         self.torn_lines += torn
         self.parts.extend(parts)
+        with self._lock:
+            self._retired_bytes -= journal.size
+        if self.on_sealed is not None:
+            self.on_sealed(time.monotonic() - started, rows)
         logger.info(
             "sealed %s: %d row(s) into %d part(s) in %.2f s",
             journal.path.name,
@@ -659,6 +672,36 @@ class CaptureWriter:
             time.monotonic() - started,
         )
         return True
+
+    @property
+    def unsealed_bytes(self) -> int:
+        """Journal bytes not sealed into parts yet: the open journal and those waiting."""
+        with self._lock:
+            open_bytes = self._journal.size if self._journal is not None else 0
+            return open_bytes + self._retired_bytes
+
+    @property
+    def failing(self) -> bool:
+        """A burst of failed journal writes is going on (the last append could not be written)."""
+        return self._burst_unrecorded > 0
+
+    def writable(self) -> str | None:
+        """None when a new journal could be made in the capture folder now; else why not.
+
+        Tries it (a probe file created and removed), so a full disk, a read-only mount or a
+        folder that went away count, for root too (who passes every permission check).
+        """
+        probe = self.journal_dir / f".probe-{self.instance_id}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+            try:
+                os.write(fd, b"\n")
+            finally:
+                os.close(fd)
+            probe.unlink()
+        except OSError as error:
+            return f"{self.journal_dir}: {error.strerror or error}"
+        return None
 
     def wait_sealed(self, timeout: float | None = None) -> bool:
         """Wait until every journal handed to the sealer is sealed; False on timeout."""

@@ -36,11 +36,11 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def parse_control(value: str) -> tuple[str, int]:
+def parse_control(value: str, option: str = "--control") -> tuple[str, int]:
     """``PORT`` or ``HOST:PORT`` -> (host, port); host 127.0.0.1 by default."""
     host, sep, port = value.rpartition(":")
     if not port.isdigit() or int(port) > 65535:
-        raise click.BadParameter(f"expected [HOST:]PORT, got {value!r}", param_hint="--control")
+        raise click.BadParameter(f"expected [HOST:]PORT, got {value!r}", param_hint=option)
     host = host.strip("[]") if sep and host else "127.0.0.1"
     return host, int(port)
 
@@ -153,6 +153,12 @@ def parse_id_tags(values: tuple[str, ...]) -> dict[str, str] | None:
     "unless given. A non-loopback host needs --tls-cert/--tls-key: it is then served over https.",
 )
 @click.option(
+    "--metrics",
+    metavar="[HOST:]PORT",
+    help="Serve Prometheus metrics at /metrics, and /healthz and /readyz for an orchestrator, "
+    "here; host 127.0.0.1 unless given (0.0.0.0 for a scraper on another machine).",
+)
+@click.option(
     "--control-token",
     envvar="OCPP_AUDIT_CONTROL_TOKEN",
     help="Bearer token of the control API (also OCPP_AUDIT_CONTROL_TOKEN); by default one is "
@@ -215,6 +221,7 @@ def record(
     on_write_error: str,
     pseudonymise_key: str | None,
     control: str | None,
+    metrics: str | None,
     control_token: str | None,
     endpoints_host: str | None,
     firmware: Path | None,
@@ -249,6 +256,7 @@ def record(
         raise click.UsageError("--tls-cert and --tls-key go together")
     host, port = parse_listen(listen)
     control_host, control_port = parse_control(control) if control else (None, 0)
+    metrics_host, metrics_port = parse_control(metrics, "--metrics") if metrics else (None, 0)
     if control_host is not None and tls_cert is None:
         from ocpp_audit.recorder.control import is_loopback
 
@@ -290,6 +298,8 @@ def record(
         control_token=control_token,
         endpoints_host=endpoints_host,
         firmware=firmware,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
     )
     if id_tags and not standalone:
         raise click.UsageError("--id-tag is for the built-in central system: add --standalone")
@@ -324,6 +334,8 @@ def cannot_record(error: OSError, options: RecordOptions) -> str:
     option = "--listen"
     if options.control_host is not None and port == options.control_port != options.listen_port:
         option = "--control"
+    if options.metrics_host is not None and port == options.metrics_port != options.listen_port:
+        option = "--metrics"
     reason = {
         errno.EADDRINUSE: "address already in use",
         errno.EADDRNOTAVAIL: "not an address of this machine",
@@ -413,6 +425,9 @@ async def _run(options: RecordOptions, config: CentralSystemConfig | None) -> No
         if service.control is not None:
             where = service.control_token_file or "given with --control-token"
             click.echo(f"Control API on {service.control.url} (token: {where})")
+        if service.metrics_server is not None:
+            url = service.metrics_server.url
+            click.echo(f"Metrics on {url}/metrics (health: {url}/healthz, {url}/readyz)")
         if service.endpoints is not None:
             endpoints = service.endpoints
             click.echo(

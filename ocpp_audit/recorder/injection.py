@@ -400,6 +400,10 @@ class ChargerRegistry:
     def get(self, charge_point_id: str) -> ChargerLink | None:
         return self._links.get(charge_point_id)
 
+    def __len__(self) -> int:
+        """How many chargers are connected now."""
+        return len(self._links)
+
     def chargers(self) -> list[dict[str, object]]:
         return [self._links[key].describe() for key in sorted(self._links)]
 

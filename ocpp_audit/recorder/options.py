@@ -33,6 +33,9 @@ class RecordOptions:
     control_host: str | None = None
     control_port: int = 9001  # 0: any free port
     control_token: str | None = field(default=None, repr=False)  # None: generate one at start
+    # Prometheus metrics, /healthz and /readyz (recorder/metrics.py): off unless a host is given.
+    metrics_host: str | None = None
+    metrics_port: int = 9464  # 0: any free port
     # Built-in firmware (HTTP) and diagnostics (FTP) endpoints (recorder/endpoints.py) for the
     # guided run: off unless a host is given; ports 0 = any free port.
     endpoints_host: str | None = None

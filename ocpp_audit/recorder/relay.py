@@ -22,6 +22,7 @@ import enum
 import logging
 import re
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -267,6 +268,8 @@ class RelayEngine:
         self._upstream_ssl = upstream_ssl_context(options)
         self._relays: set[asyncio.Task[None]] = set()
         self.registry = ChargerRegistry()  # live chargers, for injected CALLs (control API)
+        # The time each message spends in the recorder, when metrics are on (recorder/metrics.py).
+        self.observe_forward: Callable[[float], None] | None = None
 
     async def start(self) -> None:
         """Listen; the engine accepts chargers when this returns."""
@@ -559,6 +562,7 @@ class RelayEngine:
             except Exception:
                 logger.exception("%s: receiving failed", recorder.charge_point_id)
                 return _Ended.SOURCE_CLOSED
+            arrived = time.perf_counter()
             frame = None
             try:
                 frame = recorder.message(direction, message)  # the journal first ...
@@ -583,6 +587,8 @@ class RelayEngine:
             except Exception:
                 logger.exception("%s: forwarding failed", recorder.charge_point_id)
                 return _Ended.SINK_CLOSED
+            if self.observe_forward is not None:
+                self.observe_forward(arrived)
 
     def _is_write_error(self, exc: Exception) -> bool:
         from ocpp_audit.capture.writer import CaptureWriteError

@@ -27,8 +27,10 @@ from ocpp_audit.recorder.options import RecordOptions
 if TYPE_CHECKING:
     from ocpp_audit.recorder.control import ControlServer
     from ocpp_audit.recorder.endpoints import FileEndpoints
+    from ocpp_audit.recorder.metrics import RecorderMetrics
     from ocpp_audit.recorder.mitm_engine import MitmEngine
     from ocpp_audit.recorder.relay import RelayEngine
+    from ocpp_audit.web import WebServer
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +117,8 @@ class RecorderService:
         self.control: ControlServer | None = None  # the control API, when options.control_host
         self.control_token_file: Path | None = None  # where a generated control token was written
         self.endpoints: FileEndpoints | None = None  # firmware/diagnostics, when endpoints_host
+        self.metrics: RecorderMetrics | None = None  # when metrics_host
+        self.metrics_server: WebServer | None = None  # /metrics, /healthz, /readyz
         self._stopped = False
         self._tune_gc = tune_gc
         self._gc_task: asyncio.Task[None] | None = None
@@ -158,7 +162,15 @@ class RecorderService:
 
             # The engine writes through the pseudonymiser: idTags change in the capture only.
             sink = PseudonymisingSink(self.writer, IdTagPseudonymiser(options.pseudonymise_key))
+        if options.metrics_host:
+            from ocpp_audit.recorder.metrics import MetricsSink, RecorderMetrics
+
+            # Every row both engines write is counted on its way to the journal.
+            self.metrics = RecorderMetrics()
+            sink = MetricsSink(sink, self.metrics)
         self.engine = create_engine(options, sink)  # type: ignore[arg-type]
+        if self.metrics is not None:
+            self._watch_engine(self.engine, self.metrics)
         await self.engine.start()
         scheme = "wss" if options.tls_cert else "ws"
         host = options.listen_host or "127.0.0.1"
@@ -169,9 +181,48 @@ class RecorderService:
             await self._start_endpoints(options)
         if options.control_host:
             await self._start_control(options)
+        if self.metrics is not None:
+            await self._start_metrics(options, self.metrics)
         if self._tune_gc:
             tune_gc()
             self._gc_task = asyncio.create_task(gc_maintenance())
+
+    def _watch_engine(self, engine: Any, metrics: RecorderMetrics) -> None:
+        metrics.watch(self.writer, lambda: len(engine.registry))
+        if self.options.engine == "relay":
+            engine.observe_forward = metrics.observe_forward
+        else:  # the mitmproxy engine: its recording addon times each message
+            engine.addon.recording.observe_forward = metrics.observe_forward
+
+    async def _start_metrics(self, options: RecordOptions, metrics: RecorderMetrics) -> None:
+        from ocpp_audit.recorder.metrics import metrics_application
+        from ocpp_audit.web import WebServer
+
+        assert options.metrics_host
+        self.metrics_server = WebServer(
+            metrics_application(metrics, self.not_ready),
+            options.metrics_host,
+            options.metrics_port,
+            idle_timeout=options.http_idle_timeout,
+            name="metrics",
+        )
+        await self.metrics_server.start()
+
+    def not_ready(self) -> list[str]:
+        """Why the recorder is not ready (for /readyz); empty when it is."""
+        problems = []
+        if self.engine is None or self._stopped:
+            problems.append("not listening")
+        writer = self.writer
+        if writer is None:
+            problems.append("no capture writer")
+        else:
+            if writer.failing:
+                problems.append(f"capture {writer.capture_dir}: journal writes are failing")
+            reason = writer.writable()
+            if reason is not None:
+                problems.append(f"capture folder not writable: {reason}")
+        return problems
 
     async def _start_endpoints(self, options: RecordOptions) -> None:
         """HTTP firmware + FTP diagnostics; each finished upload becomes an ``upload`` row."""
@@ -281,6 +332,8 @@ class RecorderService:
                 self.control_token_file.unlink(missing_ok=True)
             if self.endpoints is not None:
                 await self.endpoints.stop()
+            if self.metrics_server is not None:
+                await self.metrics_server.stop()
             if engine is not None:
                 await engine.stop()
         finally:

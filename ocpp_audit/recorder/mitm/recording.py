@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from mitmproxy import ctx, http
@@ -57,6 +58,9 @@ def _subprotocols(value: str | None) -> list[str]:
 class Recording:
     """Writes each charger connection's rows into ``capture.writer``; routes injection through
     ``injection``."""
+
+    # The time each message spends in the recording, when metrics are on (recorder/metrics.py).
+    observe_forward: Callable[[float], None] | None = None
 
     def __init__(self, capture: CaptureFile, injection: MitmInjection) -> None:
         self.capture = capture
@@ -152,12 +156,17 @@ class Recording:
                 data = message.content.decode("utf-8")
         ts = int(message.timestamp * 1_000_000)
         frames: list[Frame] = []
+        arrived = time.perf_counter()
         if self._write(
             flow,
             lambda: frames.append(
                 recorder.message(direction, data, injected=message.injected, ts=ts)
             ),
         ):
+            if self.observe_forward is not None:
+                # mitmproxy sends the message on when this hook returns: what the hook took is
+                # what the recorder added.
+                self.observe_forward(arrived)
             # mitmproxy keeps every message of a flow until it ends; keep only the latest.
             del flow.websocket.messages[:-1]
             if frames and not self.injection.forward(flow, message, frames[0], data):

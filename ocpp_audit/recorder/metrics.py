@@ -1,0 +1,266 @@
+"""Operations: Prometheus metrics, and the health checks an orchestrator asks, on one HTTP port.
+
+``record --metrics HOST:PORT`` serves, with ``prometheus_client`` (never a hand-written format):
+
+- ``/metrics``: the Prometheus text format (metric names below, documented in the README);
+- ``/healthz``: 200 while the process runs;
+- ``/readyz``: 200 when the recorder listens, the capture writer is not failing and a journal
+  can be written in the capture folder now; else 503 with the reasons, one per line.
+
+Counting costs the charger nothing it can notice: every row both engines write goes through
+:class:`MetricsSink` (one wrapper around the capture writer, so neither engine has its own
+counting code), which reads the row it is handed and increments a counter or two; label children
+are looked up once and kept. What only the writer or the engine knows (journal bytes not sealed,
+chargers connected) is read when Prometheus scrapes, by :class:`_StateCollector`.
+
+Each :class:`RecorderMetrics` has its own registry, so several recorders in one process (tests)
+never share counters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from ocpp_audit.capture.writer import CaptureWriter
+
+__all__ = ["MetricsSink", "RecorderMetrics", "metrics_application"]
+
+PREFIX = "ocpp_audit"
+# Forwarding latency the recorder adds (record, then send): microseconds to a few milliseconds.
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+SEAL_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def close_class(code: object) -> str:
+    """A close code's class for a label: normal (1000, 1001), abnormal (1006: no close frame),
+    protocol (other 1002-1015), application (3000-4999), none."""
+    if not isinstance(code, int):
+        return "none"
+    if code in (1000, 1001):
+        return "normal"
+    if code == 1006:
+        return "abnormal"
+    if 1002 <= code <= 1015:
+        return "protocol"
+    if 3000 <= code <= 4999:
+        return "application"
+    return "other"
+
+
+class RecorderMetrics:
+    """The recorder's metrics, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.connections_opened = Counter(
+            f"{PREFIX}_connections_opened", "Charger WebSocket connections set up end to end.",
+            registry=r,
+        )  # fmt: skip
+        self.connections_closed = Counter(
+            f"{PREFIX}_connections_closed",
+            "Charger connections that ended, by close code class.",
+            ["close_class"], registry=r,
+        )  # fmt: skip
+        self.connections_refused = Counter(
+            f"{PREFIX}_connections_refused",
+            "Charger handshakes refused (the backend refused or could not be reached).",
+            registry=r,
+        )  # fmt: skip
+        self.frames = Counter(
+            f"{PREFIX}_frames",
+            "WebSocket messages that crossed the recorder, by direction (those the journal "
+            "could not take are also in frames_unrecorded).",
+            ["direction"], registry=r,
+        )  # fmt: skip
+        self.frame_bytes = Counter(
+            f"{PREFIX}_frame_bytes", "Bytes of the messages recorded, by direction.",
+            ["direction"], registry=r,
+        )  # fmt: skip
+        self.malformed = Counter(
+            f"{PREFIX}_frames_malformed",
+            "Messages that are not valid OCPP-J (forwarded unchanged, recorded with the error).",
+            ["direction"], registry=r,
+        )  # fmt: skip
+        self.calls = Counter(
+            f"{PREFIX}_calls", "CALLs recorded, by action and direction.",
+            ["action", "direction"], registry=r,
+        )  # fmt: skip
+        self.call_errors = Counter(
+            f"{PREFIX}_callerrors",
+            "CALLERRORs recorded, by the action of the CALL they answer and by direction.",
+            ["action", "direction"], registry=r,
+        )  # fmt: skip
+        self.injections = Counter(
+            f"{PREFIX}_injected_calls", "CALLs sent by ocpp-audit (active mode) to chargers.",
+            ["action"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            f"{PREFIX}_forward_latency_seconds",
+            "Time the recorder adds to a message: from receiving it to handing it to the other "
+            "side, recording included.", buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.seal_duration = Histogram(
+            f"{PREFIX}_seal_duration_seconds",
+            "Time to seal one journal into Parquet parts.", buckets=SEAL_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.sealed_rows = Counter(
+            f"{PREFIX}_sealed_rows", "Rows sealed into Parquet parts.", registry=r
+        )
+        self._state = _StateCollector()
+        r.register(self._state)
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def watch(
+        self, writer: CaptureWriter | None, chargers: Callable[[], int] | None = None
+    ) -> None:
+        """Read the writer's state (and the number of connected chargers) at each scrape."""
+        self._state.writer = writer
+        self._state.chargers = chargers
+        if writer is not None:
+            writer.on_sealed = self._sealed
+
+    def _sealed(self, seconds: float, rows: int) -> None:
+        self.seal_duration.observe(seconds)
+        self.sealed_rows.inc(rows)
+
+    def child(self, counter: Counter, *labels: str) -> Any:
+        """``counter.labels(*labels)``, looked up once."""
+        key = (counter._name, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = counter.labels(*labels)
+        return found
+
+    def count_row(self, row: dict[str, object]) -> None:
+        """Count what one capture row records."""
+        event = row.get("event")
+        if event == "message":
+            direction = str(row.get("direction"))
+            self.child(self.frames, direction).inc()
+            raw = row.get("raw")
+            if isinstance(raw, str):
+                size = len(raw) if raw.isascii() else len(raw.encode("utf-8", "surrogatepass"))
+            else:
+                size = len(row.get("raw_binary") or b"")  # type: ignore[arg-type]
+            self.child(self.frame_bytes, direction).inc(size)
+            if row.get("parse_error") is not None:
+                self.child(self.malformed, direction).inc()
+                return
+            kind = row.get("message_type")
+            action = str(row.get("action") or "")
+            if kind == 2:
+                self.child(self.calls, action, direction).inc()
+                if row.get("injected") and direction == "cs_to_cp":
+                    self.child(self.injections, action).inc()
+            elif kind in (4, 5):
+                self.child(self.call_errors, action, direction).inc()
+        elif event == "open":
+            self.connections_opened.inc()
+        elif event == "close":
+            self.child(self.connections_closed, close_class(row.get("close_code"))).inc()
+        elif event == "refused":
+            self.connections_refused.inc()
+
+    def observe_forward(self, started: float) -> None:
+        """A message was handed on; ``started`` is ``time.perf_counter()`` at its arrival."""
+        self.latency.observe(time.perf_counter() - started)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _StateCollector(Collector):
+    """What is read at scrape time: the writer's counters and the chargers connected."""
+
+    def __init__(self) -> None:
+        self.writer: CaptureWriter | None = None
+        self.chargers: Callable[[], int] | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.chargers is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_chargers_connected", "Chargers connected now.", value=self.chargers()
+            )
+        writer = self.writer
+        if writer is None:
+            return
+        yield GaugeMetricFamily(
+            f"{PREFIX}_journal_unsealed_bytes",
+            "Journal bytes not sealed into Parquet parts yet.",
+            value=writer.unsealed_bytes,
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_capture_write_errors",
+            "Journal writes that failed (the disk refused a row).",
+            value=writer.write_errors,
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_frames_unrecorded",
+            "Rows forwarded or closed on but not recorded because the journal write failed "
+            "(each burst ends in a gap row).",
+            value=writer.unrecorded,
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_seal_failures", "Journals whose sealing failed (retried).",
+            value=writer.seal_failures,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            f"{PREFIX}_capture_writable",
+            "1 when a journal can be written in the capture folder now, else 0.",
+            value=0 if writer.failing else 1,
+        )
+
+
+class MetricsSink:
+    """The capture writer, as the engines see it, counting each row it passes on."""
+
+    def __init__(self, sink: Any, metrics: RecorderMetrics) -> None:
+        self.sink = sink
+        self.metrics = metrics
+
+    def append(self, row: dict[str, object]) -> None:
+        self.sink.append(row)  # the journal first ("close" policy: a row it refuses is not
+        self.metrics.count_row(row)  # forwarded, and not counted)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sink, name)
+
+
+def metrics_application(
+    metrics: RecorderMetrics, not_ready: Callable[[], list[str]]
+) -> web.Application:
+    """``/metrics``, ``/healthz`` and ``/readyz``; ``not_ready()`` lists what is wrong (empty:
+    ready)."""
+    from aiohttp import web
+
+    async def scrape(request: web.Request) -> web.Response:
+        body = metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(request: web.Request) -> web.Response:
+        problems = not_ready()
+        if problems:
+            return web.Response(
+                status=503, text="not ready\n" + "".join(f"{p}\n" for p in problems)
+            )
+        return web.Response(text="ready\n")
+
+    app = web.Application(client_max_size=1024)
+    app.router.add_get("/metrics", scrape)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
