@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from ocpp_audit.cli import config_file
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.recorder.engines import ENGINES
 
@@ -67,6 +68,23 @@ def parse_id_tags(values: tuple[str, ...]) -> dict[str, str] | None:
 
 
 @click.command()
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    is_eager=True,  # read before the other options, whose defaults it sets
+    expose_value=False,
+    callback=config_file.load,
+    metavar="FILE",
+    help="Read options from a TOML file (keys: the long option names, such as listen, upstream, "
+    "capture, rotate-seconds); flags given here win. Secrets only from their environment "
+    "variables.",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print the configuration in force (defaults, --config file, flags) as TOML, secrets "
+    "masked, and exit.",
+)
 @click.option(
     "--listen",
     default=DEFAULT_LISTEN,
@@ -229,6 +247,7 @@ def record(
     boot_status: str,
     heartbeat_interval: int,
     loop_name: str,
+    print_config: bool,
 ) -> None:
     """Record every OCPP-J frame between chargers and a backend into a capture folder.
 
@@ -242,6 +261,9 @@ def record(
           --capture captures/site-a
       ocpp-audit record --standalone --listen 127.0.0.1:9000 --capture captures/lab
     """
+    if print_config:
+        click.echo(config_file.effective(click.get_current_context()), nl=False)
+        return
     if not upstream and not standalone:
         raise click.UsageError("give --upstream URL, or --standalone to answer chargers ourselves")
     if upstream and standalone:
