@@ -177,6 +177,13 @@ def parse_id_tags(values: tuple[str, ...]) -> dict[str, str] | None:
     "here; host 127.0.0.1 unless given (0.0.0.0 for a scraper on another machine).",
 )
 @click.option(
+    "--retain-days",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Remove sealed parts of days older than N days (whole UTC days), at start and hourly; "
+    "never the journal. See also `ocpp-audit prune`.",
+)
+@click.option(
     "--control-token",
     envvar="OCPP_AUDIT_CONTROL_TOKEN",
     help="Bearer token of the control API (also OCPP_AUDIT_CONTROL_TOKEN); by default one is "
@@ -240,6 +247,7 @@ def record(
     pseudonymise_key: str | None,
     control: str | None,
     metrics: str | None,
+    retain_days: int | None,
     control_token: str | None,
     endpoints_host: str | None,
     firmware: Path | None,
@@ -322,6 +330,7 @@ def record(
         firmware=firmware,
         metrics_host=metrics_host,
         metrics_port=metrics_port,
+        retain_days=retain_days,
     )
     if id_tags and not standalone:
         raise click.UsageError("--id-tag is for the built-in central system: add --standalone")

@@ -33,6 +33,8 @@ class RecordOptions:
     control_host: str | None = None
     control_port: int = 9001  # 0: any free port
     control_token: str | None = field(default=None, repr=False)  # None: generate one at start
+    # Remove sealed parts of days older than this many days, every hour (capture/retention.py).
+    retain_days: int | None = None
     # Prometheus metrics, /healthz and /readyz (recorder/metrics.py): off unless a host is given.
     metrics_host: str | None = None
     metrics_port: int = 9464  # 0: any free port

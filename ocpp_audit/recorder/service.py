@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+RETENTION_INTERVAL_S = 3600.0  # how often --retain-days looks for expired days
+
 # Garbage collection in a recorder holding thousands of connections: a full collection walks every
 # object (about 1.2 s at 10,000 chargers, which every charger then waits through). So the recorder
 # turns automatic full collections off and freezes (gc.freeze: out of every later collection; a
@@ -122,6 +124,7 @@ class RecorderService:
         self._stopped = False
         self._tune_gc = tune_gc
         self._gc_task: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[None] | None = None
         self._gc_threshold = gc.get_threshold()
 
     async def __aenter__(self) -> RecorderService:
@@ -183,9 +186,22 @@ class RecorderService:
             await self._start_control(options)
         if self.metrics is not None:
             await self._start_metrics(options, self.metrics)
+        if options.retain_days is not None:
+            self._retention_task = asyncio.create_task(self._retention(options.retain_days))
         if self._tune_gc:
             tune_gc()
             self._gc_task = asyncio.create_task(gc_maintenance())
+
+    async def _retention(self, days: int) -> None:
+        """Every RETENTION_INTERVAL_S, remove the sealed days older than ``days``."""
+        from ocpp_audit.capture.retention import prune
+
+        while True:
+            try:
+                await asyncio.to_thread(prune, self.options.capture_dir, days)
+            except Exception:  # a failed clean-up never stops the recording
+                logger.exception("retention: pruning %s failed", self.options.capture_dir)
+            await asyncio.sleep(RETENTION_INTERVAL_S)
 
     def _watch_engine(self, engine: Any, metrics: RecorderMetrics) -> None:
         metrics.watch(self.writer, lambda: len(engine.registry))
@@ -320,6 +336,8 @@ class RecorderService:
         if self._stopped:
             return
         self._stopped = True
+        if self._retention_task is not None:
+            self._retention_task.cancel()
         if self._gc_task is not None:
             self._gc_task.cancel()
             gc.unfreeze()
