@@ -21,6 +21,8 @@ output needs nothing (``json.dumps`` escapes every control character).
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import re
 
@@ -152,3 +154,25 @@ class SafeLogFilter(logging.Filter):
         if safe != message:
             record.msg, record.args = safe, ()
         return True
+
+
+class JsonLogFormatter(logging.Formatter):
+    """``--log-format json``: one JSON object per line for log collectors (Loki, Elasticsearch,
+    CloudWatch): ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``event`` (the message, already
+    made safe by SafeLogFilter), ``charge_point_id`` when the line is about one charger, and
+    ``exception`` with the traceback text when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+        document: dict[str, object] = {
+            "time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        charge_point_id = getattr(record, "charge_point_id", None)
+        if charge_point_id is not None:
+            document["charge_point_id"] = for_terminal(str(charge_point_id))
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, ensure_ascii=False)

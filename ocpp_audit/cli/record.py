@@ -177,6 +177,14 @@ def parse_id_tags(values: tuple[str, ...]) -> dict[str, str] | None:
     "here; host 127.0.0.1 unless given (0.0.0.0 for a scraper on another machine).",
 )
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per log line (time, level, logger, event, charge_point_id) for "
+    "log collectors; -v for the connection lines.",
+)
+@click.option(
     "--retain-days",
     type=click.IntRange(min=1),
     metavar="N",
@@ -247,6 +255,7 @@ def record(
     pseudonymise_key: str | None,
     control: str | None,
     metrics: str | None,
+    log_format: str,
     retain_days: int | None,
     control_token: str | None,
     endpoints_host: str | None,
@@ -272,6 +281,13 @@ def record(
     if print_config:
         click.echo(config_file.effective(click.get_current_context()), nl=False)
         return
+    if log_format == "json":
+        import logging
+
+        from ocpp_audit.display import JsonLogFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonLogFormatter())
     if not upstream and not standalone:
         raise click.UsageError("give --upstream URL, or --standalone to answer chargers ourselves")
     if upstream and standalone:

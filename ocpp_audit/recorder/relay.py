@@ -382,7 +382,13 @@ class RelayEngine:
             # log and of the capture's refused row.
             shown_url = redact_url(url)
             reason = f"backend unreachable: {type(exc).__name__}: {exc}".replace(url, shown_url)
-            logger.warning("%s: %s (%s)", charge_point_id, reason, shown_url)
+            logger.warning(
+                "%s: %s (%s)",
+                charge_point_id,
+                reason,
+                shown_url,
+                extra={"charge_point_id": charge_point_id},
+            )
             refused(502, reason)
             return _plain_response(
                 502, "Bad Gateway", "Bad Gateway: the backend cannot be reached.\n"
@@ -473,7 +479,12 @@ class RelayEngine:
                 await self._fail_on_write_error(charger, upstream, recorder)
                 return
             logger.exception("%s: could not record the open event", charge_point_id)
-        logger.info("%s: connected (subprotocol %s)", charge_point_id, upstream.subprotocol)
+        logger.info(
+            "%s: connected (subprotocol %s)",
+            charge_point_id,
+            upstream.subprotocol,
+            extra={"charge_point_id": charge_point_id},
+        )
         link = ChargerLink(recorder, charger.send, subprotocol=upstream.subprotocol)
         self.registry.add(link)
         pings: dict[Direction, set[asyncio.Task[Any]]] = {d: set() for d in Direction}
@@ -531,7 +542,14 @@ class RelayEngine:
                 recorder.closed(code, reason, closed_by)
             except Exception:
                 logger.exception("%s: could not record the close event", charge_point_id)
-            logger.info("%s: closed by %s (%s %s)", charge_point_id, closed_by, code, reason)
+            logger.info(
+                "%s: closed by %s (%s %s)",
+                charge_point_id,
+                closed_by,
+                code,
+                reason,
+                extra={"charge_point_id": charge_point_id},
+            )
         finally:
             self.registry.remove(link)  # fails a pending injection at once
             for task in (to_backend, to_charger):
