@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
@@ -61,6 +61,7 @@ class RecorderMetrics:
     """The recorder's metrics, in a registry of their own."""
 
     def __init__(self) -> None:
+        disable_created_metrics()  # no *_created series: a scrape shows what an operator reads
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.connections_opened = Counter(
@@ -84,7 +85,7 @@ class RecorderMetrics:
             ["direction"], registry=r,
         )  # fmt: skip
         self.frame_bytes = Counter(
-            f"{PREFIX}_frame_bytes", "Bytes of the messages recorded, by direction.",
+            f"{PREFIX}_frame_bytes", "Bytes of the messages that crossed the recorder, by direction.",
             ["direction"], registry=r,
         )  # fmt: skip
         self.malformed = Counter(
