@@ -420,6 +420,8 @@ class CaptureWriter:
         self.seal_failures = 0
         self._retired_bytes = 0
         self.on_sealed: Callable[[float, int], None] | None = None
+        # Called with the parts of each journal once they are durable (capture/remote.py uploads).
+        self.on_parts: Callable[[list[Path]], None] | None = None
         self._lock = threading.Lock()
         self._journal: _Journal | None = None
         self._journal_count = 0
@@ -664,6 +666,8 @@ class CaptureWriter:
             self._retired_bytes -= journal.size
         if self.on_sealed is not None:
             self.on_sealed(time.monotonic() - started, rows)
+        if self.on_parts is not None and parts:
+            self.on_parts(parts)
         logger.info(
             "sealed %s: %d row(s) into %d part(s) in %.2f s",
             journal.path.name,

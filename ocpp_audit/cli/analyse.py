@@ -17,7 +17,7 @@ from ocpp_audit.capture.parts import find_parts, parse_time
 from ocpp_audit.cli.errors import InputError, writable_file_callback
 from ocpp_audit.cli.output import emit, output_options
 from ocpp_audit.cli.progress import progress
-from ocpp_audit.cli.selection import check_found, require_parts
+from ocpp_audit.cli.selection import check_found, local_captures, require_parts
 
 
 def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -30,7 +30,7 @@ def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 @click.command()
-@click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("captures", nargs=-1, required=True, type=click.Path())
 @click.option("--charger", "chargers", multiple=True, metavar="ID", help="Judge only this charger.")
 @click.option("--since", callback=_check_time, metavar="T", help="From T (ISO 8601, inclusive).")
 @click.option(
@@ -82,7 +82,7 @@ def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -
     help="Store this run's report as a baseline (its folder must exist).",
 )
 def analyse(
-    captures: tuple[Path, ...],
+    captures: tuple[str, ...],
     chargers: tuple[str, ...],
     since: str | None,
     until: str | None,
@@ -116,6 +116,7 @@ def analyse(
     """
     # Arguments first, the work after: a baseline that cannot be read stops the run before it.
     known = load_baseline(baseline) if baseline is not None else None
+    captures = tuple(local_captures(captures))  # an s3:// capture: fetched, then read locally
     require_parts(captures, live=True)
     try:
         overrides = parse_param_assignments(param_assignments)

@@ -11,7 +11,7 @@ import click
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
 from ocpp_audit.cli.progress import Show, progress
-from ocpp_audit.cli.selection import check_found, require_parts
+from ocpp_audit.cli.selection import check_found, local_captures, require_parts
 
 BATCH_ROWS = 10_000
 # The forms a capture can be exported in (format name -> what it is).
@@ -19,11 +19,11 @@ EXPORT_FORMATS = {"jsonl": "one frame a line, as `import --format jsonl` reads i
 
 
 @click.command("export")
-@click.argument("capture", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("capture", nargs=-1, required=True, type=click.Path())
 @output_options(EXPORT_FORMATS, "jsonl")
 @click.option("--charger", "chargers", multiple=True, help="Only this charger (repeatable).")
 def export(
-    capture: tuple[Path, ...], fmt: str, chargers: tuple[str, ...], output: Path | None
+    capture: tuple[str, ...], fmt: str, chargers: tuple[str, ...], output: Path | None
 ) -> None:
     """Write a capture's WebSocket messages as jsonl, one frame a line, in time order.
 
@@ -40,6 +40,7 @@ def export(
 
     from ocpp_audit.capture.parts import check_part, error_line, frames_sql
 
+    capture = tuple(local_captures(capture))
     parts = require_parts(capture)
     for part in parts:
         check_part(part)

@@ -17,9 +17,10 @@ from ocpp_audit.analyser.capture import open_capture
 from ocpp_audit.capture import schema
 from ocpp_audit.capture.live import read_open_journals
 from ocpp_audit.capture.parts import error_line, readable_parts
+from ocpp_audit.capture.remote import is_remote
 from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
-from ocpp_audit.cli.selection import require_parts
+from ocpp_audit.cli.selection import local_captures, require_parts
 from ocpp_audit.display import for_terminal
 
 BATCH_ROWS = 10_000
@@ -193,13 +194,13 @@ def query(
         if duckdb_file is not None:
             raise click.UsageError("--views and --duckdb do not go together")
         for capture in args:
-            if not Path(capture).exists():
+            if not Path(capture).exists() and not is_remote(capture):
                 raise InputError(f"{capture}: no such file or folder")
         emit(views_text(), output)
         return
 
     if duckdb_file is not None:
-        captures = [Path(a) for a in args]
+        captures = local_captures(args)
         if not captures:
             raise click.UsageError("give the CAPTURE to define the views over")
         _open(captures, database=duckdb_file, skip_bad_parts=skip_bad_parts).close()
@@ -208,7 +209,7 @@ def query(
 
     if len(args) < 2:
         raise click.UsageError('give CAPTURE and "SQL" (or --views, or --duckdb FILE)')
-    captures, sql = [Path(a) for a in args[:-1]], args[-1]
+    captures, sql = local_captures(args[:-1]), args[-1]
     con = _open(captures, memory_limit=memory_limit, skip_bad_parts=skip_bad_parts)
     try:
         try:

@@ -37,6 +37,24 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _capture_location(capture: str, journal_dir: Path | None) -> tuple[Path, str | None]:
+    """--capture and --journal-dir -> (local folder, object store URI or None); the store is
+    checked here, before anything starts, so a wrong bucket or endpoint exits 2 naming it."""
+    from ocpp_audit.capture.remote import RemoteCapture, is_remote
+
+    if not is_remote(capture):
+        if journal_dir is not None:
+            raise click.UsageError("--journal-dir is for a --capture in an object store (s3://...)")
+        return Path(capture), None
+    if journal_dir is None:
+        raise click.UsageError(
+            "--capture s3://... needs --journal-dir DIR: the journal stays on local disk"
+        )
+    remote = RemoteCapture(capture)  # CaptureError (exit 2) when pyarrow cannot open it
+    remote.parts()  # lists the prefix: reachable, and the credentials are good
+    return journal_dir, capture
+
+
 def parse_control(value: str, option: str = "--control") -> tuple[str, int]:
     """``PORT`` or ``HOST:PORT`` -> (host, port); host 127.0.0.1 by default."""
     host, sep, port = value.rpartition(":")
@@ -101,8 +119,15 @@ def parse_id_tags(values: tuple[str, ...]) -> dict[str, str] | None:
     "--capture",
     "capture_dir",
     required=True,
+    metavar="DIR|URI",
+    help="Capture folder (Parquet parts under frames/), or an object store location such as "
+    "s3://bucket/prefix (with --journal-dir): sealed parts are uploaded there.",
+)
+@click.option(
+    "--journal-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Capture folder (Parquet parts under frames/).",
+    metavar="DIR",
+    help="With --capture s3://...: the local folder of the journal and of parts not uploaded yet.",
 )
 @click.option(
     "--engine",
@@ -242,7 +267,8 @@ def parse_id_tags(values: tuple[str, ...]) -> dict[str, str] | None:
 def record(
     listen: str,
     upstream: str | None,
-    capture_dir: Path,
+    capture_dir: str,
+    journal_dir: Path | None,
     engine: str,
     standalone: bool,
     tls_cert: Path | None,
@@ -290,6 +316,7 @@ def record(
             handler.setFormatter(JsonLogFormatter())
     if not upstream and not standalone:
         raise click.UsageError("give --upstream URL, or --standalone to answer chargers ourselves")
+    local_capture, capture_url = _capture_location(capture_dir, journal_dir)
     if upstream and standalone:
         raise click.UsageError("--upstream and --standalone exclude each other")
     if upstream and urlsplit(upstream).scheme not in ("ws", "wss"):
@@ -325,7 +352,8 @@ def record(
     from ocpp_audit.recorder.options import RecordOptions
 
     options = RecordOptions(
-        capture_dir=capture_dir,
+        capture_dir=local_capture,
+        capture_url=capture_url,
         listen_host=host,
         listen_port=port,
         upstream=upstream,
@@ -466,9 +494,10 @@ async def _run(options: RecordOptions, config: CentralSystemConfig | None) -> No
             if service.central_system
             else redact_url(service.upstream or "")
         )
-        click.echo(
-            f"Recording on {service.url} -> {backend}; capture in {service.options.capture_dir}"
-        )
+        where = service.options.capture_dir
+        if service.uploader is not None:
+            where = f"{service.uploader.remote.shown} (journal in {where})"
+        click.echo(f"Recording on {service.url} -> {backend}; capture in {where}")
         if service.control is not None:
             where = service.control_token_file or "given with --control-token"
             click.echo(f"Control API on {service.control.url} (token: {where})")
@@ -484,6 +513,10 @@ async def _run(options: RecordOptions, config: CentralSystemConfig | None) -> No
         await stopping.wait()
         click.echo("Stopping: closing chargers (1001) and sealing the capture ...", err=True)
     parts = len(service.writer.parts) if service.writer is not None else 0
-    click.echo(
-        f"Capture sealed in {service.options.capture_dir} ({parts} part(s) written)", err=True
-    )
+    where = service.options.capture_dir
+    if service.uploader is not None:
+        where = service.uploader.remote.shown
+        left = service.uploader.pending
+        if left:
+            where = f"{where} ({left} part(s) still in {service.options.capture_dir})"
+    click.echo(f"Capture sealed in {where} ({parts} part(s) written)", err=True)

@@ -16,7 +16,7 @@ from ocpp_audit.cli.errors import InputError
 from ocpp_audit.cli.output import emit, output_options
 from ocpp_audit.cli.params import basic_auth
 from ocpp_audit.cli.progress import progress
-from ocpp_audit.cli.selection import check_found, require_parts
+from ocpp_audit.cli.selection import check_found, local_captures, require_parts
 from ocpp_audit.replay.compare import parse_ignore
 from ocpp_audit.replay.replayer import ReplayOptions
 from ocpp_audit.replay.replayer import replay as run_replay
@@ -46,7 +46,7 @@ def _ignore(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) 
 
 
 @click.command()
-@click.argument("capture", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("capture", nargs=-1, required=True, type=click.Path())
 @click.option("--target", required=True, metavar="URL", help="ws:// or wss:// URL of the backend.")
 @click.option(
     "--charger", "chargers", multiple=True, metavar="ID", help="Replay only this charger."
@@ -91,7 +91,7 @@ def _ignore(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) 
     help="How long to wait for the target's answer to one CALL.",
 )
 def replay(
-    capture: tuple[Path, ...],
+    capture: tuple[str, ...],
     target: str,
     chargers: tuple[str, ...],
     speed: float | None,
@@ -121,6 +121,7 @@ def replay(
     """
     if capture_dir is None:
         capture_dir = Path(f"replay-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}")
+    capture = tuple(local_captures(capture))
     parts = require_parts(capture)
     for part in parts:
         check_part(part)

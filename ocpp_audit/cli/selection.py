@@ -12,6 +12,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
+
 from ocpp_audit.cli.errors import InputError, names
 
 MAX_LISTED = 20  # chargers named in a message; the rest are counted
@@ -67,6 +69,23 @@ def _being_recorded(capture: Path) -> bool:
     from ocpp_audit.capture.live import journal_folders
 
     return any(folder.glob("*.journal") for folder in journal_folders([capture]))
+
+
+def local_captures(values: Sequence[str | Path]) -> list[Path]:
+    """The captures as local folders: an ``s3://...`` (or other remote) capture is fetched into
+    the local cache first (only parts not fetched before), saying so on stderr."""
+    from ocpp_audit.capture.remote import is_remote, remote_capture
+
+    local: list[Path] = []
+    for value in values:
+        if not is_remote(value):
+            local.append(Path(value))
+            continue
+        folder, parts, fetched = remote_capture(str(value))
+        shown = str(value).split("?", 1)[0]
+        click.echo(f"{shown}: {parts} part(s), {fetched} fetched now into {folder}", err=True)
+        local.append(folder)
+    return local
 
 
 def require_parts(captures: Sequence[Path], *, live: bool = False) -> list[Path]:

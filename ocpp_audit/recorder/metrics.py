@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from ocpp_audit.capture.remote import PartUploader
     from ocpp_audit.capture.writer import CaptureWriter
 
 __all__ = ["MetricsSink", "RecorderMetrics", "metrics_application"]
@@ -123,11 +124,16 @@ class RecorderMetrics:
         self._children: dict[tuple[str, ...], Any] = {}
 
     def watch(
-        self, writer: CaptureWriter | None, chargers: Callable[[], int] | None = None
+        self,
+        writer: CaptureWriter | None,
+        chargers: Callable[[], int] | None = None,
+        uploader: Callable[[], PartUploader | None] | None = None,
     ) -> None:
-        """Read the writer's state (and the number of connected chargers) at each scrape."""
+        """Read the writer's state, the number of connected chargers and the uploads to an object
+        store at each scrape."""
         self._state.writer = writer
         self._state.chargers = chargers
+        self._state.uploader = uploader
         if writer is not None:
             writer.on_sealed = self._sealed
 
@@ -187,8 +193,25 @@ class _StateCollector(Collector):
     def __init__(self) -> None:
         self.writer: CaptureWriter | None = None
         self.chargers: Callable[[], int] | None = None
+        self.uploader: Callable[[], PartUploader | None] | None = None
 
     def collect(self) -> Iterator[Metric]:
+        uploader = self.uploader() if self.uploader is not None else None
+        if uploader is not None:
+            yield CounterMetricFamily(
+                f"{PREFIX}_parts_uploaded", "Sealed parts uploaded to the object store.",
+                value=uploader.uploaded,
+            )  # fmt: skip
+            yield CounterMetricFamily(
+                f"{PREFIX}_upload_failures",
+                "Uploads to the object store that failed (the part stays on disk, retried).",
+                value=uploader.failures,
+            )  # fmt: skip
+            yield GaugeMetricFamily(
+                f"{PREFIX}_parts_pending_upload",
+                "Sealed parts on local disk waiting for the object store.",
+                value=uploader.pending,
+            )  # fmt: skip
         if self.chargers is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_chargers_connected", "Chargers connected now.", value=self.chargers()

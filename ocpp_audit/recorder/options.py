@@ -33,6 +33,9 @@ class RecordOptions:
     control_host: str | None = None
     control_port: int = 9001  # 0: any free port
     control_token: str | None = field(default=None, repr=False)  # None: generate one at start
+    # Sealed parts go to this object store location (s3://bucket/prefix, capture/remote.py);
+    # capture_dir is then the local folder of the journal and of parts not uploaded yet.
+    capture_url: str | None = None
     # Remove sealed parts of days older than this many days, every hour (capture/retention.py).
     retain_days: int | None = None
     # Prometheus metrics, /healthz and /readyz (recorder/metrics.py): off unless a host is given.

@@ -25,6 +25,7 @@ from ocpp_audit.recorder.engines import create_engine
 from ocpp_audit.recorder.options import RecordOptions
 
 if TYPE_CHECKING:
+    from ocpp_audit.capture.remote import PartUploader
     from ocpp_audit.recorder.control import ControlServer
     from ocpp_audit.recorder.endpoints import FileEndpoints
     from ocpp_audit.recorder.metrics import RecorderMetrics
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RETENTION_INTERVAL_S = 3600.0  # how often --retain-days looks for expired days
+UPLOAD_GRACE_S = 30.0  # at stop, how long the last parts may take to reach the object store
 
 # Garbage collection in a recorder holding thousands of connections: a full collection walks every
 # object (about 1.2 s at 10,000 chargers, which every charger then waits through). So the recorder
@@ -120,6 +122,7 @@ class RecorderService:
         self.control_token_file: Path | None = None  # where a generated control token was written
         self.endpoints: FileEndpoints | None = None  # firmware/diagnostics, when endpoints_host
         self.metrics: RecorderMetrics | None = None  # when metrics_host
+        self.uploader: PartUploader | None = None  # when the capture is in an object store
         self.metrics_server: WebServer | None = None  # /metrics, /healthz, /readyz
         self._stopped = False
         self._tune_gc = tune_gc
@@ -153,6 +156,13 @@ class RecorderService:
         )
         # Sealing a crash's journal may take a while; keep the loop free meanwhile.
         self.recovered = await asyncio.to_thread(self.writer.start)
+        if options.capture_url is not None:
+            from ocpp_audit.capture.remote import PartUploader
+
+            # Sealed parts (and those a stopped recorder left) go to the object store.
+            self.uploader = PartUploader(options.capture_url, options.capture_dir)
+            self.writer.on_parts = self.uploader.submit
+            self.uploader.start()
         if self.recovered:
             logger.info("sealed %d part(s) left by an earlier run", len(self.recovered))
         if self.central_system is not None:
@@ -204,7 +214,7 @@ class RecorderService:
             await asyncio.sleep(RETENTION_INTERVAL_S)
 
     def _watch_engine(self, engine: Any, metrics: RecorderMetrics) -> None:
-        metrics.watch(self.writer, lambda: len(engine.registry))
+        metrics.watch(self.writer, lambda: len(engine.registry), lambda: self.uploader)
         if self.options.engine == "relay":
             engine.observe_forward = metrics.observe_forward
         else:  # the mitmproxy engine: its recording addon times each message
@@ -361,3 +371,5 @@ class RecorderService:
             finally:
                 if writer is not None:
                     await asyncio.to_thread(writer.close)
+                if self.uploader is not None:  # the last parts, sealed just now
+                    await asyncio.to_thread(self.uploader.stop, UPLOAD_GRACE_S)
