@@ -211,6 +211,9 @@ CASES = [
         "simulate --target ws://127.0.0.1:{dead} --duration 1",
         ("no charger could connect to ws://127.0.0.1:{dead}",),
     ),
+    # -- prune (issue 18): a folder that is no capture, an age that is no age --
+    Case("prune-not-a-capture", "prune {empty} --older-than 30d", ("not a capture",)),
+    Case("prune-bad-age", "prune {capture} --older-than soon", ("expected a number of days",)),
 ]
 
 

@@ -95,11 +95,11 @@ async def test_parts_land_in_the_bucket_and_analyse_judges_them(s3: int, tmp_pat
         await wait_for(lambda: service.uploader is not None and service.uploader.uploaded, 20)
         assert service.metrics is not None
         text = service.metrics.exposition().decode()
-    assert "ocpp_audit_parts_uploaded_total 1.0" in text
+    assert "ocpp_audit_parts_uploaded_total 1.0" in text  # the sealed part, at scrape time
     assert "ocpp_audit_parts_pending_upload 0.0" in text
-    # The part sealed above, and the one sealed at stop (the connection's close row).
+    # The part sealed above, and one sealed at stop when the connection's close row came after.
     parts = stored_parts(s3)
-    assert len(parts) == 2
+    assert len(parts) in (1, 2)
     assert all(part.path.startswith(f"{BUCKET}/site-a/frames/date=") for part in parts)
     # Uploaded, then removed locally; the journal stays local.
     assert not list((journal / "frames").rglob("*.parquet"))
@@ -111,12 +111,14 @@ async def test_parts_land_in_the_bucket_and_analyse_judges_them(s3: int, tmp_pat
     assert [c["charge_point_id"] for c in document["chargers"]] == ["CP-S3"]
     boot = next(f for f in document["chargers"][0]["functions"] if f["function"] == 1)
     assert boot["findings"][0]["evidence"][0]["unique_id"] == "b1"
-    assert f"s3://{BUCKET}/site-a: 2 part(s), 2 fetched now into " in result.stderr
+    assert f"s3://{BUCKET}/site-a: {len(parts)} part(s), {len(parts)} fetched now into " in (
+        result.stderr
+    )
     assert "endpoint_override" not in result.stderr
     # A second read fetches nothing new; query reads the same way.
     again = CliRunner().invoke(main, ["query", uri(s3), "select count(*) from messages"])
     assert again.exit_code == 0, again.output
-    assert "2 part(s), 0 fetched now" in again.stderr
+    assert f"{len(parts)} part(s), 0 fetched now" in again.stderr
     assert again.stdout.splitlines()[2].strip() == "2"  # the BootNotification and its answer
 
 
@@ -143,8 +145,9 @@ async def test_an_unreachable_store_keeps_the_parts_and_retries(
             assert len(list((journal / "frames").rglob("*.parquet"))) == 1
             server, _ = start_s3(port)  # the store comes back
             await wait_for(lambda: uploader.pending == 0, 30)
-        assert uploader.uploaded == 2  # the part kept while the store was away, and the last
-        assert len(stored_parts(port, "site-b")) == 2
+        # The part kept while the store was away (and one sealed at stop, if the close row came
+        # after the seal): every one uploaded.
+        assert uploader.uploaded == len(stored_parts(port, "site-b")) >= 1
         assert not list((journal / "frames").rglob("*.parquet"))
     finally:
         if server is not None:

@@ -11,6 +11,7 @@ import os
 import pty
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -28,19 +29,25 @@ def run(args: list[str], *, terminal: bool) -> tuple[int, bytes, bytes]:
     master, slave = pty.openpty()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=slave, env=env)
     os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # read the terminal while the command runs: a full pty would block it
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the other end closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     stdout = process.stdout.read()  # type: ignore[union-attr]
     process.wait(timeout=120)
-    stderr = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the other end closed
-            break
-        if not chunk:
-            break
-        stderr += chunk
+    reader.join(10)
     os.close(master)
-    return process.returncode, stdout, stderr
+    return process.returncode, stdout, b"".join(chunks)
 
 
 def test_analyse_shows_its_rules_on_a_terminal_only() -> None:
