@@ -162,7 +162,7 @@ RULE_IDS = [rule.id for rule in load_rules()]
 
 
 @settings(
-    max_examples=15,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
