@@ -41,6 +41,7 @@ def case_lines(rows: list[dict[str, object]], charge_point_id: str) -> list[str]
             row.get("raw"),  # type: ignore[arg-type]
             row.get("raw_binary"),  # type: ignore[arg-type]
             row.get("connection_id"),  # type: ignore[arg-type]
+            row.get("ocpp_version"),  # type: ignore[arg-type]
         )
         for row in rows
         if row["event"] == "message" and row["charge_point_id"] == charge_point_id
