@@ -4,6 +4,7 @@ title = "CALLERRORs"
 criterion = """No CALL is answered with a CALLERROR; each CALLERROR is reported with its code. A
 CALLERROR sent in reply to a CALLRESULT fails: a CALLERROR answers only a CALL (OCPP 2.1 has
 CALLRESULTERROR for a CALLRESULT that fails validation)."""
+ocpp_versions = ["1.6", "2.0.1", "2.1"]
 severity = "warning"   # a CALLERROR can be a legitimate answer (NotSupported for an optional feature)
 references = ["OCPP-J 1.6 section 4.2.3 CallError", "OCPP 2.0.1 part 4 section 4.2.3 CALLERROR", "OCPP 2.1 part 4 section 4.2.3 CALLRESULTERROR"]
 +++*/

@@ -4,6 +4,7 @@ title = "Payloads valid against the OCPP JSON schemas"
 criterion = """Every CALL payload is valid against its action's JSON schema of the connection's OCPP
 version (1.6, 2.0.1 or 2.1), every CALLRESULT against the Response schema of the CALL it answers,
 and every OCPP 2.1 SEND against its message's schema."""
+ocpp_versions = ["1.6", "2.0.1", "2.1"]
 severity = "error"   # an invalid payload breaks interoperability with any conforming backend
 references = ["OCPP-J 1.6 section 4.1.3", "OCPP 1.6 JSON schemas (ocpp/v16/schemas)", "OCPP 2.0.1 JSON schemas (ocpp/v201/schemas)", "OCPP 2.1 JSON schemas (ocpp/v21/schemas)"]
 +++*/
