@@ -235,6 +235,9 @@ def bad_capture(builder: CaptureBuilder) -> None:
     cp = builder.charger("SLOWHB201")
     online(cp)
     cp.heartbeats(2, 800).disconnect(1000)
+    cp = builder.charger("NOTRIGGERHB201")
+    online(cp)
+    cp.cs("TriggerMessage", {"requestedMessage": "Heartbeat"}, {"status": "Rejected"})
     cp = builder.charger("NOUNAVAIL201")
     online(cp)
     cp.wait(2).cs("ChangeAvailability", {"operationalStatus": "Inoperative", "evse": {"id": 1}},
@@ -354,6 +357,8 @@ CASES: list[tuple[str, str, str, str, str]] = [
         "without chargingStation.serialNumber",
     ),
     ("bad201", "SLOWHB201", "heartbeat-v201", "FAIL", "heartbeats 800 s apart"),
+    ("bad201", "NOTRIGGERHB201", "heartbeat-v201", "FAIL",
+     "TriggerMessage(Heartbeat) answered Rejected"),
     (
         "bad201",
         "NOUNAVAIL201",

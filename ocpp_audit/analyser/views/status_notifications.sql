@@ -17,9 +17,9 @@ vendor_error_code = "vendor-specific error code (1.6)"
 timestamp = "the payload's timestamp (the charger's clock)"
 previous_status = "the status this connector reported before (null for the first)"
 previous_ts = "when that previous status arrived"
+injected = "sent in answer to a TriggerMessage(StatusNotification) that ocpp-audit injected: the first one for each connector within 30 s after the accepted trigger (for the connector it named, if any)"
 evse_id = "2.0.1 and 2.1: evseId; null in 1.6"
 ocpp_version = "the connection's OCPP version (null when none was negotiated)"
-injected = "sent in answer to a TriggerMessage(StatusNotification) that ocpp-audit injected: the first one for each connector within 30 s after the accepted trigger (for the connector it named, if any)"
 +++*/
 -- OCPP 2.0.1 StatusNotificationRequest: {timestamp, connectorStatus, evseId, connectorId}, no
 -- error fields.
