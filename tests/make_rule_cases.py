@@ -24,8 +24,8 @@ from ocpp_audit.analyser.capture import open_capture
 from ocpp_audit.analyser.engine import judged_chargers, run_rule
 from ocpp_audit.importers import import_files
 from ocpp_audit.importers.jsonl import export_line
-from tests.capture_builder import CaptureBuilder
 from tests import test_rules, test_rules_v201
+from tests.capture_builder import CaptureBuilder
 
 CASES_DIR = Path(__file__).resolve().parent.parent / "rules" / "cases"
 # The chargers that go through all 16 functions (1.6 and 2.0.1), each one file the rules share.

@@ -357,8 +357,13 @@ CASES: list[tuple[str, str, str, str, str]] = [
         "without chargingStation.serialNumber",
     ),
     ("bad201", "SLOWHB201", "heartbeat-v201", "FAIL", "heartbeats 800 s apart"),
-    ("bad201", "NOTRIGGERHB201", "heartbeat-v201", "FAIL",
-     "TriggerMessage(Heartbeat) answered Rejected"),
+    (
+        "bad201",
+        "NOTRIGGERHB201",
+        "heartbeat-v201",
+        "FAIL",
+        "TriggerMessage(Heartbeat) answered Rejected",
+    ),
     (
         "bad201",
         "NOUNAVAIL201",
