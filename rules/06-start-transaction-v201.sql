@@ -17,10 +17,14 @@ charging_timeout_s = 30   # chargingState Charging within this after the transac
 +++*/
 -- OCPP 2.0.1 F01.FR.25: the TransactionEventRequest of a remotely started transaction carries the
 -- remoteStartId of the RequestStartTransactionRequest; the transactionId is the charger's.
-WITH tx AS (   -- each transaction's first event and when it first reached Charging
+-- A transaction may start before it is authorized (TxStartPoint EVConnected: the cable first), so
+-- a remote start is matched by the event that carries its remoteStartId, a local one by the first
+-- event that carries the card's idToken.
+WITH tx AS (   -- each transaction: when it was authorized, and when it first reached Charging
     SELECT charge_point_id, transaction_id,
-           min(ts) AS start_ts, arg_min(unique_id, ts) AS start_unique_id,
-           arg_min(event_type, ts) AS first_event,
+           min(ts) FILTER (WHERE id_token IS NOT NULL OR remote_start_id IS NOT NULL) AS start_ts,
+           arg_min(unique_id, ts) FILTER (WHERE id_token IS NOT NULL OR remote_start_id IS NOT NULL)
+               AS start_unique_id,
            max(remote_start_id) AS remote_start_id,
            arg_min(id_token, ts) FILTER (WHERE id_token IS NOT NULL) AS id_token,
            min(ts) FILTER (WHERE charging_state = 'Charging') AS charging_ts,
@@ -30,6 +34,7 @@ WITH tx AS (   -- each transaction's first event and when it first reached Charg
     FROM transaction_events
     WHERE transaction_id IS NOT NULL
     GROUP BY ALL
+    HAVING start_ts IS NOT NULL
 ),
 remote AS (
     SELECT r.*, t.transaction_id, t.start_ts, t.start_unique_id, t.charging_ts,
@@ -54,17 +59,18 @@ auths AS (
     WHERE action = 'Authorize' AND direction = 'cp_to_cs' AND NOT orphan_answer AND answered
       AND ocpp_version IN ('2.0.1', '2.1')
 ),
-local_starts AS (   -- an Authorize while its idToken's transaction runs asks to stop, not start
+local_starts AS (   -- an Authorize while its idToken's transaction runs asks to stop, not start;
+                    -- the start it asks for is the first authorized by its idToken after it
     SELECT a.*, t.transaction_id, t.start_ts, t.start_unique_id, t.charging_ts,
            t.charging_unique_id, t.evse_id
     FROM auths a
     LEFT JOIN tx t
       ON t.charge_point_id = a.charge_point_id AND t.id_token = a.id_token
-     AND t.start_ts >= a.call_ts - INTERVAL 60 SECOND
+     AND t.start_ts >= a.call_ts
      AND (epoch_us(t.start_ts) - epoch_us(a.call_ts)) / 1e6 <= $start_timeout_s
     WHERE NOT EXISTS (SELECT 1 FROM tx r
                       WHERE r.charge_point_id = a.charge_point_id AND r.id_token = a.id_token
-                        AND r.start_ts < a.call_ts - INTERVAL 60 SECOND
+                        AND r.start_ts < a.call_ts
                         AND NOT EXISTS (SELECT 1 FROM transaction_events e
                                         WHERE e.charge_point_id = r.charge_point_id
                                           AND e.transaction_id = r.transaction_id

@@ -69,10 +69,12 @@ holes AS (
     FROM instants
     WINDOW w AS (PARTITION BY charge_point_id, transaction_id ORDER BY timestamp)
 ),
-states AS (   -- the transaction's chargingState as its events report it, by the charger's clock
+states AS (   -- each change of the transaction's chargingState, by the charger's clock
     SELECT charge_point_id, transaction_id, timestamp, charging_state
     FROM transaction_events
     WHERE charging_state IS NOT NULL AND timestamp IS NOT NULL
+    QUALIFY charging_state IS DISTINCT FROM lag(charging_state) OVER (
+        PARTITION BY charge_point_id, transaction_id ORDER BY timestamp, seq_no)
 ),
 tx_intervals AS (   -- SampledDataCtrlr.TxUpdatedInterval as reported, read or set (accepted)
     SELECT charge_point_id, ts, TRY_CAST(value AS INTEGER) AS interval_s
@@ -81,14 +83,17 @@ tx_intervals AS (   -- SampledDataCtrlr.TxUpdatedInterval as reported, read or s
       AND (source = 'NotifyReport' OR status = 'Accepted')
       AND TRY_CAST(value AS INTEGER) > 0
 ),
+-- A gap counts from the later of the previous sample and the moment charging began: the Updated
+-- events are due every TxUpdatedInterval while the energy flows (the state at the gap's end).
 judged AS (
     SELECT h.*,
-           (epoch_us(h.timestamp) - epoch_us(h.previous_timestamp)) / 1e6 AS gap_s,
+           (epoch_us(h.timestamp) - epoch_us(greatest(h.previous_timestamp, n.timestamp))) / 1e6
+               AS gap_s,
            i.interval_s
     FROM (SELECT * FROM holes WHERE previous_timestamp IS NOT NULL) h
     ASOF JOIN states n
         ON n.charge_point_id = h.charge_point_id AND n.transaction_id = h.transaction_id
-       AND h.previous_timestamp >= n.timestamp
+       AND h.timestamp > n.timestamp
     ASOF LEFT JOIN tx_intervals i
         ON i.charge_point_id = h.charge_point_id AND h.previous_timestamp >= i.ts
     WHERE n.charging_state = 'Charging'

@@ -49,7 +49,7 @@ judged AS (
                             'transaction_id': e.transaction_id}, e.ts)
             FROM transaction_events e
             WHERE e.charge_point_id = r.charge_point_id AND e.event_type = 'Ended'
-              AND e.timestamp >= r.call_ts - INTERVAL 1 SECOND
+              AND e.ts > r.call_ts AND (r.boot_ts IS NULL OR e.ts < r.boot_ts)
               AND EXISTS (SELECT 1 FROM transaction_events s
                           WHERE s.charge_point_id = e.charge_point_id
                             AND s.transaction_id = e.transaction_id AND s.ts < r.call_ts))

@@ -36,7 +36,8 @@ per_tx AS (
            min(ts) AS first_ts, arg_min(unique_id, ts) AS first_unique_id,
            max(ts) AS last_ts, arg_max(unique_id, ts) AS last_unique_id,
            list(DISTINCT seq_no ORDER BY seq_no) FILTER (WHERE seq_no IS NOT NULL) AS seq_nos,
-           bool_or(in_gap OR offline) AS touched_offline,
+           bool_or(in_gap OR offline) AS offline_event,
+           min(timestamp) AS first_timestamp, max(timestamp) AS last_timestamp,
            count(*) FILTER (WHERE in_gap) AS offline_events,
            bool_or(event_type = 'Ended') AS ended
     FROM events
@@ -44,6 +45,14 @@ per_tx AS (
 ),
 missing AS (
     SELECT *,
+           -- it had an event in an offline period, or it ran through one (events before and
+           -- after it, or none after it yet)
+           offline_event OR EXISTS (
+               SELECT 1 FROM gaps g
+               WHERE g.charge_point_id = per_tx.charge_point_id
+                 AND g.offline_from > per_tx.first_timestamp
+                 AND (g.offline_until < per_tx.last_timestamp OR NOT per_tx.ended))
+               AS touched_offline,
            list_filter(range(0, coalesce(list_max(seq_nos), -1) + 1)::BIGINT[],
                        lambda n: NOT list_contains(seq_nos, n)) AS lost
     FROM per_tx
