@@ -56,6 +56,24 @@ def test_send_is_well_formed_only_on_an_ocpp21_connection() -> None:
     assert "SEND is an OCPP 2.1 message type" in on_201["parse_error"]
 
 
+def test_callresulterror_is_well_formed_on_an_ocpp21_connection_only() -> None:
+    """OCPP 2.1 part 4 section 4.2.3: [5, id, errorCode, errorDescription, errorDetails] answers a
+    CALLRESULT that failed validation."""
+    for subprotocol, well_formed in [("ocpp2.1", True), ("ocpp2.0.1", False), ("ocpp1.6", False)]:
+        rows = _Rows()
+        recorder = ConnectionRecorder(rows, "CP")
+        recorder.opened(path="/CP", subprotocols_offered=None, subprotocol=subprotocol,
+                        remote_address=None)  # fmt: skip
+        recorder.message(Direction.CP_TO_CS, '[2,"9","Heartbeat",{}]')
+        recorder.message(Direction.CS_TO_CP, '[3,"9",{"currentTime":"x"}]')
+        recorder.message(Direction.CP_TO_CS, '[5,"9","FormatViolation","bad currentTime",{}]')
+        row = rows[-1]
+        if well_formed:
+            assert row["message_type"] == 5 and row.get("parse_error") is None
+        else:  # flagged as a frame of another version, not read as an answer
+            assert "CALLRESULTERROR is an OCPP 2.1 message type" in row["parse_error"], subprotocol
+
+
 def test_a_capture_written_before_the_column_gets_the_version_from_the_subprotocol(
     tmp_path: Path,
 ) -> None:

@@ -419,6 +419,8 @@ CASES: list[tuple[str, str, str, str, str]] = [
     ("bad201", "PROTO201", "protocol-malformed", "FAIL", "SEND is an OCPP 2.1 message type"),
     ("bad201", "PROTO201", "protocol-schema", "FAIL", "CALL MeterValues: MeterValuesRequest"),
     ("good201", "CP21", "protocol-malformed", "PASS", "all well formed"),
+    # OCPP 2.1 part 4 section 4.2.4: a SEND "does not expect a response": never unanswered
+    ("good201", "CP21", "protocol-unanswered", "PASS", "1 CALLs answered"),
 ]
 GOOD_DETAILS = {
     "boot-notification-v201": "reason PowerUp",

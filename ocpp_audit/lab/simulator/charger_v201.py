@@ -45,6 +45,7 @@ from ocpp_audit.lab.simulator.charger import (
     _State,
     utc_now,
 )
+from ocpp_audit.lab.simulator.profiles import resolve_profile
 from ocpp_audit.lab.simulator.transfers import (
     download_firmware,
     is_loopback_location,
@@ -103,8 +104,12 @@ class SimulatedCharger201(SimulatedCharger):
     ocpp_version = OcppVersion.V201
     subprotocol = SUBPROTOCOLS[OcppVersion.V201]
 
-    def __init__(self, charge_point_id: str, target_url: str, **options: Any) -> None:
-        super().__init__(charge_point_id, target_url, **options)
+    def __init__(
+        self, charge_point_id: str, target_url: str, *, profile: str = "v201-good", **options: Any
+    ) -> None:
+        # A 1.6 profile name stands for its 2.0.1 twin (good -> v201-good).
+        profile = resolve_profile(profile, OcppVersion.V201.value)
+        super().__init__(charge_point_id, target_url, profile=profile, **options)
         self._boot_reason = "PowerUp"
         self._firmware_request_id: int | None = None  # Installed goes after the reboot
         self.log_status = "Idle"
