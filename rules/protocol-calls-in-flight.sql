@@ -3,6 +3,7 @@ id = "protocol-calls-in-flight"
 title = "One CALL in flight per direction"
 criterion = """Neither side sends a CALL while a CALL it sent before on the same connection is still
 unanswered, and no unique id is reused while its CALL is in flight."""
+ocpp_versions = ["1.6", "2.0.1", "2.1"]
 severity = "warning"   # many backends cope with it, but the spec says SHOULD NOT
 references = ["OCPP-J 1.6 section 4.1.1 Synchronicity"]
 +++*/

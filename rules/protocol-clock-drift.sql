@@ -4,6 +4,7 @@ title = "Charger clock in step with the recorder's"
 criterion = """The timestamps the charger puts in its payloads (StatusNotification, and
 StartTransaction/StopTransaction sent live) do not drift from the recorder's clock by more than a
 parameter (median over the capture)."""
+ocpp_versions = ["1.6", "2.0.1", "2.1"]
 severity = "warning"   # the recorder's clock may itself be off; a drift skews billing, not protocol
 references = ["OCPP 1.6 section 4.2 (currentTime in BootNotification.conf / Heartbeat.conf to sync the clock)"]
 [params]

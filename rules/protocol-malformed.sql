@@ -2,6 +2,7 @@
 id = "protocol-malformed"
 title = "Well-formed OCPP-J frames"
 criterion = "Every message is a well-formed OCPP-J CALL, CALLRESULT or CALLERROR text frame."
+ocpp_versions = ["1.6", "2.0.1", "2.1"]
 severity = "error"   # a malformed frame cannot be processed by any conforming peer
 references = ["OCPP-J 1.6 section 4.1 Message structure", "OCPP-J 1.6 section 4.2"]
 +++*/

@@ -1,10 +1,12 @@
 /*+++
 id = "protocol-schema"
-title = "Payloads valid against the OCPP 1.6 JSON schemas"
-criterion = """Every CALL payload is valid against its action's OCPP 1.6 JSON schema, and every
-CALLRESULT against the Response schema of the CALL it answers."""
+title = "Payloads valid against the OCPP JSON schemas"
+criterion = """Every CALL payload is valid against its action's JSON schema of the connection's OCPP
+version (1.6, 2.0.1 or 2.1), every CALLRESULT against the Response schema of the CALL it answers,
+and every OCPP 2.1 SEND against its message's schema."""
+ocpp_versions = ["1.6", "2.0.1", "2.1"]
 severity = "error"   # an invalid payload breaks interoperability with any conforming backend
-references = ["OCPP-J 1.6 section 4.1.3", "OCPP 1.6 JSON schemas (ocpp/v16/schemas)"]
+references = ["OCPP-J 1.6 section 4.1.3", "OCPP 1.6 JSON schemas (ocpp/v16/schemas)", "OCPP 2.0.1 JSON schemas (ocpp/v201/schemas)", "OCPP 2.1 JSON schemas (ocpp/v21/schemas)"]
 +++*/
 -- ocpp_schema_error() and ocpp_schema_key() are registered on the connection by the analyser
 -- (ocpp_audit/analyser/schema_validation.py); ocpp_schema_error returns NULL for a valid payload.
@@ -13,25 +15,27 @@ references = ["OCPP-J 1.6 section 4.1.3", "OCPP 1.6 JSON schemas (ocpp/v16/schem
 -- (action, message type) pairs that have a failing key are keyed a second time, to find those
 -- rows, instead of joining every row back to its key (10.6M frames: rule 24 s -> 14 s).
 WITH candidates AS (
-    SELECT charge_point_id, ts, unique_id, direction, action, message_type, payload
+    SELECT charge_point_id, ts, unique_id, direction, action, message_type, payload, ocpp_version
     FROM messages
-    WHERE message_type IN (2, 3) AND parse_error IS NULL AND action IS NOT NULL
+    WHERE message_type IN (2, 3, 6) AND parse_error IS NULL AND action IS NOT NULL
       AND payload IS NOT NULL  -- (a null payload has no key: the rule never judged it)
 ),
 failing_shapes AS (
-    SELECT action, message_type, ocpp_schema_key(action, message_type, payload) AS shape
+    SELECT action, message_type,
+           ocpp_schema_key(action, message_type, payload, ocpp_version) AS shape
     FROM candidates
     GROUP BY action, message_type, shape
-    HAVING ocpp_schema_error(action, message_type, any_value(payload)) IS NOT NULL
+    HAVING ocpp_schema_error(action, message_type, any_value(payload), any_value(ocpp_version))
+           IS NOT NULL
 ),
 failing_kinds AS (
     SELECT DISTINCT action, message_type FROM failing_shapes
 ),
 failing AS (
     SELECT charge_point_id, ts, unique_id, direction, action, message_type,
-           ocpp_schema_error(action, message_type, payload) AS problem
+           ocpp_schema_error(action, message_type, payload, ocpp_version) AS problem
     FROM (
-        SELECT c.*, ocpp_schema_key(c.action, c.message_type, c.payload) AS shape
+        SELECT c.*, ocpp_schema_key(c.action, c.message_type, c.payload, c.ocpp_version) AS shape
         FROM candidates c SEMI JOIN failing_kinds USING (action, message_type)
     ) SEMI JOIN failing_shapes USING (action, message_type, shape)
 )
@@ -39,7 +43,8 @@ SELECT charge_point_id,
        CASE direction WHEN 'cp_to_cs' THEN 'charger payloads' ELSE 'backend payloads' END
            AS "check",
        'fail' AS verdict,
-       format('{} {}: {}', CASE message_type WHEN 2 THEN 'CALL' ELSE 'CALLRESULT' END, action,
+       format('{} {}: {}', CASE message_type WHEN 2 THEN 'CALL' WHEN 6 THEN 'SEND'
+                                ELSE 'CALLRESULT' END, action,
               problem) AS detail,
        [{'ts': ts, 'unique_id': unique_id}] AS evidence
 FROM failing

@@ -3,6 +3,7 @@ id = "protocol-unanswered"
 title = "CALLs answered in time"
 criterion = """Every CALL, either way, is answered (CALLRESULT or CALLERROR) within a timeout while
 the connection stays up."""
+ocpp_versions = ["1.6", "2.0.1", "2.1"]
 severity = "warning"   # a slow answer may come from the backend or the network, not the charger
 references = ["OCPP-J 1.6 section 4.1.1 (one CALL at a time, answered or timed out)"]
 [params]

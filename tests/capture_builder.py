@@ -82,15 +82,18 @@ class ChargerScript:
         return self
 
     # --- connections --------------------------------------------------------------------------
-    def connect(self, *, path: str | None = None) -> ChargerScript:
+    def connect(self, *, path: str | None = None, version: str | None = None) -> ChargerScript:
+        """Open a connection; ``version`` "2.0.1" or "2.1" negotiates that subprotocol (the
+        charger's first version is kept for its later connections), else ocpp1.6."""
+        self.version = version or getattr(self, "version", "1.6")
         connection_id = f"{self.charge_point_id}-c{next(self._connections)}"
         self.recorder = ConnectionRecorder(
             _Sink(self.builder.rows), self.charge_point_id, connection_id=connection_id
         )
         self.recorder.opened(
             path=path or f"/ocpp/{self.charge_point_id}",
-            subprotocols_offered=["ocpp1.6"],
-            subprotocol="ocpp1.6",
+            subprotocols_offered=[f"ocpp{self.version}"],
+            subprotocol=f"ocpp{self.version}",
             remote_address="127.0.0.1:50000",
             ts=self.ts_us(),
         )
@@ -336,6 +339,144 @@ class ChargerScript:
             self.sample(context=context, measurands=measurands, seconds_ago=seconds_ago)
         ]
         return self.cp("MeterValues", payload, {})
+
+    # --- OCPP 2.0.1 (connect(version="2.0.1") first) --------------------------------------------
+    def boot201(
+        self,
+        *,
+        vendor: str = "ACME",
+        model: str = "Wallbox 22",
+        serial: str | None = "SN-0001",
+        firmware: str | None = "1.0.0",
+        iccid: str | None = "8931440400012345678",
+        reason: str = "PowerUp",
+        interval: int = 60,
+        status: str = "Accepted",
+    ) -> str:
+        """BootNotificationRequest {chargingStation{...}, reason} and its answer."""
+        station: dict[str, Any] = {"model": model, "vendorName": vendor}
+        if serial is not None:
+            station["serialNumber"] = serial
+        if firmware is not None:
+            station["firmwareVersion"] = firmware
+        if iccid is not None:
+            station["modem"] = {"iccid": iccid}
+        return self.cp(
+            "BootNotification",
+            {"chargingStation": station, "reason": reason},
+            {"status": status, "currentTime": iso(self.now), "interval": interval},
+        )
+
+    def status201(
+        self, evse_id: int, connector_id: int, status: str, *, seconds_ago: float = 0.0
+    ) -> str:
+        return self.cp(
+            "StatusNotification",
+            {
+                "timestamp": self.stamp(seconds_ago),
+                "connectorStatus": status,
+                "evseId": evse_id,
+                "connectorId": connector_id,
+            },
+            {},
+        )
+
+    def sample201(
+        self,
+        *,
+        context: str = "Sample.Periodic",
+        measurands: dict[str, float] | None = None,
+        seconds_ago: float = 0.0,
+    ) -> dict[str, Any]:
+        """One 2.0.1 meterValue element: values are numbers, units in unitOfMeasure."""
+        if measurands is None:
+            measurands = {
+                "Energy.Active.Import.Register": 1500.0,
+                "Power.Active.Import": 7400.0,
+                "Current.Import": 32.0,
+                "Voltage": 230.0,
+            }
+        units = {"Energy.Active.Import.Register": "Wh", "Power.Active.Import": "W"}
+        sampled = []
+        for measurand, value in measurands.items():
+            item: dict[str, Any] = {"value": value, "measurand": measurand, "context": context}
+            if measurand in units:
+                item["unitOfMeasure"] = {"unit": units[measurand]}
+            sampled.append(item)
+        return {"timestamp": self.stamp(seconds_ago), "sampledValue": sampled}
+
+    def tx_event(
+        self,
+        event_type: str,
+        transaction_id: str,
+        seq_no: int,
+        trigger_reason: str,
+        *,
+        charging_state: str | None = None,
+        stopped_reason: str | None = None,
+        remote_start_id: int | None = None,
+        evse_id: int | None = 1,
+        connector_id: int | None = 1,
+        id_token: str | None = None,
+        offline: bool | None = None,
+        meter_value: list[dict[str, Any]] | None = None,
+        seconds_ago: float = 0.0,
+        answer: bool = True,
+    ) -> str:
+        """TransactionEventRequest with its transactionInfo, and the backend's answer."""
+        info: dict[str, Any] = {"transactionId": transaction_id}
+        if charging_state is not None:
+            info["chargingState"] = charging_state
+        if stopped_reason is not None:
+            info["stoppedReason"] = stopped_reason
+        if remote_start_id is not None:
+            info["remoteStartId"] = remote_start_id
+        payload: dict[str, Any] = {
+            "eventType": event_type,
+            "timestamp": self.stamp(seconds_ago),
+            "triggerReason": trigger_reason,
+            "seqNo": seq_no,
+            "transactionInfo": info,
+        }
+        if offline is not None:
+            payload["offline"] = offline
+        if evse_id is not None:
+            payload["evse"] = {"id": evse_id}
+            if connector_id is not None:
+                payload["evse"]["connectorId"] = connector_id
+        if id_token is not None:
+            payload["idToken"] = {"idToken": id_token, "type": "ISO14443"}
+        if meter_value is not None:
+            payload["meterValue"] = meter_value
+        back: dict[str, Any] | None = None
+        if answer:
+            back = {"idTokenInfo": {"status": "Accepted"}} if id_token is not None else {}
+        return self.cp("TransactionEvent", payload, back)
+
+    def notify_report(
+        self, request_id: int, seq_no: int, report_data: list[dict[str, Any]], tbc: bool = False
+    ) -> str:
+        payload: dict[str, Any] = {
+            "requestId": request_id,
+            "generatedAt": self.stamp(),
+            "seqNo": seq_no,
+            "reportData": report_data,
+        }
+        if tbc:
+            payload["tbc"] = True
+        return self.cp("NotifyReport", payload, {})
+
+
+def variable(
+    component: str, name: str, value: str, mutability: str = "ReadWrite"
+) -> dict[str, Any]:
+    """One NotifyReport reportData entry (OCPP 2.0.1 ReportDataType)."""
+    return {
+        "component": {"name": component},
+        "variable": {"name": name},
+        "variableAttribute": [{"type": "Actual", "value": value, "mutability": mutability}],
+        "variableCharacteristics": {"dataType": "string", "supportsMonitoring": False},
+    }
 
 
 class CaptureBuilder:

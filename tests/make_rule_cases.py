@@ -1,7 +1,8 @@
 """Write each rule's pass and fail captures beside it: ``rules/cases/<rule-id>/{pass,fail}.jsonl``.
 
-Run once from the repository's top (``python -m tests.make_rule_cases``) when test_rules.py's
-builders or cases change; the files are committed. Each case is one charger's messages from
+Run once from the repository's top (``python -m tests.make_rule_cases [RULE_ID ...]``) when
+test_rules.py's or test_rules_v201.py's builders or cases change (with rule ids, only those rules'
+folders are written again); the files are committed. Each case is one charger's messages from
 test_rules.py's GOOD or BAD capture, in the form ``ocpp-audit import --format jsonl`` reads (what
 ``ocpp-audit export`` writes), with ``<verdict>.toml`` naming the charger, the verdict and a piece of
 the detail; the well-behaved charger, which passes most rules, is one shared file
@@ -23,12 +24,21 @@ from ocpp_audit.analyser.capture import open_capture
 from ocpp_audit.analyser.engine import judged_chargers, run_rule
 from ocpp_audit.importers import import_files
 from ocpp_audit.importers.jsonl import export_line
+from tests import test_rules, test_rules_v201
 from tests.capture_builder import CaptureBuilder
-from tests.test_rules import CAPTURES, CASES, RULES
 
 CASES_DIR = Path(__file__).resolve().parent.parent / "rules" / "cases"
-WELL_BEHAVED = "CP1"  # test_rules.py's charger that goes through all 16 functions
-SHARED = "well-behaved.jsonl"
+# The chargers that go through all 16 functions (1.6 and 2.0.1), each one file the rules share.
+SHARED = {"CP1": "well-behaved.jsonl", "CP201": "well-behaved-v201.jsonl"}
+CAPTURES = {**test_rules.CAPTURES, **test_rules_v201.CAPTURES}
+RULES = {**test_rules_v201.RULES, **test_rules.RULES}
+
+
+def cases_of(rule_id: str) -> list[tuple[str, str, str, str, str]]:
+    """A rule's cases: a rule that judges 1.6 has them in test_rules.py, a 2.0.1-only one in
+    test_rules_v201.py."""
+    source = test_rules.CASES if rule_id in test_rules.RULES else test_rules_v201.CASES
+    return [case for case in source if case[2] == rule_id]
 
 
 def case_lines(rows: list[dict[str, object]], charge_point_id: str) -> list[str]:
@@ -41,6 +51,8 @@ def case_lines(rows: list[dict[str, object]], charge_point_id: str) -> list[str]
             row.get("raw"),  # type: ignore[arg-type]
             row.get("raw_binary"),  # type: ignore[arg-type]
             row.get("connection_id"),  # type: ignore[arg-type]
+            # the version only where it is not 1.6, so the 1.6 cases stay as they were written
+            None if row.get("ocpp_version") == "1.6" else row.get("ocpp_version"),  # type: ignore[arg-type]
         )
         for row in rows
         if row["event"] == "message" and row["charge_point_id"] == charge_point_id
@@ -73,25 +85,32 @@ def case_toml(charge_point_id: str, verdict: str, detail: str, capture: str | No
     )
 
 
-def main() -> int:
+def main(selected: list[str]) -> int:
     rows: dict[str, list[dict[str, object]]] = {}
     for name, build in CAPTURES.items():
         builder = CaptureBuilder()
         build(builder)
         rows[name] = builder.sorted_rows()
-    shutil.rmtree(CASES_DIR, ignore_errors=True)
+    rule_ids = sorted(selected or RULES)
+    if selected:
+        for rule_id in rule_ids:
+            shutil.rmtree(CASES_DIR / rule_id, ignore_errors=True)
+    else:
+        shutil.rmtree(CASES_DIR, ignore_errors=True)
     left_out: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for rule_id in sorted(RULES):
+        for rule_id in rule_ids:
             for verdict in ("PASS", "FAIL"):
                 written = False
                 # The smallest capture first: a charger that shows just this, not all 16 functions.
                 candidates = sorted(
                     (
                         (case_lines(rows[capture], charge_point_id), charge_point_id, detail)
-                        for capture, charge_point_id, case_rule, case_verdict, detail in CASES
-                        if (case_rule, case_verdict) == (rule_id, verdict)
+                        for capture, charge_point_id, case_rule, case_verdict, detail in cases_of(
+                            rule_id
+                        )
+                        if case_verdict == verdict
                     ),
                     key=lambda candidate: len(candidate[0]),
                 )
@@ -99,14 +118,18 @@ def main() -> int:
                     folder = CASES_DIR / rule_id
                     folder.mkdir(parents=True, exist_ok=True)
                     # The well-behaved charger (all 16 functions) is one file the rules share.
-                    shared = charge_point_id == WELL_BEHAVED
-                    jsonl = CASES_DIR / SHARED if shared else folder / f"{verdict.lower()}.jsonl"
+                    shared = charge_point_id in SHARED
+                    jsonl = (
+                        CASES_DIR / SHARED[charge_point_id]
+                        if shared
+                        else folder / f"{verdict.lower()}.jsonl"
+                    )
                     jsonl.write_text("".join(lines))
                     result = judge_jsonl(jsonl, rule_id, charge_point_id, work)
                     details = [finding.detail or "" for finding in result.findings]
                     if result.verdict == verdict and any(detail in text for text in details):
                         toml = folder / f"{verdict.lower()}.toml"
-                        capture = f"../{SHARED}" if shared else None
+                        capture = f"../{SHARED[charge_point_id]}" if shared else None
                         toml.write_text(case_toml(charge_point_id, verdict, detail, capture))
                         written = True
                         break
@@ -123,4 +146,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

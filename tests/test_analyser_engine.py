@@ -555,6 +555,7 @@ def test_materialized_views_give_the_same_report(
         "Model": "Wallbox 22",
         "Serial number": "SN-0001",
         "Firmware version": "1.0.0",
+        "OCPP version": "1.6",
     }
     assert computed_once.chargers[2].identity == {}  # CP3 never booted
     assert "- Manufacturer: ACME" in render(computed_once, "markdown")

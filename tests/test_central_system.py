@@ -25,6 +25,7 @@ from ocpp_audit.lab.central_system import (
     CentralSystemConfig,
 )
 from ocpp_audit.protocol import frames
+from ocpp_audit.protocol.constants import ERROR_CODES, OcppVersion
 from tests.conftest import timeout
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -417,11 +418,42 @@ async def test_percent_encoded_id_in_a_deep_path(cs: CentralSystem) -> None:
 
 
 async def test_subprotocol_chosen_when_offered_and_optional(cs: CentralSystem) -> None:
-    offered = await open_charger(cs, "/CP-A", ["ocpp2.0.1", "ocpp1.6"])
+    # The first offered version it speaks, in the charger's order of preference.
+    offered = await open_charger(cs, "/CP-A", ["ocpp2.1", "ocpp1.6", "ocpp2.0.1"])
     assert offered.connection.subprotocol == "ocpp1.6"
+    newer = await open_charger(cs, "/CP-C", ["ocpp2.0.1", "ocpp1.6"])
+    assert newer.connection.subprotocol == "ocpp2.0.1"
     bare = await open_charger(cs, "/CP-B", [])
     assert bare.connection.subprotocol is None
     assert "currentTime" in await bare.result("Heartbeat", {})
+
+
+async def test_it_answers_ocpp201_calls_with_201_payloads(cs: CentralSystem) -> None:
+    charger = await open_charger(cs, "/CP-201", ["ocpp2.0.1"])
+    boot = await charger.result(
+        "BootNotification",
+        {"chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp"},
+    )
+    assert boot["status"] == "Accepted" and boot["interval"] > 0
+    started = {
+        "eventType": "Started",
+        "timestamp": "2024-05-01T10:00:00Z",
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "TX-1"},
+        "idToken": {"idToken": "TAG", "type": "ISO14443"},
+    }
+    assert await charger.result("TransactionEvent", started) == {
+        "idTokenInfo": {"status": "Accepted"}
+    }
+    assert cs.state("CP-201").transactions_201["TX-1"]["events"] == 1
+    status = {"timestamp": "2024-05-01T10:00:00Z", "connectorStatus": "Occupied", "evseId": 1,
+              "connectorId": 1}  # fmt: skip
+    assert await charger.result("StatusNotification", status) == {}
+    # a 1.6 payload on a 2.0.1 connection breaks the 2.0.1 schema: a CALLERROR with a 2.0.1 code
+    await charger.connection.send(json.dumps([2, "x", "StatusNotification", {"connectorId": 1}]))
+    answer = json.loads(await charger.connection.recv())
+    assert answer[0] == 4 and answer[2] in ERROR_CODES[OcppVersion.V201]
 
 
 async def test_a_url_without_charge_point_id_is_refused(cs: CentralSystem) -> None:

@@ -344,3 +344,36 @@ def test_the_control_api_refuses_a_non_loopback_address() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.1")
     with pytest.raises(ValueError, match="loopback"):
         ControlServer(ChargerRegistry(), "token", "0.0.0.0", 0)
+
+
+async def test_injection_validates_against_the_chargers_ocpp_version(
+    controlled_cs: RecorderService,
+) -> None:
+    """A 2.0.1 station gets 2.0.1 payloads: the recorder checks them with the 2.0.1 schemas."""
+    from ocpp_audit.lab.simulator import SimulatedCharger201
+
+    charger = SimulatedCharger201("CP-INJ201", controlled_cs.url, connectors=1)
+    await charger.start()
+    try:
+        client = client_for(controlled_cs)
+        listed = await wait_listed(client, "CP-INJ201")
+        assert (listed["subprotocol"], listed["ocpp_version"]) == ("ocpp2.0.1", "2.0.1")
+        status, answer = await in_thread(
+            client.call,
+            "CP-INJ201",
+            "ChangeAvailability",
+            {"operationalStatus": "Inoperative", "evse": {"id": 1}},
+            timeout(10),
+        )
+        assert status == 200 and answer["payload"] == {"status": "Accepted"}, answer
+        # the 1.6 shape of the same command is refused before anything is sent
+        status, answer = await in_thread(
+            client.call,
+            "CP-INJ201",
+            "ChangeAvailability",
+            {"connectorId": 1, "type": "Inoperative"},
+            timeout(10),
+        )
+        assert status == 400 and "ChangeAvailabilityRequest" in answer["error"], answer
+    finally:
+        await charger.stop()

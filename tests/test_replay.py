@@ -339,3 +339,36 @@ def test_cli_exit_status_2_on_bad_input(tmp_path):
     for bad in (["--speed", "0"], ["--ignore", "status"], ["--auth", "nopass"]):
         result = runner.invoke(main, ["replay", str(tmp_path), "--target", "ws://h:1", *bad])
         assert result.exit_code == 2, result.output
+
+
+async def test_a_v201_replay_keeps_the_chargers_transaction_ids_and_seq_nos(tmp_path):
+    """OCPP 2.0.1 E01: the transactionId is the charger's, so the replay sends every
+    TransactionEvent as recorded (no id of the target's to carry forward), seqNo included."""
+    from tests.test_rules_v201 import charge, end, online
+
+    builder = CaptureBuilder()
+    cp = builder.charger("CP-201")
+    online(cp)
+    seq_no = charge(cp, "TX-OWN-1", 1, "TAG-1", samples=2, every=1)
+    end(cp, "TX-OWN-1", 1, seq_no, "StopAuthorized", "Local")
+    builder.write(tmp_path / "recorded")
+    cs = await _central_system()
+    try:
+        report = await replay(
+            load_scripts([tmp_path / "recorded"]),
+            ReplayOptions(target=cs.url, speed=None, capture_dir=tmp_path / "replayed"),
+        )
+    finally:
+        await cs.stop()
+    (outcome,) = report.chargers
+    events = [c for c in outcome.calls if c.action == "TransactionEvent"]
+    assert len(events) == 5 and all(c.replayed is not None for c in events)
+    assert all(c.transaction_id is None for c in outcome.calls)  # nothing substituted
+    sent = duckdb.sql(
+        "SELECT json_extract_string(payload, '$.transactionInfo.transactionId'),"
+        " json_extract(payload, '$.seqNo')::INT FROM read_parquet($glob) WHERE event = 'message'"
+        " AND action = 'TransactionEvent' AND direction = 'cp_to_cs' ORDER BY seq",
+        params={"glob": str(tmp_path / "replayed" / "frames" / "**" / "*.parquet")},
+    ).fetchall()
+    assert sent == [("TX-OWN-1", n) for n in range(5)]
+    assert cs.state("CP-201").transactions_201["TX-OWN-1"]["events"] == 5

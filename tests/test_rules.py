@@ -21,7 +21,8 @@ from ocpp_audit.analyser.rules import Rule, function_titles, load_rules
 from ocpp_audit.capture.schema import Direction
 from tests.capture_builder import CaptureBuilder, ChargerScript
 
-RULES: dict[str, Rule] = {rule.id: rule for rule in load_rules()}
+# The rules that judge 1.6 chargers (the OCPP 2.0.1 ones: tests/test_rules_v201.py).
+RULES: dict[str, Rule] = {rule.id: rule for rule in load_rules() if rule.judges("1.6")}
 
 SAMPLE_INTERVAL = 10  # MeterValueSampleInterval the chargers report
 HEARTBEAT_INTERVAL = 600
@@ -508,7 +509,7 @@ def test_every_rule_has_a_pass_and_a_fail_case() -> None:
     ]
     assert lacking == []
     rule_files = sorted(Path(RULES["heartbeat"].path).parent.glob("*.sql"))
-    assert len(rule_files) == len(RULES)
+    assert len(rule_files) == len([r for r in load_rules() if r.path in rule_files])
     assert {rule.function for rule in RULES.values()} >= set(range(1, 17))
 
 

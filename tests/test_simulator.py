@@ -547,3 +547,55 @@ async def test_simulate_command_runs_a_fleet_and_sums_it_up(central_system):
     assert [line.split()[0] for line in lines] == ["FLEET001", "FLEET002", "FLEET003"]
     assert all("boots=1" in line for line in lines)
     assert sorted(central_system.charge_points) == ["FLEET001", "FLEET002", "FLEET003"]
+
+
+async def test_simulate_ocpp_version_201_runs_201_stations_with_charging_sessions(central_system):
+    """`simulate --ocpp-version 2.0.1 --charge`: stations negotiate ocpp2.0.1, boot with a
+    2.0.1 BootNotification and run transactions the central system sees as TransactionEvents."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ocpp_audit",
+        "simulate",
+        "--target",
+        central_system.url,
+        "--count",
+        "2",
+        "--id-prefix",
+        "S201-",
+        "--ocpp-version",
+        "2.0.1",
+        "--charge",
+        "--duration",
+        "7",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout(30))
+    assert process.returncode == 0, stderr.decode()
+    lines = stdout.decode().splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["S201-001", "v201-good"],
+        ["S201-002", "v201-good"],
+    ]
+    boot = central_system.state("S201-001").boot
+    assert boot is not None and boot["reason"] == "PowerUp" and "chargingStation" in boot
+    # sessions start after 1-5 s idle: each station has begun one (Started, seqNo 0) by now
+    for station in ("S201-001", "S201-002"):
+        entries = central_system.received(station, "TransactionEvent")
+        assert entries and entries[0].payload["seqNo"] == 0, station
+
+
+async def test_profiles_v201_are_the_1_6_faults_in_2_0_1_terms():
+    from ocpp_audit.lab.simulator.profiles import PROFILES_V201, resolve_profile
+
+    assert PROFILES_V201["v201-good"].fails == ()
+    assert {p.ocpp_version for p in PROFILES_V201.values()} == {"2.0.1"}
+    for name, profile in PROFILES_V201.items():
+        if name != "v201-good":
+            assert len(profile.fails) == 1, name
+    assert resolve_profile("good", "2.0.1") == "v201-good"
+    with pytest.raises(ValueError, match=r"for OCPP 1\.6"):
+        resolve_profile("slow-heartbeat", "2.0.1")
+    with pytest.raises(ValueError, match=r"OCPP 2\.0\.1 profile"):
+        SimulatedCharger("X", "ws://127.0.0.1:1", profile="v201-good")

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -94,9 +94,16 @@ def _rule_error(rule: Rule, problem: str) -> RuleError:
 
 
 def run_rule(
-    con: duckdb.DuckDBPyConnection, rule: Rule, charge_point_ids: Sequence[str]
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    charge_point_ids: Sequence[str],
+    *,
+    other_versions: Collection[str] = (),
 ) -> dict[str, RuleResult]:
-    """Run one rule and fold its findings per charger; raises RuleError naming the rule's file."""
+    """Run one rule and fold its findings per charger; raises RuleError naming the rule's file.
+
+    Findings for ``other_versions`` (chargers of an OCPP version the rule does not judge) are
+    dropped without a word."""
     params = rule.bound_params()
     try:
         relation = con.sql(rule.sql, params=params)
@@ -144,6 +151,8 @@ def run_rule(
     judged = set(charge_point_ids)
     results: dict[str, RuleResult] = {}
     for charge_point_id, verdicts, count in counts:
+        if charge_point_id in other_versions:
+            continue
         if charge_point_id not in judged:
             logger.warning(
                 "%s: %d findings for %r, which is not a judged charger; ignored",
@@ -271,32 +280,53 @@ def charger_identities(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, st
     }
 
 
+def charger_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """charge_point_id -> the OCPP version of its latest connection that negotiated one."""
+    rows = con.execute(
+        "SELECT charge_point_id, arg_max(ocpp_version, ts) FROM frames"
+        " WHERE ocpp_version IS NOT NULL AND charge_point_id IS NOT NULL GROUP BY 1"
+    ).fetchall()
+    return dict(rows)
+
+
 def run_rules(
     con: duckdb.DuckDBPyConnection, rules: Sequence[Rule], progress: Progress | None = None
 ) -> Report:
     """Judge every charger in ``con``'s frames view with ``rules`` (already selected and typed).
 
+    Each charger is judged by the rules of its OCPP version (a rule's ``ocpp_versions``): one
+    report layout, functions 1..16 then protocol checks, whatever the version.
     ``progress(done, total, note)`` is called before each rule and once at the end.
     """
     started = time.perf_counter()
     charge_point_ids = judged_chargers(con)
+    versions = charger_versions(con)
     by_charger: dict[str, list[RuleResult]] = {cp: [] for cp in charge_point_ids}
     rule_seconds: dict[str, float] = {}
     for done, rule in enumerate(rules):
         if progress is not None:
             progress(done, len(rules), rule.id)
+        judged = [cp for cp in charge_point_ids if rule.judges(versions.get(cp))]
+        if not judged:
+            continue
         rule_started = time.perf_counter()
-        results = run_rule(con, rule, charge_point_ids)
+        results = run_rule(
+            con, rule, judged, other_versions=set(charge_point_ids).difference(judged)
+        )
         rule_seconds[rule.id] = time.perf_counter() - rule_started
         logger.info("rule %s: %.3f s", rule.id, rule_seconds[rule.id])
-        for charge_point_id in charge_point_ids:
+        for charge_point_id in judged:
             by_charger[charge_point_id].append(results[charge_point_id])
     if progress is not None:
         progress(len(rules), len(rules), "")
     identities = charger_identities(con)
+    for charge_point_id, version in versions.items():
+        if charge_point_id in identities or version != "1.6":
+            identities.setdefault(charge_point_id, {})["OCPP version"] = version
     return Report(
         chargers=[
-            ChargerReport(cp, by_charger[cp], identities.get(cp, {})) for cp in charge_point_ids
+            ChargerReport(cp, by_charger[cp], identities.get(cp, {}), versions.get(cp))
+            for cp in charge_point_ids
         ],
         rules=list(rules),
         elapsed_s=time.perf_counter() - started,

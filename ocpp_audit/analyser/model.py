@@ -84,6 +84,8 @@ class ChargerReport:
     # From its BootNotifications, for the report's heading (as the reference report's
     # "Manufacturer Name / Model / Firmware Version"): label -> value. Not in the JSON document.
     identity: dict[str, str] = field(default_factory=dict)
+    # The OCPP version it spoke (its connections' negotiated subprotocol); None when not recorded.
+    ocpp_version: str | None = None
 
     @property
     def functions(self) -> list[RuleResult]:
@@ -96,6 +98,7 @@ class ChargerReport:
     def to_dict(self) -> dict[str, object]:
         return {
             "charge_point_id": self.charge_point_id,
+            "ocpp_version": self.ocpp_version,
             "functions": [r.to_dict() for r in self.functions],
             "checks": [r.to_dict() for r in self.checks],
         }

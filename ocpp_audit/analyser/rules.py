@@ -7,6 +7,7 @@
     title = "Boot notification"
     criterion = "Receive a (not empty) BootNotification ..."
     function = 1                 # omitted for protocol checks
+    ocpp_versions = ["1.6"]      # the versions whose chargers it judges (default: 1.6 only)
     severity = "error"           # error | warning
     references = ["OCPP 1.6 section 4.2"]
     [params]
@@ -30,10 +31,14 @@ from pathlib import Path
 HEADER_OPEN = "/*+++"
 HEADER_CLOSE = "+++*/"
 SEVERITIES = ("error", "warning")
+# The OCPP versions a rule may judge (a charger's version: its connections' negotiated subprotocol;
+# a charger without one is judged as 1.6, as every capture was before versions were recorded).
+OCPP_VERSIONS = ("1.6", "2.0.1", "2.1")
+DEFAULT_OCPP_VERSIONS = ("1.6",)
 FUNCTION_RANGE = range(1, 17)  # the acceptance script's functions 1..16
 
 _REQUIRED = {"id": str, "title": str, "criterion": str, "severity": str}
-_OPTIONAL = {"function", "references", "params"}
+_OPTIONAL = {"function", "references", "params", "ocpp_versions"}
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PARAM_REFERENCE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -61,6 +66,11 @@ class Rule:
     sql: str
     path: Path
     defaults: dict[str, object] = field(default_factory=dict, repr=False)
+    ocpp_versions: tuple[str, ...] = DEFAULT_OCPP_VERSIONS
+
+    def judges(self, ocpp_version: str | None) -> bool:
+        """Whether the rule judges a charger of this version (None: 1.6)."""
+        return (ocpp_version or "1.6") in self.ocpp_versions
 
     def referenced_params(self) -> list[str]:
         """The declared params the SQL uses (``$name``), in declaration order."""
@@ -126,6 +136,14 @@ def parse_rule(text: str, path: Path) -> Rule:
     ):
         raise _fail(path, f"function {function!r} must be an integer from 1 to 16")
 
+    versions = header.get("ocpp_versions", list(DEFAULT_OCPP_VERSIONS))
+    if (
+        not isinstance(versions, list)
+        or not versions
+        or not all(isinstance(v, str) and v in OCPP_VERSIONS for v in versions)
+    ):
+        raise _fail(path, f"ocpp_versions must be a non-empty list of {', '.join(OCPP_VERSIONS)}")
+
     references = header.get("references", [])
     if not isinstance(references, list) or not all(isinstance(r, str) for r in references):
         raise _fail(path, "references must be a list of strings")
@@ -156,6 +174,7 @@ def parse_rule(text: str, path: Path) -> Rule:
         sql=sql.rstrip().rstrip(";").rstrip(),
         path=path,
         defaults=dict(params),
+        ocpp_versions=tuple(versions),
     )
 
 
@@ -194,7 +213,7 @@ def function_titles(rules: Iterable[Rule] | None = None) -> dict[int, str]:
     function's name is written once, in its rule."""
     titles: dict[int, str] = {}
     for rule in load_rules() if rules is None else rules:
-        if rule.function is not None and rule.function not in titles:
+        if rule.function is not None and rule.function not in titles and rule.judges("1.6"):
             titles[rule.function] = re.sub(r"\s*\([^()]*\)$", "", rule.title) or rule.title
     return titles
 

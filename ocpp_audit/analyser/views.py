@@ -48,6 +48,12 @@ VIEW_NAMES = (
     "configuration",
     "firmware_status",
     "diagnostics_status",
+    # OCPP 2.0.1 and 2.1 (each reads the views above and filters on ocpp_version)
+    "transaction_events",
+    "notify_reports",
+    "device_variables",
+    "notify_events",
+    "log_status",
 )
 
 

@@ -92,6 +92,7 @@ class ConnectionRecorder:
         charge_point_id: str,
         *,
         connection_id: str | None = None,
+        version: OcppVersion | None = None,
     ) -> None:
         self.sink = sink
         self.charge_point_id = charge_point_id
@@ -102,7 +103,9 @@ class ConnectionRecorder:
         # What the last recorded message was to the conversation (active mode reads it).
         self.last_event: TrackerEvent | None = None
         # From the negotiated subprotocol: OCPP 2.1 frames are read only on an OCPP 2.1 connection.
-        self.version: OcppVersion | None = None
+        # Every row of the connection carries it (the ocpp_version column); an importer whose log
+        # has no open line may know it otherwise and pass it here.
+        self.version: OcppVersion | None = version
 
     def _row(self, event: Event, ts: int | None = None, **fields: object) -> dict[str, object]:
         row: dict[str, object] = {
@@ -112,6 +115,7 @@ class ConnectionRecorder:
             "charge_point_id": self.charge_point_id,
             "seq": self.seq,
             "injected": False,
+            "ocpp_version": self.version.value if self.version is not None else None,
         }
         row.update(fields)
         self.seq += 1
@@ -132,7 +136,8 @@ class ConnectionRecorder:
         ts: int | None = None,
     ) -> None:
         """The WebSocket connection is set up on both hops."""
-        self.version = version_of_subprotocol(subprotocol)
+        # OCPP-J section 3.1.2: the negotiated subprotocol names the OCPP version of the connection.
+        self.version = version_of_subprotocol(subprotocol) or self.version
         self._write(
             self._row(
                 Event.OPEN,
@@ -193,6 +198,7 @@ class ConnectionRecorder:
             "seq": self.seq,
             "injected": injected,
             "direction": direction.value,
+            "ocpp_version": self.version.value if self.version is not None else None,
         }
         self.seq += 1
         if type(data) is str:

@@ -164,15 +164,49 @@ def check_part(path: Path) -> None:
             f"(this ocpp-audit reads major version {schema.SCHEMA_MAJOR})"
         )
     arrow_schema = metadata.schema.to_arrow_schema()
-    missing = [name for name in schema.COLUMN_NAMES if arrow_schema.get_field_index(name) < 0]
+    # A column added in a later minor version than the part's is absent from it, and read as null.
+    missing = [
+        column.name
+        for column in schema.COLUMNS
+        if arrow_schema.get_field_index(column.name) < 0 and not _minor_newer(column.since, text)
+    ]
     if missing:
         raise CaptureError(f"{path}: missing columns {', '.join(missing)}")
     for column in schema.COLUMNS:
+        if arrow_schema.get_field_index(column.name) < 0:
+            continue
         stored = arrow_schema.field(column.name).type
         if stored != column.type:
             raise CaptureError(
                 f"{path}: column {column.name} has type {stored}, expected {column.type}"
             )
+
+
+def _minor_newer(since: str, stored: str) -> bool:
+    """Whether schema version ``since`` is newer than the part's ``stored`` one (same major)."""
+
+    def minor(version: str) -> int:
+        tail = version.split(".", 1)[1] if "." in version else "0"
+        head = tail.split(".", 1)[0]
+        return int(head) if head.isdigit() else 0
+
+    return minor(since) > minor(stored)
+
+
+def _lacks(part: Path, column: str) -> bool:
+    """Whether the part was written before ``column`` existed (its footer, no row data)."""
+    try:
+        return pq.read_schema(part).get_field_index(column) < 0
+    except (OSError, pa.ArrowException):
+        return False
+
+
+# OCPP-J 1.6 / 2.0.1 / 2.1 section 3.1.2: the subprotocol names the OCPP version; a part written
+# before the ocpp_version column (schema 1.0) gets it from its connection's open row.
+_VERSION_OF_SUBPROTOCOL = (
+    "CASE max(CASE WHEN event = 'open' THEN subprotocol END) OVER (PARTITION BY connection_id)"
+    " WHEN 'ocpp1.6' THEN '1.6' WHEN 'ocpp2.0.1' THEN '2.0.1' WHEN 'ocpp2.1' THEN '2.1' END"
+)
 
 
 def error_line(error: Exception) -> str:
@@ -229,6 +263,18 @@ def frames_sql(
     else:
         source = f"read_parquet([{files}], hive_partitioning = false, union_by_name = true)"
         date_expr = "CAST(timezone('UTC', ts) AS DATE)"
+    lacking = [part for part in parts if _lacks(part, "ocpp_version")]
+    if lacking:
+        # Parts of schema 1.0: the version from the connection's open row, derived before any
+        # filter (a --since may leave the open row out). union_by_name gives null where a part
+        # lacks the column; when no part has it, there is no column to read at all.
+        if len(lacking) == len(parts):
+            source = f"(SELECT *, {_VERSION_OF_SUBPROTOCOL} AS ocpp_version FROM {source})"
+        else:
+            source = (
+                f"(SELECT * REPLACE (coalesce(ocpp_version, {_VERSION_OF_SUBPROTOCOL})"
+                f" AS ocpp_version) FROM {source})"
+            )
 
     conditions = _conditions(chargers, since, until, date_expr if hive else None)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""

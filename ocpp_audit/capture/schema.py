@@ -19,7 +19,7 @@ import pyarrow as pa
 from ocpp_audit import __version__
 from ocpp_audit.protocol.constants import Direction  # noqa: F401 (the capture's direction column)
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: ocpp_version
 SCHEMA_MAJOR = 1
 
 # Key-value metadata keys in each Parquet part.
@@ -56,6 +56,9 @@ class Column:
     name: str
     type: pa.DataType
     meaning: str
+    # The schema minor version that added the column: parts of an older minor lack it, and the
+    # analyser reads it as null there (or derives it, see capture/parts.py).
+    since: str = "1.0"
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -69,7 +72,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("seq", pa.int64(), "order of the event within its connection, from 0"),
     Column("raw", pa.string(), "the text frame exactly as received"),
     Column("raw_binary", pa.binary(), "a binary frame exactly as received (raw is null then)"),
-    Column("message_type", pa.int8(), "2 CALL, 3 CALLRESULT, 4 CALLERROR; null if unreadable"),
+    Column(
+        "message_type",
+        pa.int8(),
+        "2 CALL, 3 CALLRESULT, 4 CALLERROR, 5 CALLRESULTERROR, 6 SEND (2.1); null if unreadable",
+    ),
     Column("unique_id", pa.string(), "the OCPP-J unique id"),
     Column("action", pa.string(), "CALL action; for answers, the action of the CALL answered"),
     Column("payload", pa.string(), "payload (or CALLERROR details) as JSON text, as on the wire"),
@@ -88,6 +95,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("close_reason", pa.string(), "close: WebSocket close reason"),
     Column("closed_by", pa.string(), "close: charger, backend or recorder"),
     Column("detail", pa.string(), "other event data as JSON text (gap count, upload name/size)"),
+    Column(
+        "ocpp_version",
+        pa.string(),
+        "1.6, 2.0.1 or 2.1, from the connection's negotiated subprotocol; null for none",
+        since="1.1",
+    ),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)

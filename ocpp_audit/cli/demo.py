@@ -27,6 +27,8 @@ DEMO_CHARGERS = {
     "DEMO-GOOD-01": "good",
     "DEMO-DROPS-02": "drops-queued-meter-values",
     "DEMO-NOSERIAL-03": "no-serial",
+    # An OCPP 2.0.1 station (subprotocol ocpp2.0.1), judged by the 2.0.1 criteria in the same report.
+    "DEMO-V201-04": "v201-good",
 }
 
 
@@ -90,10 +92,12 @@ async def run_demo(
     *,
     chargers: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    engine: str = "relay",
 ) -> DemoResult:
     """Central system + recorder + simulated chargers, each walked through a guided auto run.
 
-    ``chargers`` maps charge point ids to simulator profiles (default: the tour's three).
+    ``chargers`` maps charge point ids to simulator profiles (default: the tour's four);
+    ``engine`` records them (relay or mitmproxy).
     The capture is sealed when this returns; the runs are not judged here (analyse the capture).
     """
     from ocpp_audit.lab.acceptance import AutoCharger, run_guided
@@ -104,7 +108,7 @@ async def run_demo(
     profiles = chargers or DEMO_CHARGERS
     started = time.monotonic()
     token = secrets.token_urlsafe(24)  # never written anywhere: the demo's own client holds it
-    async with guided_lab(capture_dir, profiles, token) as lab:
+    async with guided_lab(capture_dir, profiles, token, engine=engine) as lab:
         service = lab.service
         assert service.endpoints is not None
         say(f"central system and recorder up; chargers connect to {service.url}/<id>")
@@ -153,8 +157,8 @@ def demo(capture_dir: Path | None) -> None:
     """Run the built-in tour on loopback and judge what it captured.
 
     Starts the built-in central system, the recorder in front of it (with its control API and
-    firmware/diagnostics endpoints) and three simulated chargers (one well-behaved, two with
-    faults seen on real chargers), walks each through the guided acceptance run in auto mode
+    firmware/diagnostics endpoints) and four simulated chargers (OCPP 1.6: one well-behaved, two
+    with faults seen on real chargers; and one well-behaved OCPP 2.0.1 station), walks each through the guided acceptance run in auto mode
     (boot, availability, configuration, charging sessions, resets, firmware, diagnostics, an
     offline period: the same path as `ocpp-audit acceptance --auto`), then analyses the capture
     and prints the verdicts.

@@ -61,7 +61,7 @@ def export(
         )
         relation = con.sql(
             f"SELECT epoch_us(ts) AS ts_us, charge_point_id, direction, raw, raw_binary, "
-            f"connection_id FROM ({frames_sql(parts, chargers=chargers)}) "
+            f"connection_id, ocpp_version FROM ({frames_sql(parts, chargers=chargers)}) "
             f"WHERE event = 'message' ORDER BY ts, connection_id, seq"
         )
         with progress("exporting", unit="frames") as show:
@@ -92,6 +92,7 @@ def _lines(relation: object, show: Show) -> Iterator[str]:
                     row["raw"],
                     row["raw_binary"],
                     row["connection_id"],
+                    row["ocpp_version"],
                 )
             )
         yield "".join(chunk)

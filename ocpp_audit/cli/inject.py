@@ -25,11 +25,18 @@ def parse_payload(action: str, payload_json: str) -> dict[str, Any]:
         raise InputError(f"PAYLOAD_JSON is not JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise InputError("PAYLOAD_JSON must be a JSON object")
+    from ocpp_audit.protocol.constants import OcppVersion, actions
     from ocpp_audit.recorder.injection import schema_complaint
 
-    complaint = schema_complaint(action, payload)
-    if complaint is not None:
-        raise InputError(f"invalid payload, nothing sent: {complaint}")
+    # Which version the charger speaks only the recorder knows (it checks the payload against that
+    # version's schema before sending): here a payload no version accepts is refused at once, with
+    # the complaint of the first version that has the action.
+    complaints = {version: schema_complaint(action, payload, version) for version in OcppVersion}
+    if all(complaint is not None for complaint in complaints.values()):
+        having = [version for version in OcppVersion if action in actions(version)]
+        raise InputError(
+            f"invalid payload, nothing sent: {complaints[having[0] if having else OcppVersion.V16]}"
+        )
     return payload
 
 
@@ -57,8 +64,9 @@ def inject(
 ) -> None:
     """Send ACTION to a connected charger and print its answer as JSON.
 
-    The payload is checked against the OCPP 1.6 JSON schema of ACTION first; an invalid one is
-    refused and nothing is sent. The CALL and its answer are recorded (injected = true); the answer
+    The payload is checked against the JSON schema of ACTION in the OCPP version the charger's
+    connection negotiated (1.6, 2.0.1 or 2.1) first; an invalid one is refused and nothing is
+    sent. The CALL and its answer are recorded (injected = true); the answer
     never reaches the backend. Exit 0 on a CALLRESULT, 1 on a CALLERROR or no answer in time, 2 on
     a usage error, an unknown charger or an invalid payload.
 
@@ -67,6 +75,8 @@ def inject(
       ocpp-audit record --standalone --capture captures/lab --control 9001
       ocpp-audit inject --token-file captures/lab/control-token CP001 \\
           ChangeAvailability '{"connectorId": 1, "type": "Inoperative"}'
+      ocpp-audit inject --token-file captures/lab/control-token CS201 \\
+          ChangeAvailability '{"operationalStatus": "Inoperative", "evse": {"id": 1}}'
     """
     payload = parse_payload(action, payload_json)
     secret = read_token(token, token_file)

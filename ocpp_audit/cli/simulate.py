@@ -1,4 +1,4 @@
-"""`ocpp-audit simulate`: a fleet of simulated OCPP 1.6-J chargers."""
+"""`ocpp-audit simulate`: a fleet of simulated OCPP 1.6-J or 2.0.1 chargers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ocpp_audit.cli.params import basic_auth
 from ocpp_audit.cli.progress import progress
 from ocpp_audit.lab.simulator.charger import ChargerTiming
 from ocpp_audit.lab.simulator.fleet import run_fleet
-from ocpp_audit.lab.simulator.profiles import PROFILES
+from ocpp_audit.lab.simulator.profiles import ALL_PROFILES, resolve_profile
 
 
 @click.command()
@@ -31,8 +31,16 @@ from ocpp_audit.lab.simulator.profiles import PROFILES
     "--profile",
     default="good",
     show_default=True,
-    type=click.Choice(list(PROFILES)),
-    help="Behaviour profile: good, or one real-world fault.",
+    type=click.Choice(list(ALL_PROFILES)),
+    help="Behaviour profile: good, or one real-world fault (with --ocpp-version 2.0.1, a 1.6 "
+    "name picks its 2.0.1 twin: good -> v201-good).",
+)
+@click.option(
+    "--ocpp-version",
+    type=click.Choice(["1.6", "2.0.1"]),
+    default=None,
+    help="The OCPP version the chargers speak (subprotocol ocpp1.6 or ocpp2.0.1) [default: the "
+    "profile's, 1.6 for good].",
 )
 @click.option(
     "--id-prefix",
@@ -86,8 +94,9 @@ def simulate(
     connectors: int,
     meter_interval: int,
     control: str | None,
+    ocpp_version: str | None,
 ) -> None:
-    """Run simulated OCPP 1.6-J chargers against a backend or the recorder.
+    """Run simulated OCPP 1.6-J (or 2.0.1) chargers against a backend or the recorder.
 
     Each charger boots, sends its statuses, heartbeats at the interval the backend sets and
     answers every command; with --charge it also runs charging sessions. At the end, one line
@@ -97,11 +106,16 @@ def simulate(
     Example:
       ocpp-audit simulate --target ws://127.0.0.1:9000/ocpp --count 10 --charge --duration 60
       ocpp-audit simulate --target ws://127.0.0.1:9000 --id-prefix LAB --control 9101
+      ocpp-audit simulate --target ws://127.0.0.1:9000 --ocpp-version 2.0.1 --charge
 
     Exit status 2 when no charger could connect to --target, or --control cannot listen.
     """
     if not target.startswith(("ws://", "wss://")):
         raise click.BadParameter("expected a ws:// or wss:// URL", param_hint="--target")
+    try:
+        profile = resolve_profile(profile, ocpp_version)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--profile") from None
     timing = ChargerTiming(meter_value_sample_interval=meter_interval)
     if control:
         if charge:
@@ -168,7 +182,7 @@ def _run_controlled(
     port: int,
 ) -> None:
     """Chargers whose physical steps come from the simulator control, until Ctrl-C or duration."""
-    from ocpp_audit.lab.simulator.charger import SimulatedCharger
+    from ocpp_audit.lab.simulator import simulated_charger
     from ocpp_audit.lab.simulator.control import SimulatorControl
     from ocpp_audit.lab.simulator.fleet import charge_point_ids
     from ocpp_audit.lab.simulator.scenario import charger_timing_for_scenario
@@ -180,7 +194,7 @@ def _run_controlled(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, stop.set)
         chargers = {
-            cp: SimulatedCharger(
+            cp: simulated_charger(
                 cp,
                 target,
                 profile=profile,

@@ -73,6 +73,7 @@ class LogEntry:
     closed_by: ClosedBy | None = None  # None: the log does not say
     http_status: int | None = None  # refused: the HTTP answer to the upgrade (401, 404, ...)
     parse_error: str | None = None  # the log cut the frame: say so instead of the codec's reason
+    ocpp_version: OcppVersion | None = None  # when the log says so without an open line
 
 
 @dataclass
@@ -248,7 +249,12 @@ class CaptureBuilder:
         connection = self._connections.get((charge_point_id, key))
         if connection is None:
             connection = _Connection(
-                ConnectionRecorder(self.sink, charge_point_id, connection_id=entry.connection_id)
+                ConnectionRecorder(
+                    self.sink,
+                    charge_point_id,
+                    connection_id=entry.connection_id,
+                    version=entry.ocpp_version,
+                )
             )
             self._connections[(charge_point_id, key)] = connection
             self.summary.connections += 1

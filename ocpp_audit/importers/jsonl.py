@@ -6,7 +6,8 @@ Fields written by ``ocpp-audit export`` (and read first by ``import``)::
      "charge_point_id": "CP001",
      "direction": "cp_to_cs",                  cp_to_cs | cs_to_cp | null (unknown)
      "raw": "[2,\\"19\\",\\"Heartbeat\\",{}]",   the text frame exactly as on the wire
-     "connection_id": "4f1c..."}               optional: frames with the same id share a connection
+     "connection_id": "4f1c...",               optional: frames with the same id share a connection
+     "ocpp_version": "2.0.1"}                  optional: 1.6, 2.0.1 or 2.1 (the subprotocol's version)
 
 A binary frame has ``"raw_base64"`` instead of ``raw``. On import, other spellings found in
 hand-made logs are accepted too: ``time``/``timestamp`` for ``ts`` (ISO 8601, or epoch seconds or
@@ -33,6 +34,7 @@ from ocpp_audit.importers.lines import (
     Brackets,
     iter_lines,
 )
+from ocpp_audit.protocol.constants import OcppVersion
 
 TS_FIELDS = ("ts", "time", "timestamp")
 CHARGER_FIELDS = ("charge_point_id", "chargeBoxId", "charge_box_id", "charger")
@@ -123,6 +125,13 @@ def read(path: Path, builder: CaptureBuilder, timestamps: Timestamps) -> None:
             direction = None
         charge_point_id = _first(record, CHARGER_FIELDS)
         connection_id = record.get("connection_id")
+        try:
+            version = (
+                OcppVersion(str(record["ocpp_version"])) if record.get("ocpp_version") else None
+            )
+        except ValueError:
+            version = None
+            summary.note("ocpp_version not 1.6, 2.0.1 or 2.1, ignored")
         builder.add(
             LogEntry(
                 ts=ts,
@@ -130,6 +139,7 @@ def read(path: Path, builder: CaptureBuilder, timestamps: Timestamps) -> None:
                 direction=direction,
                 data=data,
                 connection_id=str(connection_id) if connection_id else None,
+                ocpp_version=version,
             )
         )
 
@@ -146,6 +156,7 @@ def export_line(
     raw: str | None,
     raw_binary: bytes | None,
     connection_id: str | None,
+    ocpp_version: str | None = None,
 ) -> str:
     """One frame as a line of the jsonl form (with its newline)."""
     record: dict[str, object] = {
@@ -158,4 +169,6 @@ def export_line(
     else:
         record["raw"] = raw
     record["connection_id"] = connection_id
+    if ocpp_version is not None:  # written only when known, so a 1.6-era line stays as it was
+        record["ocpp_version"] = ocpp_version
     return json.dumps(record, ensure_ascii=False) + "\n"

@@ -35,7 +35,13 @@ from websockets.http11 import Request, Response
 
 from ocpp_audit.capture.connection import charge_point_id_from_path
 from ocpp_audit.protocol import frames
-from ocpp_audit.protocol.constants import SUBPROTOCOLS, Direction, OcppVersion, actions
+from ocpp_audit.protocol.constants import (
+    SUBPROTOCOLS,
+    Direction,
+    OcppVersion,
+    actions,
+    version_of_subprotocol,
+)
 from ocpp_audit.protocol.errors import CallErrorReceived
 from ocpp_audit.protocol.tracker import (
     Answered,
@@ -57,6 +63,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SUBPROTOCOL = SUBPROTOCOLS[OcppVersion.V16]
+# The versions it answers, by subprotocol. OCPP 2.1 is left out: its CALLs share 2.0.1's names but
+# not all their payloads, and nothing here answers its new actions.
+SUPPORTED_SUBPROTOCOLS = (SUBPROTOCOL, SUBPROTOCOLS[OcppVersion.V201])
 # The log of received charger CALLs keeps this many (the oldest go first).
 MAX_LOGGED_CALLS = 100_000
 # Frames up to 16 MiB, like the recorder engines.
@@ -142,7 +151,9 @@ class ChargePointState:
     transactions: dict[int, Transaction] = field(default_factory=dict)
     heartbeats: int = 0
     firmware_status: str | None = None
-    diagnostics_status: str | None = None
+    diagnostics_status: str | None = None  # 1.6 DiagnosticsStatusNotification, 2.0.1 LogStatus...
+    # OCPP 2.0.1: transactionId (the charger's) -> events seen, last seqNo, stoppedReason
+    transactions_201: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def status(self, connector_id: int) -> str | None:
         """The last status the charger reported for a connector."""
@@ -183,6 +194,8 @@ class _ChargePointSession:
         self.central_system = central_system
         self.config = central_system.config
         self.state = central_system._state_of(charge_point_id)
+        # OCPP-J section 3.1.2: the negotiated subprotocol is the version the connection speaks.
+        self.version = version_of_subprotocol(connection.subprotocol) or OcppVersion.V16
         # Each CALL we send is tagged with the future of its caller.
         self.tracker = CallTracker()
         # OCPP-J 1.6 section 4.1.1: a sender has at most one CALL outstanding.
@@ -199,6 +212,21 @@ class _ChargePointSession:
             "DiagnosticsStatusNotification": self.on_diagnostics_status_notification,
             "DataTransfer": self.on_data_transfer,
         }
+        if self.version is OcppVersion.V201:
+            self._handlers = {
+                "BootNotification": self.on_boot_notification,
+                "Heartbeat": self.on_heartbeat,
+                "Authorize": self.on_authorize_201,
+                "TransactionEvent": self.on_transaction_event,
+                "MeterValues": self.on_meter_values_201,
+                "StatusNotification": self.on_status_notification_201,
+                "FirmwareStatusNotification": self.on_firmware_status_notification,
+                "LogStatusNotification": self.on_log_status_notification,
+                "NotifyReport": self.on_notify,
+                "NotifyEvent": self.on_notify,
+                "SecurityEventNotification": self.on_notify,
+                "DataTransfer": self.on_data_transfer,
+            }
 
     # -- the receive loop ------------------------------------------------------------------------
 
@@ -256,26 +284,29 @@ class _ChargePointSession:
             if handler is None:
                 # OCPP-J 1.6 section 4.2.3: NotImplemented "Requested Action is not known by
                 # receiver"; NotSupported "Requested Action is recognized but not supported".
-                # The library's choice, kept: NotImplemented for a 1.6 action we have no handler
-                # for, NotSupported for an action that is not OCPP 1.6.
-                if call.action in actions(OcppVersion.V16):
+                # The library's choice, kept: NotImplemented for an action of the version we have
+                # no handler for, NotSupported for an action that is not of the version.
+                if call.action in actions(self.version):
                     raise OcppNotImplemented(
                         details={"cause": f"No handler for {call.action} registered."}
                     )
                 raise NotSupportedError(
-                    details={"cause": f"{call.action} not supported by OCPP1.6."}
+                    details={"cause": f"{call.action} not supported by OCPP{self.version.value}."}
                 )
             if validate:
-                await ocpp.messages.validate_payload(message, "1.6")
+                await ocpp.messages.validate_payload(message, self.version.value)
             payload = handler(call.payload)
             if validate:
                 await ocpp.messages.validate_payload(
-                    ocpp.messages.CallResult(call.unique_id, payload, call.action), "1.6"
+                    ocpp.messages.CallResult(call.unique_id, payload, call.action),
+                    self.version.value,
                 )
         except OCPPError as error:
             # Schema validation failed, or no handler. The library names some codes as OCPP 2.0
             # does; OCPP-J 1.6 section 4.2.3 spells them its own way.
-            code = _OCPP16_ERROR_CODES.get(error.code, error.code)
+            code = error.code
+            if self.version is OcppVersion.V16:
+                code = _OCPP16_ERROR_CODES.get(error.code, error.code)
             logger.info("%s: %s answered with %s", self.id, call.action, code)
             # The library's own CALLERROR text (its details may hold objects it knows to encode).
             answer = message.create_call_error(error)
@@ -368,6 +399,48 @@ class _ChargePointSession:
         # implements no vendor extension, so that is the truthful answer for every vendorId.
         return {"status": "UnknownVendorId"}
 
+    # -- OCPP 2.0.1 ------------------------------------------------------------------------------
+
+    def _id_token_info(self, id_token: Any) -> Payload:
+        token = id_token.get("idToken") if isinstance(id_token, dict) else None
+        return {"status": self.central_system.authorization_status(token)}
+
+    def on_authorize_201(self, payload: Payload) -> Payload:
+        # OCPP 2.0.1 C01: AuthorizeResponse {idTokenInfo{status}}.
+        return {"idTokenInfo": self._id_token_info(payload.get("idToken"))}
+
+    def on_transaction_event(self, payload: Payload) -> Payload:
+        """OCPP 2.0.1 E01-E07: the transaction and its id are the charger's; idTokenInfo answers
+        an idToken when the event carries one (E01.FR.xx)."""
+        info = payload.get("transactionInfo") or {}
+        transaction_id = str(info.get("transactionId", ""))
+        transactions = self.state.transactions_201
+        transaction = transactions.setdefault(transaction_id, {"events": 0})
+        transaction["events"] += 1
+        transaction["last_seq_no"] = payload.get("seqNo")
+        if payload.get("eventType") == "Ended":
+            transaction["stopped_reason"] = info.get("stoppedReason") or "Local"
+        if "idToken" in payload:
+            return {"idTokenInfo": self._id_token_info(payload["idToken"])}
+        return {}
+
+    def on_meter_values_201(self, payload: Payload) -> Payload:
+        return {}
+
+    def on_status_notification_201(self, payload: Payload) -> Payload:
+        # Keyed by (evseId, connectorId): a 2.0.1 connector is numbered within its EVSE.
+        key = (payload.get("evseId", 0), payload.get("connectorId", 0))
+        self.state.connector_status[key] = payload  # type: ignore[index]
+        return {}
+
+    def on_log_status_notification(self, payload: Payload) -> Payload:
+        self.state.diagnostics_status = payload.get("status")
+        return {}
+
+    def on_notify(self, payload: Payload) -> Payload:
+        # NotifyReport, NotifyEvent, SecurityEventNotification: the answers have no fields.
+        return {}
+
     # -- server-initiated CALLs ------------------------------------------------------------------
 
     async def call_action(self, action: str, payload: Payload) -> Payload:
@@ -403,10 +476,14 @@ class _ChargePointSession:
 
 
 def _select_subprotocol(connection: ServerConnection, subprotocols: Any) -> str | None:
-    # OCPP-J 1.6 section 3.1.2: the charge point offers "ocpp1.6" in Sec-WebSocket-Protocol.
-    # Choose it when offered; a charger that offers nothing (or only something else) is still
-    # accepted, without a subprotocol, as lenient central systems do.
-    return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
+    # OCPP-J 1.6 section 3.1.2: the charge point offers "ocpp1.6" in Sec-WebSocket-Protocol;
+    # OCPP 2.0.1 part 4 section 3.1.2 likewise "ocpp2.0.1". The first offered that we speak, in the
+    # charger's order of preference; a charger that offers nothing (or only something else) is
+    # still accepted, without a subprotocol, as lenient central systems do.
+    for offered in subprotocols:
+        if offered in SUPPORTED_SUBPROTOCOLS:
+            return str(offered)
+    return None
 
 
 def _process_request(connection: ServerConnection, request: Request) -> Response | None:

@@ -1,21 +1,25 @@
-"""Validation of payloads against the OCPP 1.6 JSON schemas shipped in the ``ocpp`` package.
+"""Validation of payloads against the OCPP JSON schemas shipped in the ``ocpp`` package, by version.
 
 DuckDB cannot validate JSON Schema, so this registers one vectorised (Arrow) function on a DuckDB
 connection for the ``protocol-schema`` rule::
 
-    ocpp_schema_error(action VARCHAR, message_type TINYINT, payload VARCHAR) -> VARCHAR
+    ocpp_schema_error(action VARCHAR, message_type TINYINT, payload VARCHAR,
+                      ocpp_version VARCHAR) -> VARCHAR
 
 It returns NULL when the payload is valid (or there is nothing to validate: a CALLERROR, an answer
-whose CALL is unknown), else a one-line reason. OCPP-J 1.6 section 4.1.3: a CALL payload is
-validated against ``<Action>.json``, a CALLRESULT against ``<Action>Response.json`` of the CALL it
-answers (the ``action`` the recorder resolved). Numbers are read as ``Decimal``, as the ``ocpp``
-package does, so ``multipleOf`` constraints judge the number as written.
+whose CALL is unknown), else a one-line reason. The schemas are those of the connection's version
+(``ocpp/v16``, ``ocpp/v201``, ``ocpp/v21``; a connection without a known version is read as 1.6, as
+before versions were recorded). OCPP-J 1.6 section 4.1.3: a CALL payload is validated against
+``<Action>.json``, a CALLRESULT against ``<Action>Response.json`` of the CALL it answers (the
+``action`` the recorder resolved). OCPP 2.0.1 / 2.1 name the CALL's schema ``<Action>Request.json``;
+a 2.1 SEND (message type 6) has ``<Action>.json``, with neither suffix. Numbers are read as
+``Decimal``, as the ``ocpp`` package does, so ``multipleOf`` constraints judge the number as written.
 
 Validating every payload in Python costs about 60 us each (10 M frames: 10 minutes), so the rule
 validates one payload per *shape* and only re-validates the rows of failing shapes. It also registers
 the SQL macro::
 
-    ocpp_schema_key(action, message_type, payload) -> VARCHAR
+    ocpp_schema_key(action, message_type, payload, ocpp_version) -> VARCHAR
 
 Two payloads with the same key are either both valid or both invalid against their schema: the key
 is the payload with each digit 1-9 written as chr(1) (so every string keeps its length, every number
@@ -76,38 +80,61 @@ _KEPT_DIGITS = re.compile(r"[A-Za-z][0-9]+")
 _ANY_DIGIT = re.compile(r"[0-9]")
 
 
+_PACKAGES = {"1.6": "ocpp.v16.schemas", "2.0.1": "ocpp.v201.schemas", "2.1": "ocpp.v21.schemas"}
+VERSIONS = tuple(_PACKAGES)
+
+
+def _version(version: str | None) -> str:
+    """The schema set for a connection's version: 1.6 when none (captures before versions)."""
+    return version if version in _PACKAGES else "1.6"
+
+
+def schema_name(action: str, message_type: int | None, version: str | None = None) -> str:
+    """The schema file (without .json) for a payload of ``action`` sent as ``message_type``."""
+    if message_type == 3:
+        return f"{action}Response"
+    if _version(version) == "1.6" or message_type == 6:
+        return action
+    return f"{action}Request"
+
+
 @cache
-def schema_names() -> frozenset[str]:
-    """The names of the OCPP 1.6 schema files (``BootNotification``, ``BootNotificationResponse``,
+def schema_names(version: str | None = None) -> frozenset[str]:
+    """The names of the version's schema files (``BootNotification``, ``BootNotificationResponse``,
     ...): the fixed table every action is looked up in. An action comes from the charger, so it is
     never joined into a path (``../../x`` would open any ``.json`` file)."""
     return frozenset(
         resource.name.removesuffix(".json")
-        for resource in resources.files("ocpp.v16.schemas").iterdir()
+        for resource in resources.files(_PACKAGES[_version(version)]).iterdir()
         if resource.name.endswith(".json")
     )
 
 
-def _schema_file(schema_name: str, *, parse_float: Any = float) -> Any | None:
-    if schema_name not in schema_names():
+def _schema_file(schema_name: str, version: str | None = None, *, parse_float: Any = float) -> Any:
+    if schema_name not in schema_names(version):
         return None
-    resource = resources.files("ocpp.v16.schemas").joinpath(f"{schema_name}.json")
+    package = _PACKAGES[_version(version)]
+    resource = resources.files(package).joinpath(f"{schema_name}.json")
     return json.loads(resource.read_text(encoding="utf-8"), parse_float=parse_float)
 
 
 @cache
-def _validator(schema_name: str) -> Any | None:
-    """A Draft 4 validator for ``ocpp/v16/schemas/<schema_name>.json``; None if there is none."""
+def _validator(schema_name: str, version: str | None = None) -> Any | None:
+    """A Draft 4 validator for ``ocpp/<version>/schemas/<schema_name>.json``; None if there is none.
+
+    The 2.0.1 and 2.1 schemas declare draft-06 but use none of its additions (``const``,
+    ``contains``, ``propertyNames``, numeric ``exclusiveMinimum``), so Draft 4 judges them alike, as
+    the ``ocpp`` package itself does."""
     from jsonschema import Draft4Validator
 
     # Schema numbers as Decimal too (as the ocpp package loads them): ``multipleOf: 0.1`` against a
     # Decimal payload number would otherwise raise TypeError (Decimal / float).
-    schema = _schema_file(schema_name, parse_float=Decimal)
+    schema = _schema_file(schema_name, version, parse_float=Decimal)
     return None if schema is None else Draft4Validator(schema)
 
 
 @cache
-def _fast_validator(schema_name: str) -> Any | None:
+def _fast_validator(schema_name: str, version: str | None = None) -> Any | None:
     """A compiled (fastjsonschema) validator for the schema, used as a quick pass: a payload it
     accepts is valid; one it rejects goes to jsonschema, whose verdict and message are kept. None
     when fastjsonschema is not installed or cannot compile the schema."""
@@ -115,7 +142,7 @@ def _fast_validator(schema_name: str) -> Any | None:
         import fastjsonschema
     except ImportError:
         return None
-    schema = _schema_file(schema_name)
+    schema = _schema_file(schema_name, version)
     if schema is None:
         return None
     try:
@@ -160,50 +187,74 @@ def shape_keyed(schema: Any) -> bool:
 
 @cache
 def exact_keyed_schemas() -> tuple[str, ...]:
-    """The OCPP 1.6 schema names whose payloads are keyed by the whole payload."""
-    return tuple(name for name in sorted(schema_names()) if not shape_keyed(_schema_file(name)))
+    """The schemas whose payloads are keyed by the whole payload, as ``<version>:<schema name>``."""
+    return tuple(
+        f"{version}:{name}"
+        for version in VERSIONS
+        for name in sorted(schema_names(version))
+        if not shape_keyed(_schema_file(name, version))
+    )
 
 
-def shape_key_sql(action: str, message_type: str, payload: str) -> str:
+def shape_key_sql(action: str, message_type: str, payload: str, version: str = "NULL") -> str:
     """SQL for the shape key of a payload (the body of the ``ocpp_schema_key`` macro)."""
     exact = ", ".join(f"'{name}'" for name in exact_keyed_schemas()) or "NULL"
-    schema_name = f"CASE {message_type} WHEN 2 THEN {action} ELSE {action} || 'Response' END"
+    known = f"CASE WHEN {version} IN ('2.0.1', '2.1') THEN {version} ELSE '1.6' END"
+    schema_name = (
+        f"{known} || ':' || CASE WHEN {message_type} = 3 THEN {action} || 'Response'"
+        f" WHEN {known} = '1.6' OR {message_type} = 6 THEN {action}"
+        f" ELSE {action} || 'Request' END"
+    )
     digits = payload
     for digit in "123456789":
         digits = f"replace({digits}, '{digit}', chr(1))"
     kept = f"array_to_string(regexp_extract_all({payload}, '{_KEPT_DIGITS.pattern}'), chr(3))"
+    # The version leads the key: one payload shape may be valid in one version, not in another.
     return (
-        f"CASE WHEN {schema_name} IN ({exact}) THEN {payload} ELSE {digits} || chr(2) || {kept} END"
+        f"{known} || chr(4) || CASE WHEN {schema_name} IN ({exact}) THEN {payload}"
+        f" ELSE {digits} || chr(2) || {kept} END"
     )
 
 
-def schema_error(action: str | None, message_type: int | None, payload: str | None) -> str | None:
-    """Why ``payload`` breaks the OCPP 1.6 schema of its action, or None when it is valid.
+def schema_error(
+    action: str | None,
+    message_type: int | None,
+    payload: str | None,
+    version: str | None = None,
+) -> str | None:
+    """Why ``payload`` breaks the schema of its action in ``version`` (None: 1.6), or None when it
+    is valid.
 
     Never raises: a payload the validators choke on (``1e999999999`` against ``multipleOf``) is a
     finding for its charger, not the end of the analysis for the fleet.
     """
     try:
-        return _schema_error(action, message_type, payload)
+        return _schema_error(action, message_type, payload, version)
     except Exception as error:  # one charger's payload must not stop every other's verdicts
-        schema_name = action if message_type == 2 else f"{action}Response"
-        return f"{schema_name}: payload cannot be checked ({type(error).__name__}: {error})"
+        name = schema_name(action or "", message_type, version)
+        return f"{name}: payload cannot be checked ({type(error).__name__}: {error})"
 
 
-def _schema_error(action: str | None, message_type: int | None, payload: str | None) -> str | None:
-    if message_type not in (2, 3) or not action or payload is None:
+def _schema_error(
+    action: str | None, message_type: int | None, payload: str | None, version: str | None
+) -> str | None:
+    if message_type not in (2, 3, 6) or not action or payload is None:
         return None
-    schema_name = action if message_type == 2 else f"{action}Response"
-    validator = _validator(schema_name)
+    version = _version(version)
+    name = schema_name(action, message_type, version)
+    validator = _validator(name, version)
     if validator is None:
         if message_type == 2:
-            return f"{action} is not an OCPP 1.6 action"
+            return f"{action} is not an OCPP {version} action"
+        if message_type == 6:
+            return f"{action} is not an OCPP {version} SEND message"
         return None
+    schema_name_ = name
     try:
         document = json.loads(payload, parse_float=Decimal)
     except ValueError as error:
-        return f"{schema_name}: payload is not JSON ({error})"
-    fast = _fast_validator(schema_name)
+        return f"{schema_name_}: payload is not JSON ({error})"
+    fast = _fast_validator(schema_name_, version)
     if fast is not None:
         try:
             fast(document)
@@ -216,42 +267,54 @@ def _schema_error(action: str | None, message_type: int | None, payload: str | N
     first = errors[0]
     where = "/".join(str(part) for part in first.absolute_path) or "payload"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{schema_name} {where}: {first.message}{more}"
+    return f"{schema_name_} {where}: {first.message}{more}"
 
 
-def _schema_errors(actions: pa.Array, message_types: pa.Array, payloads: pa.Array) -> pa.Array:
-    cache: dict[tuple[str | None, int | None, str], str | None] = {}
+def _schema_errors(
+    actions: pa.Array, message_types: pa.Array, payloads: pa.Array, versions: pa.Array
+) -> pa.Array:
+    cache: dict[tuple[str | None, int | None, str, str | None], str | None] = {}
     out: list[str | None] = []
-    for action, message_type, payload in zip(
-        actions.to_pylist(), message_types.to_pylist(), payloads.to_pylist(), strict=True
+    for action, message_type, payload, version in zip(
+        actions.to_pylist(),
+        message_types.to_pylist(),
+        payloads.to_pylist(),
+        versions.to_pylist(),
+        strict=True,
     ):
         if payload is not None and len(payload) <= _CACHE_MAX_PAYLOAD:
-            key = (action, message_type, payload)
+            key = (action, message_type, payload, version)
             if key in cache:
                 out.append(cache[key])
                 continue
-            verdict = schema_error(action, message_type, payload)
+            verdict = schema_error(action, message_type, payload, version)
             if len(cache) < _CACHE_MAX_ENTRIES:
                 cache[key] = verdict
             out.append(verdict)
         else:
-            out.append(schema_error(action, message_type, payload))
+            out.append(schema_error(action, message_type, payload, version))
     return pa.array(out, type=pa.string())
 
 
 def register(con: duckdb.DuckDBPyConnection) -> None:
-    """Define ``ocpp_schema_error(action, message_type, payload)`` and the temporary macro
-    ``ocpp_schema_key(action, message_type, payload)`` on ``con`` (idempotent)."""
+    """Define ``ocpp_schema_error(action, message_type, payload, ocpp_version)`` and the temporary
+    macro ``ocpp_schema_key(action, message_type, payload, ocpp_version)`` on ``con``
+    (idempotent)."""
     con.execute(
-        f"CREATE OR REPLACE TEMP MACRO {KEY_MACRO_NAME}(action, message_type, payload) AS "
-        + shape_key_sql("action", "message_type", "payload")
+        f"CREATE OR REPLACE TEMP MACRO {KEY_MACRO_NAME}(action, message_type, payload,"
+        " ocpp_version) AS " + shape_key_sql("action", "message_type", "payload", "ocpp_version")
     )
     with contextlib.suppress(duckdb.InvalidInputException, duckdb.CatalogException):
         con.remove_function(FUNCTION_NAME)
     con.create_function(
         FUNCTION_NAME,
         _schema_errors,
-        [duckdb.sqltypes.VARCHAR, duckdb.sqltypes.TINYINT, duckdb.sqltypes.VARCHAR],
+        [
+            duckdb.sqltypes.VARCHAR,
+            duckdb.sqltypes.TINYINT,
+            duckdb.sqltypes.VARCHAR,
+            duckdb.sqltypes.VARCHAR,
+        ],
         duckdb.sqltypes.VARCHAR,
         type="arrow",
         null_handling="special",

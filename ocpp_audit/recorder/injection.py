@@ -87,11 +87,14 @@ def new_unique_id() -> str:
 assert len(new_unique_id()) <= MAX_UNIQUE_ID_LENGTH  # OCPP-J 1.6 section 4.1.4
 
 
-def schema_complaint(action: str, payload: dict[str, Any]) -> str | None:
-    """Why ``payload`` is not a valid OCPP 1.6 ``action`` CALL, or None when it is."""
+def schema_complaint(
+    action: str, payload: dict[str, Any], version: str | None = None
+) -> str | None:
+    """Why ``payload`` is not a valid ``action`` CALL of the OCPP ``version`` (the connection's;
+    None: 1.6), or None when it is."""
     from ocpp_audit.protocol.schema_validation import schema_error
 
-    return schema_error(action, 2, json.dumps(payload))
+    return schema_error(action, 2, json.dumps(payload), version)
 
 
 @dataclass
@@ -235,6 +238,7 @@ class ChargerLink:
             "connection_id": self.recorder.connection_id,
             "connected_since": _iso(self.connected_since),
             "subprotocol": self.subprotocol,
+            "ocpp_version": self.recorder.version.value if self.recorder.version else None,
             "pending_calls": self.pending_calls(),
             "held_backend_calls": self.gate.held,
         }
@@ -414,11 +418,13 @@ class ChargerRegistry:
         payload: dict[str, Any],
         timeout: float = DEFAULT_CALL_TIMEOUT_S,
     ) -> InjectionAnswer:
-        """Validate, send one CALL to a connected charger, and wait for its answer."""
-        complaint = schema_complaint(action, payload)
+        """Validate against the schemas of the charger's OCPP version, send one CALL to the
+        connected charger, and wait for its answer."""
+        link = self._links.get(charge_point_id)
+        version = link.recorder.version if link is not None else None
+        complaint = schema_complaint(action, payload, version.value if version else None)
         if complaint is not None:
             raise InvalidPayload(complaint)
-        link = self._links.get(charge_point_id)
         if link is None:
             raise UnknownCharger(f"charger {charge_point_id!r} is not connected")
         return await link.call(action, payload, timeout)

@@ -7,7 +7,9 @@ the recorded spacing divided by the speed factor, and wait for each answer (OCPP
 
 - transactionId carried forward: the target's StartTransaction answer assigns its own id (OCPP 1.6
   section 4.10); it replaces the recorded id in that transaction's later MeterValues and
-  StopTransaction.
+  StopTransaction. On an OCPP 2.0.1 or 2.1 connection the transactionId is the charger's own
+  (TransactionEventRequest transactionInfo.transactionId, E01) and every event keeps its seqNo:
+  the TransactionEvents go as recorded, nothing is substituted.
 - CALLs the target sends are answered with the charger's recorded answer to the same action (the
   n-th CALL of an action gets the n-th recorded answer, the last one again after that), else with
   CALLERROR NotImplemented (OCPP-J 1.6 section 4.2.3: "Requested Action is not known by receiver").
@@ -36,6 +38,7 @@ from ocpp_audit.capture.schema import ClosedBy, Direction
 from ocpp_audit.capture.writer import CaptureWriter
 from ocpp_audit.display import wire_logger
 from ocpp_audit.protocol import frames
+from ocpp_audit.protocol.constants import OcppVersion, version_of_subprotocol
 from ocpp_audit.protocol.tracker import Answered, CallTracker
 from ocpp_audit.replay.compare import (
     DEFAULT_IGNORE,
@@ -205,7 +208,8 @@ class _ChargerReplay:
         self.sink = sink
         self.clock_origin = clock_origin  # (loop time, recorded µs) that coincide
         self.outcome = ChargerOutcome(script.charge_point_id, skipped=script.skipped)
-        self.transaction_ids: dict[object, object] = {}  # recorded id -> the target's
+        self.transaction_ids: dict[object, object] = {}  # recorded id -> the target's (1.6)
+        self.backend_assigns_ids = True  # False on a 2.0.1 / 2.1 connection: the charger's ids
         self.answers_used: dict[str, int] = {}
         # The connection being replayed: its CALLs in flight, each tagged with its waiter.
         self.tracker = CallTracker()
@@ -269,6 +273,11 @@ class _ChargerReplay:
             for call in script.calls:
                 self._outcome(index, call, None, None, None)
             return
+        # OCPP-J section 3.1.2: the subprotocol the target chose is the version spoken.
+        self.backend_assigns_ids = version_of_subprotocol(websocket.subprotocol) in (
+            None,
+            OcppVersion.V16,
+        )
         if recorder is not None:
             local = websocket.local_address
             recorder.opened(
@@ -313,7 +322,11 @@ class _ChargerReplay:
         substituted: tuple[object, object] | None = None
         payload = call.payload
         recorded_id = payload.get("transactionId")
-        if call.action != "StartTransaction" and recorded_id in self.transaction_ids:
+        if (
+            self.backend_assigns_ids
+            and call.action != "StartTransaction"
+            and recorded_id in self.transaction_ids
+        ):
             target_id = self.transaction_ids[recorded_id]
             payload["transactionId"] = target_id
             payload_json = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
@@ -347,7 +360,12 @@ class _ChargerReplay:
             if replayed is None and call.expects_answer:
                 # OCPP-J 1.6 section 4.1.1: the next CALL may go once this one "timed out".
                 self.tracker.timed_out(Direction.CP_TO_CS, call.unique_id)
-        if call.action == "StartTransaction" and replayed is not None and call.answer is not None:
+        if (
+            self.backend_assigns_ids
+            and call.action == "StartTransaction"
+            and replayed is not None
+            and call.answer is not None
+        ):
             recorded_tx = call.answer.payload.get("transactionId")
             target_tx = replayed.payload.get("transactionId")
             if recorded_tx is not None and target_tx is not None:

@@ -4,7 +4,9 @@ description = """\
 Each CALL with its answer (CALLRESULT or CALLERROR); unanswered CALLs and answers to unknown ids are \
 rows too."""
 # OCPP-J 1.6 section 4.1.1: a CALLRESULT or CALLERROR answers the CALL with the same unique id that
-# travelled the other way on the same connection. Rows are paired per (connection, direction of the
+# travelled the other way on the same connection. OCPP 2.1's SEND (type 6) expects no answer and its
+# CALLRESULTERROR (type 5) answers a CALLRESULT, so neither is a row here: a SEND is never
+# unanswered. Rows are paired per (connection, direction of the
 # CALL, unique id) in arrival order: a CALL's answer is the next row of its key when that row is an
 # answer; an answer whose previous row is not a CALL answers nothing we saw.
 [columns]
@@ -29,10 +31,12 @@ answer_parse_error = "why the answer is not valid OCPP-J, if it is not"
 latency_s = "seconds from CALL to answer"
 duplicate_id = "the previous CALL with this unique id and direction was still unanswered"
 orphan_answer = "an answer to a unique id with no CALL in flight (the row has no CALL)"
+answers_result = "an orphan CALLERROR sent in reply to the CALLRESULT of a CALL with its unique id (a CALLERROR answers only a CALL)"
+ocpp_version = "1.6, 2.0.1 or 2.1: the connection's negotiated version; null when none"
 +++*/
 WITH keyed AS (
     SELECT ts, charge_point_id, connection_id, seq, unique_id, action, payload, injected,
-           message_type, error_code, error_description, parse_error,
+           message_type, error_code, error_description, parse_error, ocpp_version,
            CASE WHEN message_type = 2 THEN direction
                 WHEN direction = 'cp_to_cs' THEN 'cs_to_cp' ELSE 'cp_to_cs' END AS call_direction
     FROM messages
@@ -50,6 +54,10 @@ sequenced AS (
            lead(parse_error) OVER w AS next_parse_error
     FROM keyed
     WINDOW w AS (PARTITION BY connection_id, call_direction, unique_id ORDER BY seq)
+),
+orphans AS (
+    SELECT * FROM sequenced
+    WHERE message_type IN (3, 4) AND (previous_type IS NULL OR previous_type <> 2)
 )
 SELECT charge_point_id, connection_id, call_direction AS direction, unique_id, action,
        ts AS call_ts, seq AS call_seq, payload, injected,
@@ -64,17 +72,28 @@ SELECT charge_point_id, connection_id, call_direction AS direction, unique_id, a
        CASE WHEN next_type IN (3, 4) THEN next_parse_error END AS answer_parse_error,
        CASE WHEN next_type IN (3, 4) THEN ((epoch_us(next_ts) - epoch_us(ts)) / 1e6) END AS latency_s,
        coalesce(previous_type = 2, false) AS duplicate_id,
-       false AS orphan_answer
+       false AS orphan_answer, false AS answers_result, ocpp_version
 FROM sequenced
 WHERE message_type = 2
 UNION ALL
-SELECT charge_point_id, connection_id, call_direction, unique_id, action,
-       NULL, NULL, NULL, injected,
+SELECT o.charge_point_id, o.connection_id, o.call_direction, o.unique_id,
+       coalesce(o.action, r.action),
+       NULL, NULL, NULL, o.injected,
        true,
-       CASE message_type WHEN 3 THEN 'CALLRESULT' ELSE 'CALLERROR' END,
-       ts, seq, payload,
-       CASE WHEN message_type = 3 THEN json_extract_string(payload, '$.status') END,
-       error_code, error_description, parse_error,
-       NULL, false, true
-FROM sequenced
-WHERE message_type IN (3, 4) AND (previous_type IS NULL OR previous_type <> 2)
+       CASE o.message_type WHEN 3 THEN 'CALLRESULT' ELSE 'CALLERROR' END,
+       o.ts, o.seq, o.payload,
+       CASE WHEN o.message_type = 3 THEN json_extract_string(o.payload, '$.status') END,
+       o.error_code, o.error_description, o.parse_error,
+       NULL, false, true, r.seq IS NOT NULL, o.ocpp_version
+FROM orphans o
+-- OCPP 2.0.1 part 4 section 4.2.3 (and EVerest/libocpp PR 995): a CALLERROR answers a CALL only;
+-- one that travels the way its CALL did, after that CALL's CALLRESULT, replies to the CALLRESULT.
+-- Only the unique ids of orphan CALLERRORs are looked up (a semi join on a handful of rows).
+LEFT JOIN (SELECT connection_id, unique_id, call_direction, arg_max(action, seq) AS action,
+                  max(seq) AS seq
+           FROM keyed
+           WHERE message_type = 3
+             AND unique_id IN (SELECT unique_id FROM orphans WHERE message_type = 4)
+           GROUP BY ALL) r
+  ON o.message_type = 4 AND r.connection_id = o.connection_id AND r.unique_id = o.unique_id
+ AND r.call_direction <> o.call_direction AND r.seq < o.seq

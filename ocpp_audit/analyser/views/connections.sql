@@ -19,6 +19,7 @@ auth_user = "Basic-auth user name"
 tls = "the charger connected with TLS"
 offline_from = "end of the charger's previous connection (null for its first)"
 offline_s = "seconds offline before this connection (0 when the previous overlapped)"
+ocpp_version = "1.6, 2.0.1 or 2.1, from the negotiated subprotocol; null when none"
 +++*/
 WITH per_connection AS (
     SELECT connection_id,
@@ -35,7 +36,8 @@ WITH per_connection AS (
            any_value(subprotocol) FILTER (WHERE event = 'open') AS subprotocol,
            any_value(remote_address) FILTER (WHERE event = 'open') AS remote_address,
            any_value(auth_user) FILTER (WHERE event = 'open') AS auth_user,
-           any_value(tls) FILTER (WHERE event = 'open') AS tls
+           any_value(tls) FILTER (WHERE event = 'open') AS tls,
+           any_value(ocpp_version) AS ocpp_version
     FROM frames
     WHERE event <> 'refused' AND connection_id IS NOT NULL
     GROUP BY connection_id
@@ -56,5 +58,6 @@ SELECT charge_point_id, connection_id, opened_at, closed_at, close_ts IS NOT NUL
        close_code, close_reason, closed_by, messages, path, subprotocol, remote_address,
        auth_user, tls, offline_from,
        CASE WHEN offline_from IS NOT NULL
-            THEN greatest(((epoch_us(opened_at) - epoch_us(offline_from)) / 1e6), 0) END AS offline_s
+            THEN greatest(((epoch_us(opened_at) - epoch_us(offline_from)) / 1e6), 0) END AS offline_s,
+       ocpp_version
 FROM ordered

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ocpp_audit.lab.central_system import CentralSystem, CentralSystemConfig
+from ocpp_audit.lab.simulator import simulated_charger
 from ocpp_audit.lab.simulator.charger import SimulatedCharger
 from ocpp_audit.lab.simulator.control import SimulatorControl
 from ocpp_audit.lab.simulator.scenario import ScenarioTiming, charger_timing_for_scenario
@@ -35,10 +36,12 @@ class Lab:
 
 @contextlib.asynccontextmanager
 async def guided_lab(
-    capture_dir: Path, profiles: Mapping[str, str], control_token: str
+    capture_dir: Path, profiles: Mapping[str, str], control_token: str, *, engine: str = "relay"
 ) -> AsyncIterator[Lab]:
-    """Start the lab with one booted simulated charger per ``profiles`` entry (id -> profile)."""
+    """Start the lab with one booted simulated charger per ``profiles`` entry (id -> profile; a
+    ``v201-*`` profile is an OCPP 2.0.1 station), recorded by ``engine`` (relay or mitmproxy)."""
     options = RecordOptions(
+        engine=engine,
         capture_dir=capture_dir,
         standalone=True,
         control_host="127.0.0.1",
@@ -53,7 +56,7 @@ async def guided_lab(
     )
     async with RecorderService(options, CentralSystem(config)) as service:
         chargers = {
-            charge_point_id: SimulatedCharger(
+            charge_point_id: simulated_charger(
                 charge_point_id, service.url, profile=profile, timing=charger_timing_for_scenario()
             )
             for charge_point_id, profile in profiles.items()

@@ -33,12 +33,13 @@ from ocpp_audit.lab.simulator.scenario import (
     ScenarioTiming,
     Step,
 )
+from ocpp_audit.lab.simulator.scenario_v201 import ACCEPTANCE_STEPS_V201
 from ocpp_audit.recorder.control import AsyncControlClient, ControlClient
 
 if TYPE_CHECKING:
     from ocpp_audit.analyser.engine import Report
 
-__all__ = ["GUIDED_STEPS", "GuidedRun", "Prompts", "StepOutcome", "run_guided"]
+__all__ = ["GUIDED_STEPS", "GUIDED_STEPS_V201", "GuidedRun", "Prompts", "StepOutcome", "run_guided"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +52,16 @@ async def _guided_boot(ctx: ScenarioContext) -> None:
     await ctx.expect("BootNotification", after=mark)
 
 
-# The acceptance steps, with the boot step asking for a BootNotification instead of awaiting one.
+# The acceptance steps, with the boot step asking for a BootNotification instead of awaiting one
+# (TriggerMessage BootNotification is the same in 2.0.1, F06).
 GUIDED_STEPS: tuple[Step, ...] = (
     Step("boot notification (triggered)", (1,), _guided_boot),
     *ACCEPTANCE_STEPS[1:],
+)
+# The same run in OCPP 2.0.1 terms, for a charger whose connection negotiated ocpp2.0.1.
+GUIDED_STEPS_V201: tuple[Step, ...] = (
+    Step("boot notification (triggered)", (1,), _guided_boot),
+    *ACCEPTANCE_STEPS_V201[1:],
 )
 
 
@@ -185,8 +192,11 @@ async def _run_guided(
     status, document = await control.chargers()
     if status != 200:
         raise ConnectionError(f"control API at {control.url}: {document.get('error')}")
-    if charge_point_id not in {c.get("charge_point_id") for c in document.get("chargers", [])}:
+    connected = {c.get("charge_point_id"): c for c in document.get("chargers", [])}
+    if charge_point_id not in connected:
         raise LookupError(f"charger {charge_point_id!r} is not connected to the recorder")
+    if steps is GUIDED_STEPS and connected[charge_point_id].get("ocpp_version") in ("2.0.1", "2.1"):
+        steps = GUIDED_STEPS_V201  # the 16 functions in the version the charger speaks
     # Follow the charger's messages from now on (the recorder keeps a log once asked).
     status, document = await control.messages(charge_point_id)
     if status != 200:

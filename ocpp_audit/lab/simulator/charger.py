@@ -39,7 +39,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from ocpp_audit.display import wire_logger
 from ocpp_audit.lab.simulator.configuration import ConfigurationStore
-from ocpp_audit.lab.simulator.profiles import PROFILES, Profile
+from ocpp_audit.lab.simulator.profiles import ALL_PROFILES, PROFILES, PROFILES_V201, Profile
 from ocpp_audit.lab.simulator.transfers import (
     download_firmware,
     is_loopback_location,
@@ -149,6 +149,8 @@ class SimulatedCharger:
 
     vendor = "OcppAudit"
     model = "SimCharger-22"
+    ocpp_version = OcppVersion.V16  # the profiles it runs: those of its version
+    subprotocol = SUBPROTOCOL
 
     def __init__(
         self,
@@ -161,13 +163,19 @@ class SimulatedCharger:
         timing: ChargerTiming | None = None,
         firmware_version: str = "1.4.0",
     ) -> None:
-        if profile not in PROFILES:
-            raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+        known = PROFILES if self.ocpp_version is OcppVersion.V16 else PROFILES_V201
+        if profile not in known:
+            if profile in ALL_PROFILES:
+                raise ValueError(
+                    f"profile {profile!r} is an OCPP {ALL_PROFILES[profile].ocpp_version} "
+                    "profile: simulated_charger() makes the charger of its version"
+                )
+            raise ValueError(f"unknown profile {profile!r}; known: {', '.join(known)}")
         if connectors < 1:
             raise ValueError("a charger has at least one connector")
         self.charge_point_id = charge_point_id
         self.url = f"{target_url.rstrip('/')}/{charge_point_id}"
-        self.profile: Profile = PROFILES[profile]
+        self.profile: Profile = known[profile]
         self.auth = auth
         self.timing = timing or ChargerTiming()
         self.firmware_version = firmware_version
@@ -424,7 +432,7 @@ class SimulatedCharger:
             headers["Authorization"] = f"Basic {token}"
         ws = await connect(
             self.url,
-            subprotocols=[SUBPROTOCOL],
+            subprotocols=[self.subprotocol],  # type: ignore[list-item]
             additional_headers=headers,
             open_timeout=self.timing.open_timeout,
             compression=None,
@@ -433,14 +441,18 @@ class SimulatedCharger:
             logger=wire_logger(__name__ + ".wire"),  # no Basic-auth header or frame at -vv
             max_size=16 * 1024 * 1024,
         )
-        if ws.subprotocol != SUBPROTOCOL:
+        if ws.subprotocol != self.subprotocol:
             logger.warning("%s: backend chose subprotocol %r", self.charge_point_id, ws.subprotocol)
         self.stats.connects += 1
         self._ws = ws
-        self._link = _Link(self, ws)
+        self._link = self._new_link(ws)
         self._offline.clear()
         self._state = _State.BOOTING
         self._recv_task = asyncio.create_task(self._receive(self._link))
+
+    def _new_link(self, connection: ClientConnection) -> Any:
+        """The ``ocpp`` ChargePoint that answers the central system on this connection."""
+        return _Link(self, connection)
 
     async def _receive(self, link: _Link) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -539,10 +551,7 @@ class SimulatedCharger:
             if self._state is not _State.BOOTING:
                 return False
             item = self._queue[0]
-            if (
-                isinstance(item.payload, ocpp_call.MeterValues)
-                and not self.profile.deliver_queued_meter_values
-            ):
+            if self._discarded_from_queue(item.payload):
                 self._queue.pop(0)
                 self.stats.queue_discarded += 1
                 continue
@@ -554,6 +563,13 @@ class SimulatedCharger:
             if isinstance(item.payload, ocpp_call.StartTransaction) and result is not None:
                 self._confirm_transaction(item.transaction, result)
         return True
+
+    def _discarded_from_queue(self, payload: Any) -> bool:
+        """The faulty profile's loss: queued MeterValues are dropped instead of delivered."""
+        return (
+            isinstance(payload, ocpp_call.MeterValues)
+            and not self.profile.deliver_queued_meter_values
+        )
 
     def _confirm_transaction(self, transaction: Transaction | None, result: Any) -> None:
         """The real transactionId replaces the local one, here and in later queued messages."""
@@ -668,7 +684,10 @@ class SimulatedCharger:
             if interval <= 0:
                 return
             await asyncio.sleep(interval * self.profile.heartbeat_factor)
-            await self._call(ocpp_call.Heartbeat())
+            await self._call(self._heartbeat())
+
+    def _heartbeat(self) -> Any:
+        return ocpp_call.Heartbeat()
 
     # ------------------------------------------------------------------ status
 

@@ -9,6 +9,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ocpp_audit.lab.simulator import simulated_charger
 from ocpp_audit.lab.simulator.charger import ChargerTiming, SimulatedCharger
 
 __all__ = ["FleetMember", "charge_point_ids", "run_fleet"]
@@ -86,7 +87,7 @@ async def run_fleet(
     """
     members = [
         FleetMember(
-            SimulatedCharger(
+            simulated_charger(
                 charge_point_id,
                 target,
                 profile=profile,

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from ocpp_audit.capture.schema import COLUMN_NAMES, FRAMES_DIR, PARTITION_KEY, arrow_schema
 from ocpp_audit.capture.writer import COMPRESSION, COMPRESSION_LEVEL, ROW_GROUP_ROWS
 from ocpp_audit.lab.simulator.charger import NOMINAL_VOLTAGE, SUBPROTOCOL, SimulatedCharger
+from ocpp_audit.protocol.constants import OcppVersion
 
 __all__ = ["FleetStats", "generate_fleet_capture"]
 
@@ -337,6 +338,7 @@ def _finish(
         "action": table.column("action"),
         "payload": table.column("payload"),
         "injected": pa.array(np.zeros(size, bool)),
+        "ocpp_version": pa.array(np.full(size, OcppVersion.V16.value, dtype=object), pa.string()),
     }
     schema = arrow_schema()
     arrays = [
@@ -361,6 +363,7 @@ def _events(
         "charge_point_id": charger_ids,
         "seq": pa.array(seq, pa.int64()),
         "injected": pa.array(np.zeros(size, bool)),
+        "ocpp_version": pa.array(np.full(size, OcppVersion.V16.value, dtype=object), pa.string()),
         **extra,
     }
     arrays = [
