@@ -146,6 +146,7 @@ def test_append_and_close_keep_every_row_byte_for_byte(tmp_path: Path) -> None:
             "close_reason": "going away",
             "closed_by": "recorder",
             "detail": '{"k": 1}',
+            "backend": "new-platform",
         }
         assert set(every_column) == set(COLUMN_NAMES)
         sink.append(every_column)

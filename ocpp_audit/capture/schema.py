@@ -19,7 +19,9 @@ import pyarrow as pa
 from ocpp_audit import __version__
 from ocpp_audit.protocol.constants import Direction  # noqa: F401 (the capture's direction column)
 
-SCHEMA_VERSION = "1.0"
+# 1.1: ``backend`` (mirrors). A minor version adds columns only; a part of an older minor lacks them,
+# and readers take them as null there (``Column.since``).
+SCHEMA_VERSION = "1.1"
 SCHEMA_MAJOR = 1
 
 # Key-value metadata keys in each Parquet part.
@@ -56,6 +58,7 @@ class Column:
     name: str
     type: pa.DataType
     meaning: str
+    since: str = "1.0"  # the schema version that added it: older parts lack it (read as null)
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -88,6 +91,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("close_reason", pa.string(), "close: WebSocket close reason"),
     Column("closed_by", pa.string(), "close: charger, backend or recorder"),
     Column("detail", pa.string(), "other event data as JSON text (gap count, upload name/size)"),
+    Column(
+        "backend",
+        pa.string(),
+        "null for the primary backend (the one the charger talks to); a mirror's name for the "
+        "rows of its read-only copy of the connection",
+        since="1.1",
+    ),
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)
