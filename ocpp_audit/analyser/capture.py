@@ -81,7 +81,8 @@ def open_capture(
     database: str | Path = ":memory:",
     memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the ``frames`` view over the capture, and the analyst views.
+    """A DuckDB connection with the ``all_frames`` and ``frames`` views over the capture (every row,
+    and the primary backend's rows), and the analyst views.
 
     ``database`` may name a DuckDB file: the views are then stored in it, over the parts' absolute
     paths, for the DuckDB CLI or a BI tool. ``memory_limit`` (DuckDB's, such as "1GB") caps the
@@ -92,7 +93,7 @@ def open_capture(
     parts = find_parts(paths)
     for part in parts:
         check_part(part)
-    sql = frames_sql(parts, chargers=chargers, since=since, until=until)
+    sql = frames_sql(parts, chargers=chargers, since=since, until=until, mirrors=True)
     logger.debug("frames view over %d parts", len(parts))
     con = duckdb.connect(str(database))
     try:
@@ -101,7 +102,12 @@ def open_capture(
         con.close()
         raise ValueError(f"memory limit {memory_limit!r}: {error_line(error)}") from None
     try:
-        con.execute(f"CREATE OR REPLACE VIEW frames AS {sql}")
+        # all_frames: every row, mirrors' included; frames: the primary backend's rows, which
+        # every view and rule judges (a mirror's answers never change a verdict).
+        con.execute(f"CREATE OR REPLACE VIEW all_frames AS {sql}")
+        con.execute(
+            "CREATE OR REPLACE VIEW frames AS SELECT * FROM all_frames WHERE backend IS NULL"
+        )
         # Bind now: a part whose columns DuckDB cannot read fails here, with DuckDB's own words.
         con.execute("DESCRIBE frames").fetchall()
     except duckdb.Error as error:

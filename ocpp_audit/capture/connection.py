@@ -92,10 +92,14 @@ class ConnectionRecorder:
         charge_point_id: str,
         *,
         connection_id: str | None = None,
+        backend: str | None = None,
     ) -> None:
+        """``backend``: None for the primary backend's hop; a mirror's name for the rows of its
+        read-only copy of the connection (same ``connection_id``, a ``seq`` of its own)."""
         self.sink = sink
         self.charge_point_id = charge_point_id
         self.connection_id = connection_id or uuid.uuid4().hex
+        self.backend = backend
         self.seq = 0
         # The CALLs in flight, each tagged with whether it was injected.
         self.tracker = CallTracker(max_pending=MAX_PENDING_CALLS)
@@ -113,6 +117,8 @@ class ConnectionRecorder:
             "seq": self.seq,
             "injected": False,
         }
+        if self.backend is not None:
+            row["backend"] = self.backend
         row.update(fields)
         self.seq += 1
         return row
@@ -194,6 +200,8 @@ class ConnectionRecorder:
             "injected": injected,
             "direction": direction.value,
         }
+        if self.backend is not None:
+            row["backend"] = self.backend
         self.seq += 1
         if type(data) is str:
             row["raw"] = data

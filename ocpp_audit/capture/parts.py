@@ -164,15 +164,50 @@ def check_part(path: Path) -> None:
             f"(this ocpp-audit reads major version {schema.SCHEMA_MAJOR})"
         )
     arrow_schema = metadata.schema.to_arrow_schema()
-    missing = [name for name in schema.COLUMN_NAMES if arrow_schema.get_field_index(name) < 0]
+    absent = {name for name in schema.COLUMN_NAMES if arrow_schema.get_field_index(name) < 0}
+    # A part of an older minor version lacks the columns added since; readers take them as null.
+    missing = [
+        column.name
+        for column in schema.COLUMNS
+        if column.name in absent and not _newer(column.since, text)
+    ]
     if missing:
         raise CaptureError(f"{path}: missing columns {', '.join(missing)}")
     for column in schema.COLUMNS:
+        if column.name in absent:
+            continue
         stored = arrow_schema.field(column.name).type
         if stored != column.type:
             raise CaptureError(
                 f"{path}: column {column.name} has type {stored}, expected {column.type}"
             )
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(number) for number in version.split("."))
+    except ValueError:
+        return (0,)
+
+
+def _newer(since: str, version: str) -> bool:
+    """Whether a column added in ``since`` is newer than a part written with ``version``."""
+    return _version_key(since) > _version_key(version)
+
+
+def _columns_present(parts: Sequence[Path]) -> set[str]:
+    """The columns added after 1.0 that at least one of ``parts`` holds (footers only)."""
+    later = {column.name for column in schema.COLUMNS if column.since != "1.0"}
+    found: set[str] = set()
+    for part in parts:
+        if found == later:
+            break
+        try:
+            names = set(pq.read_schema(part).names)
+        except (OSError, pa.ArrowException):
+            continue  # check_part names the file; here it just holds no column
+        found |= later & names
+    return {name for name in schema.COLUMN_NAMES if name not in later} | found
 
 
 def error_line(error: Exception) -> str:
@@ -197,13 +232,23 @@ def frames_sql(
     chargers: Sequence[str] = (),
     since: str | dt.datetime | dt.date | None = None,
     until: str | dt.datetime | dt.date | None = None,
+    mirrors: bool = False,
 ) -> str:
     """The SELECT behind the ``frames`` view: every schema column plus ``date`` (UTC), filtered.
 
     ``since`` is inclusive, ``until`` exclusive; a bare date as ``until`` includes that whole day.
-    Literal values only, so the view also works in a DuckDB file opened by another program.
+    Only the primary backend's rows (``backend`` null) unless ``mirrors``: verdicts, replays and
+    views judge what the charger lived through, never a mirror's copy of it. A column that no part
+    holds (added by a later minor version than theirs) reads as null. Literal values only, so the
+    view also works in a DuckDB file opened by another program.
     """
-    columns = ", ".join(f'"{name}"' for name in schema.COLUMN_NAMES)
+    present = _columns_present(parts) if parts else set(schema.COLUMN_NAMES)
+    columns = ", ".join(
+        f'"{c.name}"'
+        if c.name in present
+        else f'CAST(NULL AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"'
+        for c in schema.COLUMNS
+    )
     if not parts:
         typed_nulls = ", ".join(
             f'CAST(NULL AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"' for c in schema.COLUMNS
@@ -222,6 +267,8 @@ def frames_sql(
         date_expr = "CAST(timezone('UTC', ts) AS DATE)"
 
     conditions: list[str] = []
+    if not mirrors and "backend" in present:
+        conditions.append("backend IS NULL")
     if chargers:
         conditions.append(f"charge_point_id IN ({', '.join(_quote(c) for c in chargers)})")
     if since is not None:
