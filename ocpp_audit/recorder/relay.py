@@ -47,6 +47,7 @@ from ocpp_audit.recorder.options import RecordOptions
 
 if TYPE_CHECKING:
     from ocpp_audit.capture.writer import CaptureWriter
+    from ocpp_audit.recorder.mirror import ChargerMirrors, MirrorHub
 
 logger = logging.getLogger(__name__)
 
@@ -238,6 +239,7 @@ class _Session:
     subprotocols_offered: list[str]
     authorization: str | None
     remote_address: str | None
+    headers: list[tuple[str, str]] = field(default_factory=list)  # end to end, for mirrors
     reaper: asyncio.Task[None] | None = field(default=None)
 
 
@@ -250,7 +252,9 @@ async def _send_ping(connection: ServerConnection | ClientConnection, data: byte
 class RelayEngine:
     """Accepts chargers, relays each to the upstream backend, records both directions."""
 
-    def __init__(self, options: RecordOptions, writer: CaptureWriter) -> None:
+    def __init__(
+        self, options: RecordOptions, writer: CaptureWriter, mirrors: MirrorHub | None = None
+    ) -> None:
         if not options.upstream:
             raise ValueError("the relay engine needs an upstream URL (ws:// or wss://)")
         scheme = urlsplit(options.upstream).scheme
@@ -267,6 +271,7 @@ class RelayEngine:
         self._upstream_ssl = upstream_ssl_context(options)
         self._relays: set[asyncio.Task[None]] = set()
         self.registry = ChargerRegistry()  # live chargers, for injected CALLs (control API)
+        self.mirrors = mirrors  # read-only shadow backends fed every charger CALL (mirror.py)
 
     async def start(self) -> None:
         """Listen; the engine accepts chargers when this returns."""
@@ -309,6 +314,8 @@ class RelayEngine:
             if session.reaper is not None:
                 session.reaper.cancel()
         self._sessions.clear()
+        if self.mirrors is not None:
+            await self.mirrors.stop()
         self._server = None
         logger.info("relay stopped")
 
@@ -328,6 +335,7 @@ class RelayEngine:
         remote_address = format_address(charger.remote_address)
         url = upstream_url(self.options.upstream, request.path)
         extensions = ",".join(request.headers.get_all("Sec-WebSocket-Extensions"))
+        headers = end_to_end_headers(request.headers)
 
         def refused(status: int, reason: str) -> None:
             try:
@@ -347,7 +355,7 @@ class RelayEngine:
             upstream = await _UpstreamConnect(
                 url,
                 subprotocols=cast(Any, offered) or None,
-                additional_headers=end_to_end_headers(request.headers),
+                additional_headers=headers,
                 user_agent_header=None,  # the charger's own User-Agent, if any, is passed on
                 # Offer compression upstream only when the charger offered it to us.
                 compression="deflate" if "permessage-deflate" in extensions else None,
@@ -396,6 +404,7 @@ class RelayEngine:
             subprotocols_offered=offered,
             authorization=authorization,
             remote_address=remote_address,
+            headers=headers,
         )
         self._sessions[charger] = session
         session.reaper = asyncio.create_task(self._reap_unclaimed(charger))
@@ -491,12 +500,22 @@ class RelayEngine:
 
         cast(Any, charger).on_control = control(Direction.CP_TO_CS, upstream)
         cast(Any, upstream).on_control = control(Direction.CS_TO_CP, charger)
+        mirrors = None
+        if self.mirrors is not None:
+            mirrors = self.mirrors.open(
+                charge_point_id=charge_point_id,
+                connection_id=recorder.connection_id,
+                path=session.path,
+                subprotocols=session.subprotocols_offered,
+                headers=session.headers,
+                remote_address=session.remote_address,
+            )
 
         to_backend = asyncio.create_task(
-            self._pump(charger, upstream, Direction.CP_TO_CS, recorder, link)
+            self._pump(charger, upstream, Direction.CP_TO_CS, recorder, link, mirrors)
         )
         to_charger = asyncio.create_task(
-            self._pump(upstream, charger, Direction.CS_TO_CP, recorder, link)
+            self._pump(upstream, charger, Direction.CS_TO_CP, recorder, link, mirrors)
         )
         try:
             done, _ = await asyncio.wait(
@@ -531,6 +550,8 @@ class RelayEngine:
             logger.info("%s: closed by %s (%s %s)", charge_point_id, closed_by, code, reason)
         finally:
             self.registry.remove(link)  # fails a pending injection at once
+            if mirrors is not None:
+                mirrors.close()
             for task in (to_backend, to_charger):
                 task.cancel()
             await asyncio.gather(to_backend, to_charger, return_exceptions=True)
@@ -544,11 +565,13 @@ class RelayEngine:
         direction: Direction,
         recorder: ConnectionRecorder,
         link: ChargerLink | None = None,
+        mirrors: ChargerMirrors | None = None,
     ) -> _Ended:
         """Record, then forward, every message from source to sink, in order.
 
         The charger's answers to injected CALLs stay here, and backend CALLs that arrive while an
-        injected one is pending are held by ``link`` (see ``control.py``).
+        injected one is pending are held by ``link`` (see ``control.py``). Once a message is
+        forwarded, ``mirrors`` gets it (a queue append: the charger never waits for a mirror).
         """
         failed_once = False
         while True:
@@ -560,8 +583,10 @@ class RelayEngine:
                 logger.exception("%s: receiving failed", recorder.charge_point_id)
                 return _Ended.SOURCE_CLOSED
             frame = None
+            event = None
             try:
                 frame = recorder.message(direction, message)  # the journal first ...
+                event = recorder.last_event
             except Exception as exc:
                 if self._is_write_error(exc):
                     return _Ended.WRITE_ERROR
@@ -583,6 +608,11 @@ class RelayEngine:
             except Exception:
                 logger.exception("%s: forwarding failed", recorder.charge_point_id)
                 return _Ended.SINK_CLOSED
+            if mirrors is not None and frame is not None:
+                if direction is Direction.CP_TO_CS:
+                    mirrors.from_charger(frame)
+                else:
+                    mirrors.from_primary(frame, event)
 
     def _is_write_error(self, exc: Exception) -> bool:
         from ocpp_audit.capture.writer import CaptureWriteError

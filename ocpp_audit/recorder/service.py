@@ -27,6 +27,7 @@ from ocpp_audit.recorder.options import RecordOptions
 if TYPE_CHECKING:
     from ocpp_audit.recorder.control import ControlServer
     from ocpp_audit.recorder.endpoints import FileEndpoints
+    from ocpp_audit.recorder.mirror import MirrorHub, MirrorState
     from ocpp_audit.recorder.mitm_engine import MitmEngine
     from ocpp_audit.recorder.relay import RelayEngine
 
@@ -115,6 +116,7 @@ class RecorderService:
         self.control: ControlServer | None = None  # the control API, when options.control_host
         self.control_token_file: Path | None = None  # where a generated control token was written
         self.endpoints: FileEndpoints | None = None  # firmware/diagnostics, when endpoints_host
+        self.mirrors: MirrorHub | None = None  # the read-only shadow backends, when any
         self._stopped = False
         self._tune_gc = tune_gc
         self._gc_task: asyncio.Task[None] | None = None
@@ -158,7 +160,11 @@ class RecorderService:
 
             # The engine writes through the pseudonymiser: idTags change in the capture only.
             sink = PseudonymisingSink(self.writer, IdTagPseudonymiser(options.pseudonymise_key))
-        self.engine = create_engine(options, sink)  # type: ignore[arg-type]
+        if options.mirrors:
+            from ocpp_audit.recorder.mirror import MirrorHub
+
+            self.mirrors = MirrorHub(options, sink)
+        self.engine = create_engine(options, sink, self.mirrors)  # type: ignore[arg-type]
         await self.engine.start()
         scheme = "wss" if options.tls_cert else "ws"
         host = options.listen_host or "127.0.0.1"
@@ -215,6 +221,11 @@ class RecorderService:
                 }
             )
 
+    def mirror_states(self) -> list[MirrorState]:
+        """Each mirror's state now (connected, queued, dropped, ...), for the control API and
+        metrics; empty without mirrors."""
+        return self.mirrors.snapshot() if self.mirrors is not None else []
+
     async def seal(self) -> None:
         """Rotate the journal and wait until it is sealed, so what was recorded so far is readable."""
         writer = self.writer
@@ -262,6 +273,7 @@ class RecorderService:
         self.control.capture_dir = options.capture_dir
         self.control.seal = self.seal
         self.control.endpoints = self.endpoints
+        self.control.mirror_states = self.mirror_states
         await self.control.start()
 
     async def _stop(self) -> None:
