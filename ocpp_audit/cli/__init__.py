@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "import": "ocpp_audit.cli.import_:import_",
     "export": "ocpp_audit.cli.export:export",
     "replay": "ocpp_audit.cli.replay:replay",
+    "compare": "ocpp_audit.cli.compare:compare",
 }
 # other spellings -> command name; not listed in --help
 ALIASES: dict[str, str] = {"analyze": "analyse"}
