@@ -353,3 +353,35 @@ def test_compare_json_and_junit_and_the_view(tmp_path):
         con.close()
     assert row == ("new", "BootNotification", "Accepted", "Accepted", 0.001, False)
     assert primary_rows == (3,) and every_row == (6,)
+
+
+async def test_the_control_api_shows_each_mirrors_state(recording):
+    from ocpp_audit.recorder.control import AsyncControlClient
+
+    primary = CentralSystem()
+    await primary.start()
+    try:
+        async with recording(
+            upstream=primary.url,
+            mirrors=(MirrorSpec("gone", f"ws://127.0.0.1:{closed_port()}"),),
+            mirror_backoff=30.0,
+            control_host="127.0.0.1",
+            control_port=0,
+            control_token="secret-token",
+        ) as service:
+            assert service.control is not None
+            async with connect(service.url + "/ocpp/CP-STATE", subprotocols=["ocpp1.6"]) as charger:
+                await charger.send('[2,"1","Heartbeat",{}]')
+                async with asyncio.timeout(timeout(5)):
+                    await charger.recv()
+                    while service.mirror_states()[0].failed_connects == 0:
+                        await asyncio.sleep(0.01)
+                async with AsyncControlClient(service.control.url, "secret-token") as client:
+                    status, document = await client.mirrors()
+    finally:
+        await primary.stop()
+    assert status == 200
+    [gone] = document["mirrors"]
+    assert gone["name"] == "gone" and gone["connected"] == 0
+    assert gone["queued"] == 1 and gone["sent"] == 0 and gone["failed_connects"] == 1
+    assert "mirror unreachable" in gone["last_error"]
