@@ -385,3 +385,24 @@ async def test_the_control_api_shows_each_mirrors_state(recording):
     assert gone["name"] == "gone" and gone["connected"] == 0
     assert gone["queued"] == 1 and gone["sent"] == 0 and gone["failed_connects"] == 1
     assert "mirror unreachable" in gone["last_error"]
+
+
+def test_replay_and_rules_read_the_primary_only(tmp_path):
+    """A capture with mirrors replays and is judged as the charger lived it: one BootNotification,
+    not one per backend."""
+    from ocpp_audit.analyser.engine import analyse
+    from ocpp_audit.replay.script import load_scripts
+
+    capture = mirrored_capture(tmp_path / "c", mirror_interval=300)
+    [script] = load_scripts([capture])
+    assert [call.action for c in script.connections for call in c.calls] == ["BootNotification"]
+    [call] = script.connections[0].calls
+    assert call.answer is not None and call.answer.payload["interval"] == 60  # the primary's
+    alone = tmp_path / "alone"
+    rows = [r for r in read_capture(capture) if r["backend"] is None]
+    for row in rows:
+        row["ts"] = int(row.pop("ts"))
+        row.pop("date", None)
+    write_rows(rows, alone)
+    with_mirrors, without = analyse([capture]), analyse([alone])
+    assert with_mirrors.to_dict()["chargers"] == without.to_dict()["chargers"]
