@@ -9,6 +9,7 @@ together. Every loop is bounded (round trips per charger and seconds per measure
 
     .venv/bin/python bench/bench_mirror.py                # 1 and 10 chargers, 5 rounds of 2 s
     .venv/bin/python bench/bench_mirror.py --quick        # 1 charger, 2 rounds of 0.5 s
+    .venv/bin/python bench/bench_mirror.py --pause-ms 10  # each charger pauses 10 ms between CALLs
 
 Prints a table (added latency = the configuration's median and p99 minus those of 0 mirrors) and
 writes ``bench/results/mirror.json``.
@@ -36,7 +37,7 @@ MIRROR_COUNTS = (0, 1, 3)
 MAX_ROUND_TRIPS = 200_000  # per charger and measurement: the loop's bound besides the time
 
 
-async def _charger(url: str, index: int, seconds: float, out: list[float]) -> None:
+async def _charger(url: str, index: int, seconds: float, pause: float, out: list[float]) -> None:
     async with connect(
         f"{url}/MIRROR{index:04d}", subprotocols=["ocpp1.6"], ping_interval=None
     ) as ws:
@@ -51,12 +52,14 @@ async def _charger(url: str, index: int, seconds: float, out: list[float]) -> No
             await ws.send(f'[2,"{index}-{n}","Heartbeat",{{}}]')
             await asyncio.wait_for(ws.recv(), 10)
             out.append(time.perf_counter() - sent)
+            if pause:
+                await asyncio.sleep(pause)
 
 
-async def _measure(url: str, chargers: int, seconds: float) -> list[float]:
+async def _measure(url: str, chargers: int, seconds: float, pause: float) -> list[float]:
     out: list[float] = []
     await asyncio.wait_for(
-        asyncio.gather(*(_charger(url, i, seconds, out) for i in range(chargers))),
+        asyncio.gather(*(_charger(url, i, seconds, pause, out) for i in range(chargers))),
         timeout=seconds + 60,
     )
     return out
@@ -68,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chargers", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0, help="per measurement")
+    parser.add_argument(
+        "--pause-ms",
+        type=float,
+        default=0.0,
+        help="each charger waits this long after an answer before its next CALL (0: at once, "
+        "which keeps the recorder's loop saturated; real chargers send a CALL every few seconds)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -104,7 +114,12 @@ def main(argv: list[str] | None = None) -> int:
                 for count, recorder in recorders.items():
                     before = recorder.cpu_s()
                     latencies[count] += asyncio.run(
-                        _measure(f"ws://127.0.0.1:{recorder.port}", chargers, args.seconds)
+                        _measure(
+                            f"ws://127.0.0.1:{recorder.port}",
+                            chargers,
+                            args.seconds,
+                            args.pause_ms / 1000,
+                        )
                     )
                     cpu[count] += recorder.cpu_s() - before
             base = sorted(latencies[0])
@@ -148,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "machine": platform.machine(),
             "rounds": args.rounds,
+            "pause_ms": args.pause_ms,
             "seconds_per_measurement": args.seconds,
             "results": results,
         },
