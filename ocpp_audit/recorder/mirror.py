@@ -10,7 +10,9 @@ mirror's name; ``ocpp-audit compare`` sets its answers beside the primary's.
 A mirror never costs the charger anything:
 
 - the engines hand each frame over with :meth:`ChargerMirrors.from_charger` after forwarding it;
-  that appends to a bounded queue (no await, no I/O), drained by the link's own task;
+  that appends to a bounded queue (no await, no I/O), drained by the link's own task, which sends a
+  CALL once the primary's answer to it has gone to the charger (:meth:`ChargerMirrors.from_primary`;
+  at the latest after ``PRIMARY_HOLD_S``), so a mirror's work falls between the charger's round trips;
 - a full queue drops the CALL for that mirror; the drops are counted in a ``gap`` row of the
   mirror's hop (``detail``: ``{"dropped": n, "reason": ...}``) and in :class:`MirrorState`;
 - a mirror that is unreachable, refuses the handshake, closes or answers garbage is recorded (a
@@ -63,6 +65,10 @@ wire_logger = display_wire_logger(__name__ + ".wire")
 READ_ONLY_ERROR = "NotSupported"
 READ_ONLY_DESCRIPTION = "ocpp-audit mirror: read-only, CALLs from a mirror never reach the charger"
 CLOSE_TIMEOUT = 5.0
+# A charger CALL goes to the mirrors once the primary's answer to it has been forwarded to the
+# charger, so their work falls between the charger's round trips, not inside one; a CALL the primary
+# has not answered after this long goes anyway.
+PRIMARY_HOLD_S = 1.0
 # After the charger left, a mirror gets this long to take the CALLs still queued for it.
 DRAIN_GRACE_S = 10.0
 MAX_FRAME_BYTES = 16 * 1024 * 1024
@@ -200,16 +206,21 @@ class ChargerMirrors:
                 link.enqueue(frame)
 
     def from_primary(self, frame: Frame, event: TrackerEvent | None) -> None:
-        """A frame the primary sent: its StartTransaction answer pairs the transactionIds."""
+        """A frame the primary sent (already forwarded to the charger): its answer to a charger
+        CALL releases that CALL to the mirrors; a StartTransaction answer pairs transactionIds."""
+        if type(event) is not Answered or event.call.direction is not Direction.CP_TO_CS:
+            return
+        unique_id = event.call.unique_id
+        for link in self.links:
+            link.primary_answered(unique_id)
         if (
             type(frame) is CallResult
-            and type(event) is Answered
             and event.call.action == "StartTransaction"
             and isinstance(frame.payload, dict)
         ):
             transaction_id = frame.payload.get("transactionId")
             for link in self.links:
-                link.primary_started(frame.unique_id, transaction_id)
+                link.primary_started(unique_id, transaction_id)
 
     def close(self) -> None:
         """The charger's connection ended: each mirror takes what is queued, then closes."""
@@ -244,7 +255,9 @@ class MirrorLink:
         self.remote_address = remote_address
         self.transaction_ids = transaction_ids
         self.max_queue = max(1, hub.options.mirror_queue)
-        self._queue: collections.deque[Call] = collections.deque()
+        self._queue: collections.deque[tuple[Call, float]] = collections.deque()  # (CALL, since)
+        # Charger CALLs the primary has not answered yet: held back from the mirror meanwhile.
+        self._unanswered: set[str] = set()
         self._wake = asyncio.Event()
         self._closing = False
         self._dropped_since_gap = 0
@@ -266,9 +279,17 @@ class MirrorLink:
             self._dropped_since_gap += 1
             self.state.dropped += 1
             return
-        self._queue.append(call)
+        loop = asyncio.get_running_loop()
+        if not self._queue:  # the task may be idle: it looks again once the hold is over
+            loop.call_later(PRIMARY_HOLD_S, self._wake.set)
+        self._queue.append((call, loop.time()))
+        self._unanswered.add(call.unique_id)
         self.state.queued += 1
-        self._wake.set()
+
+    def primary_answered(self, unique_id: str) -> None:
+        if unique_id in self._unanswered:
+            self._unanswered.discard(unique_id)
+            self._wake.set()
 
     def primary_started(self, unique_id: str, transaction_id: object) -> None:
         self._start_answer(unique_id, 0, transaction_id)
@@ -322,6 +343,7 @@ class MirrorLink:
                 self.state.queued -= len(self._queue)
                 self._dropped_since_gap += len(self._queue)
                 self._queue.clear()
+            self._unanswered.clear()
             self._write_gap("mirror queue full, or CALLs still queued when the link ended")
 
     async def _sleep(self, seconds: float) -> None:
@@ -431,7 +453,18 @@ class MirrorLink:
                 deadline = loop.time() + DRAIN_GRACE_S
             if deadline is not None and loop.time() > deadline:
                 return True  # the rest counts as dropped (_run)
-            call = self._queue.popleft()
+            call, since = self._queue[0]
+            held = since + PRIMARY_HOLD_S - loop.time()
+            if call.unique_id in self._unanswered and held > 0 and not self._closing:
+                # The charger's round trip is still on: the mirror's work waits until the
+                # primary's answer has gone to the charger (or the hold is over).
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(held):
+                        await self._wake.wait()
+                continue
+            self._queue.popleft()
+            self._unanswered.discard(call.unique_id)
             self.state.queued -= 1
             self._write_gap("mirror queue full")
             text = self._outgoing(call)
