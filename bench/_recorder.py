@@ -4,6 +4,7 @@ Runs ``create_engine(options, writer)`` (relay or mitmproxy) in front of ``--ups
 ``--capture``; prints ``PORT <n>`` on stdout once listening; on SIGTERM or SIGINT stops the engine
 and closes the writer. ``--uvloop`` runs it on uvloop instead of asyncio's default loop; ``--gc``
 chooses the garbage collector policy (default ``tuned``: what ``ocpp-audit record`` does).
+``--mirror URL`` (repeatable) feeds read-only mirrors as ``record --mirror`` does.
 
     .venv/bin/python bench/_recorder.py --engine relay --upstream ws://127.0.0.1:9000 \
         --capture /tmp/capture [--uvloop]
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ocpp_audit.capture.writer import CaptureWriter
 from ocpp_audit.recorder.engines import create_engine
-from ocpp_audit.recorder.options import RecordOptions
+from ocpp_audit.recorder.options import MirrorSpec, RecordOptions
 from ocpp_audit.recorder.service import gc_maintenance, tune_gc
 
 
@@ -37,13 +38,19 @@ async def _main(args: argparse.Namespace) -> None:
         engine=args.engine,
         listen_host="127.0.0.1",
         listen_port=0,
+        mirrors=tuple(MirrorSpec.parse(url, n) for n, url in enumerate(args.mirror, 1)),
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     with CaptureWriter(args.capture) as writer:
-        engine = create_engine(options, writer)
+        mirrors = None
+        if options.mirrors:
+            from ocpp_audit.recorder.mirror import MirrorHub
+
+            mirrors = MirrorHub(options, writer)
+        engine = create_engine(options, writer, mirrors)
         await engine.start()
         print(f"PORT {engine.port}", flush=True)
         freezer = None
@@ -88,6 +95,7 @@ def main() -> None:
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--capture", type=Path, required=True)
     parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--mirror", action="append", default=[], metavar="URL")
     parser.add_argument(
         "--gc",
         choices=["default", "off", "freeze", "tuned"],

@@ -114,3 +114,11 @@ def test_bench_fleet_quick(tmp_path: Path) -> None:
     assert relay["recorder_kb_per_charger_connected"] is not None
     assert result["recorded_rows"] >= 2 * relay["calls"]
     assert "p99_added_ms" in result
+
+
+def test_bench_mirror_quick(tmp_path: Path) -> None:
+    output = tmp_path / "mirror.json"
+    _run("bench_mirror.py", "--quick", "--output", str(output), seconds=120)
+    results = json.loads(output.read_text())["results"]
+    assert [r["mirrors"] for r in results] == [0, 1, 3]
+    assert all(r["round_trips"] > 0 and "added_p50_ms" in r for r in results)

@@ -103,6 +103,10 @@ CASES = [
         ("--output", "reports/r.xml", "no folder"),
         absent=("{tmp}/reports",),
     ),
+    # -- compare: a capture without mirrors has nothing to compare --
+    Case("compare-without-mirrors", "compare {capture} -o {out}", ("holds no mirror rows",)),
+    Case("compare-missing-folder", "compare {tmp}/nowhere -o {out}", ("nowhere: no such file",)),
+    Case("compare-empty-folder", "compare {empty} -o {out}", ("no Parquet parts under",)),
     Case(
         "analyze-alias-as-a-process",
         "analyze {capture} --charger NOPE -o {out}",

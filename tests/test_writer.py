@@ -147,6 +147,7 @@ def test_append_and_close_keep_every_row_byte_for_byte(tmp_path: Path) -> None:
             "closed_by": "recorder",
             "detail": '{"k": 1}',
             "ocpp_version": "1.6",
+            "backend": "new-platform",
         }
         assert set(every_column) == set(COLUMN_NAMES)
         sink.append(every_column)

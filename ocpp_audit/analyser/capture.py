@@ -84,7 +84,8 @@ def open_capture(
     memory_limit: str | None = None,
     journals: OpenJournals | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the ``frames`` view over the capture, and the analyst views.
+    """A DuckDB connection with the ``all_frames`` and ``frames`` views over the capture (every row,
+    and the primary backend's rows), and the analyst views.
 
     ``database`` may name a DuckDB file: the views are then stored in it, over the parts' absolute
     paths, for the DuckDB CLI or a BI tool. ``memory_limit`` (DuckDB's, such as "1GB") caps the
@@ -104,7 +105,7 @@ def open_capture(
     for part in parts:
         check_part(part)
     live = "open_journal_rows" if journals.files else None
-    sql = frames_sql(parts, chargers=chargers, since=since, until=until, journal=live)
+    sql = frames_sql(parts, chargers=chargers, since=since, until=until, journal=live, mirrors=True)
     logger.debug("frames view over %d parts", len(parts))
     con = duckdb.connect(str(database))
     try:
@@ -120,7 +121,12 @@ def open_capture(
                 con.register("open_journal_arrow", journals.table)
                 con.execute(f"CREATE OR REPLACE TABLE {live} AS FROM open_journal_arrow")
                 con.unregister("open_journal_arrow")
-        con.execute(f"CREATE OR REPLACE VIEW frames AS {sql}")
+        # all_frames: every row, mirrors' included; frames: the primary backend's rows, which
+        # every view and rule judges (a mirror's answers never change a verdict).
+        con.execute(f"CREATE OR REPLACE VIEW all_frames AS {sql}")
+        con.execute(
+            "CREATE OR REPLACE VIEW frames AS SELECT * FROM all_frames WHERE backend IS NULL"
+        )
         # Bind now: a part whose columns DuckDB cannot read fails here, with DuckDB's own words.
         con.execute("DESCRIBE frames").fetchall()
     except duckdb.Error as error:

@@ -1,6 +1,7 @@
 """The analysts' stable SQL surface: DuckDB views over the ``frames`` view of a capture.
 
-Every view is plain SQL over ``frames`` (no Python functions, literal parameters only), so the views
+Every view is plain SQL over ``frames``, the primary backend's rows (``mirror_answers`` also reads
+``all_frames``, which keeps the mirrors' rows): no Python functions, literal parameters only, so the views
 also work in a DuckDB file opened by another program, and stay streaming over captures of millions of
 frames: JSON is read with DuckDB's JSON functions, lists with ``unnest``, pairs with window functions.
 
@@ -36,10 +37,11 @@ logger = logging.getLogger(__name__)
 HEADER_OPEN = "/*+++"
 HEADER_CLOSE = "+++*/"
 
-# In dependency order: each view reads only ``frames`` and the views before it.
+# In dependency order: each view reads only ``frames`` (``all_frames``) and the views before it.
 VIEW_NAMES = (
     "messages",
     "calls",
+    "mirror_answers",
     "connections",
     "boots",
     "status_notifications",
@@ -143,7 +145,8 @@ def view_sql(view: View, params: Mapping[str, object] | None = None) -> str:
 def create_views(
     con: duckdb.DuckDBPyConnection, params: Mapping[str, object] | None = None
 ) -> None:
-    """Create every view of ``VIEWS`` on ``con``, which must already have a ``frames`` view."""
+    """Create every view of ``VIEWS`` on ``con``, which must already have the ``all_frames`` and
+    ``frames`` views."""
     for view in VIEWS:
         logger.debug("creating view %s", view.name)
         con.execute(f"CREATE OR REPLACE VIEW {view.name} AS {view_sql(view, params)}")

@@ -93,10 +93,14 @@ class ConnectionRecorder:
         *,
         connection_id: str | None = None,
         version: OcppVersion | None = None,
+        backend: str | None = None,
     ) -> None:
+        """``backend``: None for the primary backend's hop; a mirror's name for the rows of its
+        read-only copy of the connection (same ``connection_id``, a ``seq`` of its own)."""
         self.sink = sink
         self.charge_point_id = charge_point_id
         self.connection_id = connection_id or uuid.uuid4().hex
+        self.backend = backend
         self.seq = 0
         # The CALLs in flight, each tagged with whether it was injected.
         self.tracker = CallTracker(max_pending=MAX_PENDING_CALLS)
@@ -117,6 +121,8 @@ class ConnectionRecorder:
             "injected": False,
             "ocpp_version": self.version.value if self.version is not None else None,
         }
+        if self.backend is not None:
+            row["backend"] = self.backend
         row.update(fields)
         self.seq += 1
         return row
@@ -200,6 +206,8 @@ class ConnectionRecorder:
             "direction": direction.value,
             "ocpp_version": self.version.value if self.version is not None else None,
         }
+        if self.backend is not None:
+            row["backend"] = self.backend
         self.seq += 1
         if type(data) is str:
             row["raw"] = data

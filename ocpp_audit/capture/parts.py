@@ -164,16 +164,17 @@ def check_part(path: Path) -> None:
             f"(this ocpp-audit reads major version {schema.SCHEMA_MAJOR})"
         )
     arrow_schema = metadata.schema.to_arrow_schema()
-    # A column added in a later minor version than the part's is absent from it, and read as null.
+    absent = {name for name in schema.COLUMN_NAMES if arrow_schema.get_field_index(name) < 0}
+    # A part of an older minor version lacks the columns added since; readers take them as null.
     missing = [
         column.name
         for column in schema.COLUMNS
-        if arrow_schema.get_field_index(column.name) < 0 and not _minor_newer(column.since, text)
+        if column.name in absent and not _newer(column.since, text)
     ]
     if missing:
         raise CaptureError(f"{path}: missing columns {', '.join(missing)}")
     for column in schema.COLUMNS:
-        if arrow_schema.get_field_index(column.name) < 0:
+        if column.name in absent:
             continue
         stored = arrow_schema.field(column.name).type
         if stored != column.type:
@@ -182,15 +183,31 @@ def check_part(path: Path) -> None:
             )
 
 
-def _minor_newer(since: str, stored: str) -> bool:
-    """Whether schema version ``since`` is newer than the part's ``stored`` one (same major)."""
+def _version_key(version: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(number) for number in version.split("."))
+    except ValueError:
+        return (0,)
 
-    def minor(version: str) -> int:
-        tail = version.split(".", 1)[1] if "." in version else "0"
-        head = tail.split(".", 1)[0]
-        return int(head) if head.isdigit() else 0
 
-    return minor(since) > minor(stored)
+def _newer(since: str, version: str) -> bool:
+    """Whether a column added in ``since`` is newer than a part written with ``version``."""
+    return _version_key(since) > _version_key(version)
+
+
+def _columns_present(parts: Sequence[Path]) -> set[str]:
+    """The columns added after 1.0 that at least one of ``parts`` holds (footers only)."""
+    later = {column.name for column in schema.COLUMNS if column.since != "1.0"}
+    found: set[str] = set()
+    for part in parts:
+        if found == later:
+            break
+        try:
+            names = set(pq.read_schema(part).names)
+        except (OSError, pa.ArrowException):
+            continue  # check_part names the file; here it just holds no column
+        found |= later & names
+    return {name for name in schema.COLUMN_NAMES if name not in later} | found
 
 
 def _lacks(part: Path, column: str) -> bool:
@@ -232,21 +249,28 @@ def frames_sql(
     since: str | dt.datetime | dt.date | None = None,
     until: str | dt.datetime | dt.date | None = None,
     journal: str | None = None,
+    mirrors: bool = False,
 ) -> str:
     """The SELECT behind the ``frames`` view: every schema column plus ``date`` (UTC), filtered.
 
     ``since`` is inclusive, ``until`` exclusive; a bare date as ``until`` includes that whole day.
     ``journal`` names a relation in the capture schema holding the rows of open journals (see
-    ``ocpp_audit.capture.live``), read beside the parts. Literal values only, so the view also
-    works in a DuckDB file opened by another program.
+    ``ocpp_audit.capture.live``), read beside the parts. Only the primary backend's rows
+    (``backend`` null) unless ``mirrors``: verdicts, replays and views judge what the charger lived
+    through, never a mirror's copy of it. A column that no part holds (added by a later minor
+    version than theirs) reads as null. Literal values only, so the view also works in a DuckDB
+    file opened by another program.
     """
-    columns = ", ".join(f'"{name}"' for name in schema.COLUMN_NAMES)
     if journal is not None:
-        sealed = frames_sql(parts, chargers=chargers, since=since, until=until)
+        sealed = frames_sql(parts, chargers=chargers, since=since, until=until, mirrors=mirrors)
         live_date = "CAST(timezone('UTC', ts) AS DATE)"
         conditions = _conditions(chargers, since, until, None)
+        if not mirrors:
+            conditions.insert(0, "backend IS NULL")
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        return f"{sealed} UNION ALL SELECT {columns}, {live_date} AS date FROM {journal}{where}"
+        every = ", ".join(f'"{name}"' for name in schema.COLUMN_NAMES)
+        return f"{sealed} UNION ALL SELECT {every}, {live_date} AS date FROM {journal}{where}"
+    present = _columns_present(parts) if parts else set(schema.COLUMN_NAMES)
     if not parts:
         typed_nulls = ", ".join(
             f'CAST(NULL AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"' for c in schema.COLUMNS
@@ -275,8 +299,16 @@ def frames_sql(
                 f"(SELECT * REPLACE (coalesce(ocpp_version, {_VERSION_OF_SUBPROTOCOL})"
                 f" AS ocpp_version) FROM {source})"
             )
-
+        present.add("ocpp_version")  # derived above
+    columns = ", ".join(
+        f'"{c.name}"'
+        if c.name in present
+        else f'CAST(NULL AS {_DUCKDB_TYPES[c.type]}) AS "{c.name}"'
+        for c in schema.COLUMNS
+    )
     conditions = _conditions(chargers, since, until, date_expr if hive else None)
+    if not mirrors and "backend" in present:
+        conditions.insert(0, "backend IS NULL")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return f"SELECT {columns}, {date_expr} AS date FROM {source}{where}"
 

@@ -19,7 +19,9 @@ import pyarrow as pa
 from ocpp_audit import __version__
 from ocpp_audit.protocol.constants import Direction  # noqa: F401 (the capture's direction column)
 
-SCHEMA_VERSION = "1.1"  # 1.1: ocpp_version
+# 1.1: ``ocpp_version``; 1.2: ``backend`` (mirrors). A minor version adds columns only; a part of
+# an older minor lacks them, and readers take them as null there (``Column.since``).
+SCHEMA_VERSION = "1.2"
 SCHEMA_MAJOR = 1
 
 # Key-value metadata keys in each Parquet part.
@@ -100,6 +102,13 @@ COLUMNS: tuple[Column, ...] = (
         pa.string(),
         "1.6, 2.0.1 or 2.1, from the connection's negotiated subprotocol; null for none",
         since="1.1",
+    ),
+    Column(
+        "backend",
+        pa.string(),
+        "null for the primary backend (the one the charger talks to); a mirror's name for the "
+        "rows of its read-only copy of the connection",
+        since="1.2",
     ),
 )
 

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "export": "ocpp_audit.cli.export:export",
     "replay": "ocpp_audit.cli.replay:replay",
     "prune": "ocpp_audit.cli.prune:prune",
+    "compare": "ocpp_audit.cli.compare:compare",
 }
 # other spellings -> command name; not listed in --help
 ALIASES: dict[str, str] = {"analyze": "analyse"}

@@ -257,6 +257,22 @@ def parse_id_tags(values: tuple[str, ...]) -> dict[str, str] | None:
     help="Standalone: the heartbeat interval (s) given at boot.",
 )
 @click.option(
+    "--mirror",
+    "mirror_texts",
+    multiple=True,
+    metavar="[NAME=]URL",
+    help="A read-only shadow backend (ws:// or wss://, user:password@ for its own credentials): "
+    "every charger CALL is also sent there, its answers recorded under NAME (default mirror1, "
+    "mirror2, ...) and never delivered. Repeatable. See `ocpp-audit compare`.",
+)
+@click.option(
+    "--mirror-queue",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="CALLs waiting per charger and mirror; beyond, they are dropped and counted in a gap row.",
+)
+@click.option(
     "--loop",
     "loop_name",
     type=click.Choice(["auto", "asyncio", "uvloop"]),
@@ -289,6 +305,8 @@ def record(
     id_tags: tuple[str, ...],
     boot_status: str,
     heartbeat_interval: int,
+    mirror_texts: tuple[str, ...],
+    mirror_queue: int,
     loop_name: str,
     print_config: bool,
 ) -> None:
@@ -303,6 +321,8 @@ def record(
       ocpp-audit record --listen 0.0.0.0:9000 --upstream ws://csms.example.com:9000 \\
           --capture captures/site-a
       ocpp-audit record --standalone --listen 127.0.0.1:9000 --capture captures/lab
+      ocpp-audit record --upstream ws://old-csms:9000 --mirror new=wss://new-csms.example.com/ocpp \
+          --capture captures/migration
     """
     if print_config:
         click.echo(config_file.effective(click.get_current_context()), nl=False)
@@ -349,7 +369,19 @@ def record(
             raise InputError(str(error)) from None
 
     from ocpp_audit.lab.central_system import CentralSystemConfig
-    from ocpp_audit.recorder.options import RecordOptions
+    from ocpp_audit.recorder.options import MirrorSpec, RecordOptions
+
+    mirrors = []
+    for position, text in enumerate(mirror_texts, 1):
+        try:
+            mirrors.append(MirrorSpec.parse(text, position))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--mirror") from None
+    names = [mirror.name for mirror in mirrors]
+    if len(set(names)) != len(names):
+        raise click.BadParameter(
+            f"two mirrors have the same name: {', '.join(names)}", param_hint="--mirror"
+        )
 
     options = RecordOptions(
         capture_dir=local_capture,
@@ -375,6 +407,8 @@ def record(
         metrics_host=metrics_host,
         metrics_port=metrics_port,
         retain_days=retain_days,
+        mirrors=tuple(mirrors),
+        mirror_queue=mirror_queue,
     )
     if id_tags and not standalone:
         raise click.UsageError("--id-tag is for the built-in central system: add --standalone")
@@ -498,6 +532,8 @@ async def _run(options: RecordOptions, config: CentralSystemConfig | None) -> No
         if service.uploader is not None:
             where = f"{service.uploader.remote.shown} (journal in {where})"
         click.echo(f"Recording on {service.url} -> {backend}; capture in {where}")
+        for mirror in service.mirror_states():
+            click.echo(f"Mirroring every charger CALL to {mirror.name} ({mirror.url}), read-only")
         if service.control is not None:
             where = service.control_token_file or "given with --control-token"
             click.echo(f"Control API on {service.control.url} (token: {where})")

@@ -93,6 +93,9 @@ class CentralSystemConfig:
     id_tags: dict[str, str] | None = None
     # Switch off the ocpp library's JSON-schema validation of requests and answers (speed).
     skip_schema_validation: bool = False
+    # The transactionId of the first StartTransaction answered (then counting up): a second
+    # central system with another start assigns other ids, as a new platform would (mirrors).
+    first_transaction_id: int = 1
 
     def __post_init__(self) -> None:
         if self.boot_status not in REGISTRATION_STATUSES:
@@ -504,7 +507,7 @@ class CentralSystem:
         self._host = "127.0.0.1"
         self._port = 0
         self._sessions: dict[str, _ChargePointSession] = {}
-        self._transaction_ids = itertools.count(1)
+        self._transaction_ids = itertools.count(self.config.first_transaction_id)
         self._log: deque[ReceivedCall] = deque(maxlen=MAX_LOGGED_CALLS)
         self._logged = 0  # position of the next CALL to be logged
         self._message_waiters: dict[tuple[str, str], list[_Waiter]] = {}

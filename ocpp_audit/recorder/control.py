@@ -12,6 +12,9 @@
         diagnostics upload URL (its FTP password for this run is in it)
     POST /capture/seal                      -> {"sealed": true}: rotate the journal and wait until
                                                it is sealed into Parquet, so a run's slice is readable
+    GET  /mirrors                           -> {"mirrors": [{name, url, connected, queued, sent,
+                                               answered, dropped, failed_connects, mirror_calls,
+                                               last_error}]}: the shadow backends (recorder/mirror.py)
 
 HTTP/1.1 is served by aiohttp (:mod:`ocpp_audit.web`): routes, a 1 MiB body limit (413 beyond), and
 idle connections closed after ``idle_timeout``. The control API stays independent of either engine.
@@ -113,6 +116,7 @@ class ControlServer(WebServer):
         app.router.add_get("/chargers/{charge_point_id}/messages", self._get_messages)
         app.router.add_get("/capture", self._get_capture)
         app.router.add_post("/capture/seal", self._post_seal)
+        app.router.add_get("/mirrors", self._get_mirrors)
         super().__init__(
             app,
             host,
@@ -127,6 +131,8 @@ class ControlServer(WebServer):
         self.capture_dir: Path | None = None
         self.seal: Callable[[], Awaitable[None]] | None = None
         self.endpoints: Any = None  # recorder.endpoints.FileEndpoints when running
+        # Each mirror's state now (recorder.mirror.MirrorState objects); none without mirrors.
+        self.mirror_states: Callable[[], list[Any]] = list
 
     def _authorized(self, request: web.Request) -> bool:
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
@@ -156,6 +162,9 @@ class ControlServer(WebServer):
                 "endpoints": endpoints,
             },
         )
+
+    async def _get_mirrors(self, request: web.Request) -> web.Response:
+        return json_answer(200, {"mirrors": [state.to_dict() for state in self.mirror_states()]})
 
     async def _post_seal(self, request: web.Request) -> web.Response:
         if self.seal is None:
@@ -257,6 +266,10 @@ class AsyncControlClient(JsonClient):
             path += "?" + urlencode({"charge_point_id": charge_point_id})
         return await self.request("GET", path, None, timeout)
 
+    async def mirrors(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
+        """Each mirror's state: connected, queued, sent, answered, dropped, ..."""
+        return await self.request("GET", "/mirrors", None, timeout)
+
     async def seal(self, timeout: float = 120) -> tuple[int, dict[str, Any]]:
         return await self.request("POST", "/capture/seal", {}, timeout)
 
@@ -297,6 +310,9 @@ class ControlClient:
         self, timeout: float = 10, *, charge_point_id: str | None = None
     ) -> tuple[int, dict[str, Any]]:
         return asyncio.run(self.async_client().capture(timeout, charge_point_id=charge_point_id))
+
+    def mirrors(self, timeout: float = 10) -> tuple[int, dict[str, Any]]:
+        return asyncio.run(self.async_client().mirrors(timeout))
 
     def seal(self, timeout: float = 120) -> tuple[int, dict[str, Any]]:
         return asyncio.run(self.async_client().seal(timeout))

@@ -15,6 +15,7 @@ from ocpp_audit.recorder.relay import RelayEngine
 
 if TYPE_CHECKING:
     from ocpp_audit.capture.writer import CaptureWriter
+    from ocpp_audit.recorder.mirror import MirrorHub
     from ocpp_audit.recorder.mitm_engine import MitmEngine
 
 ENGINES = ("relay", "mitmproxy")
@@ -36,10 +37,13 @@ def mitm_engine_class() -> type[MitmEngine]:
     return MitmEngine
 
 
-def create_engine(options: RecordOptions, writer: CaptureWriter) -> RelayEngine | MitmEngine:
-    """The engine ``options.engine`` names, recording into ``writer``; not started yet."""
+def create_engine(
+    options: RecordOptions, writer: CaptureWriter, mirrors: MirrorHub | None = None
+) -> RelayEngine | MitmEngine:
+    """The engine ``options.engine`` names, recording into ``writer`` and feeding ``mirrors``;
+    not started yet."""
     if options.engine == "relay":
-        return RelayEngine(options, writer)
+        return RelayEngine(options, writer, mirrors)
     if options.engine == "mitmproxy":
-        return mitm_engine_class()(options, writer)
+        return mitm_engine_class()(options, writer, mirrors)
     raise ValueError(f"unknown engine {options.engine!r}; choose one of {', '.join(ENGINES)}")

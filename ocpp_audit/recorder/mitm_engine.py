@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 from mitmproxy import options
@@ -43,6 +43,9 @@ from mitmproxy.master import Master
 from ocpp_audit.capture.writer import CaptureWriter
 from ocpp_audit.recorder.mitm import OcppCapture
 from ocpp_audit.recorder.options import RecordOptions
+
+if TYPE_CHECKING:
+    from ocpp_audit.recorder.mirror import MirrorHub
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +75,16 @@ class MitmEngine:
 
     _running: ClassVar[MitmEngine | None] = None
 
-    def __init__(self, options: RecordOptions, writer: CaptureWriter) -> None:
+    def __init__(
+        self, options: RecordOptions, writer: CaptureWriter, mirrors: MirrorHub | None = None
+    ) -> None:
         if options.upstream is None:
             raise ValueError("the mitmproxy engine needs an upstream (ws:// or wss:// URL)")
         self.options = options
         self.writer = writer
         self.port: int = 0
-        self.addon = OcppCapture(writer)
+        self.mirrors = mirrors
+        self.addon = OcppCapture(writer, mirrors)
         self.registry = self.addon.registry  # live chargers, for injected CALLs (control API)
         self._master: Master | None = None
         self._proxyserver: proxyserver.Proxyserver | None = None
@@ -177,6 +183,8 @@ class MitmEngine:
                         if io.handler is not None:
                             io.handler.cancel("recorder stopping")
                 await self._wait_for_connections(ps, CLOSE_GRACE_S)
+            if self.mirrors is not None:
+                await self.mirrors.stop()
             if self._master is not None and self._run_task is not None:
                 self._master.shutdown()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

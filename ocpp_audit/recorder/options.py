@@ -2,9 +2,50 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+# A mirror's name: letters, digits, '-', '_' and '.', as it appears in the capture's backend column.
+MIRROR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class MirrorSpec:
+    """A read-only shadow backend (recorder/mirror.py): fed every CALL the chargers send, its
+    answers recorded under ``name`` and never delivered."""
+
+    name: str
+    url: str  # ws:// or wss://; the charger's path is appended as for the upstream
+    # Basic-auth user and password for this mirror; None: the charger's own credentials.
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def parse(cls, text: str, position: int = 1) -> MirrorSpec:
+        """``URL`` or ``NAME=URL`` (``--mirror``); a URL's ``user:password@`` becomes ``auth``.
+
+        Without a name the mirror is called ``mirror<position>``. Raises ValueError.
+        """
+        name, sep, url = text.partition("=")
+        if not sep or "://" in name:
+            name, url = f"mirror{position}", text
+        if not MIRROR_NAME.match(name):
+            raise ValueError(
+                f"mirror name {name!r}: letters, digits, '-', '_' and '.' only (up to 64)"
+            )
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError(f"mirror {name}: expected a ws:// or wss:// URL")
+        auth = None
+        if "@" in parts.netloc:
+            user_info, _, host = parts.netloc.rpartition("@")
+            user, _, password = user_info.partition(":")
+            auth = (unquote(user), unquote(password))
+            url = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+        return cls(name, url, auth)
+
 
 # Frames up to 16 MiB pass; a larger one closes the connection with 1009 (RFC 6455 7.4.1:
 # "1009 indicates that an endpoint is terminating the connection because it has received a message
@@ -53,3 +94,9 @@ class RecordOptions:
     # Replace idTags in the capture (never on the wire) by HMAC-SHA256 under this key; see
     # recorder/pseudonymise.py. Kept out of repr so it never reaches a log line.
     pseudonymise_key: bytes | None = field(default=None, repr=False)
+    # Read-only shadow backends (recorder/mirror.py), each fed every CALL the chargers send.
+    mirrors: tuple[MirrorSpec, ...] = ()
+    mirror_queue: int = 1000  # CALLs waiting per charger and mirror; beyond, a gap row counts them
+    mirror_answer_timeout: float = 30.0  # seconds a mirror has to answer one CALL
+    mirror_backoff: float = 1.0  # first wait before reconnecting a mirror, doubled up to ...
+    mirror_backoff_max: float = 60.0

@@ -48,6 +48,7 @@ from ocpp_audit.recorder.options import RecordOptions
 
 if TYPE_CHECKING:
     from ocpp_audit.capture.writer import CaptureWriter
+    from ocpp_audit.recorder.mirror import ChargerMirrors, MirrorHub
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +240,7 @@ class _Session:
     subprotocols_offered: list[str]
     authorization: str | None
     remote_address: str | None
+    headers: list[tuple[str, str]] = field(default_factory=list)  # end to end, for mirrors
     reaper: asyncio.Task[None] | None = field(default=None)
 
 
@@ -251,7 +253,9 @@ async def _send_ping(connection: ServerConnection | ClientConnection, data: byte
 class RelayEngine:
     """Accepts chargers, relays each to the upstream backend, records both directions."""
 
-    def __init__(self, options: RecordOptions, writer: CaptureWriter) -> None:
+    def __init__(
+        self, options: RecordOptions, writer: CaptureWriter, mirrors: MirrorHub | None = None
+    ) -> None:
         if not options.upstream:
             raise ValueError("the relay engine needs an upstream URL (ws:// or wss://)")
         scheme = urlsplit(options.upstream).scheme
@@ -270,6 +274,7 @@ class RelayEngine:
         self.registry = ChargerRegistry()  # live chargers, for injected CALLs (control API)
         # The time each message spends in the recorder, when metrics are on (recorder/metrics.py).
         self.observe_forward: Callable[[float], None] | None = None
+        self.mirrors = mirrors  # read-only shadow backends fed every charger CALL (mirror.py)
 
     async def start(self) -> None:
         """Listen; the engine accepts chargers when this returns."""
@@ -312,6 +317,8 @@ class RelayEngine:
             if session.reaper is not None:
                 session.reaper.cancel()
         self._sessions.clear()
+        if self.mirrors is not None:
+            await self.mirrors.stop()
         self._server = None
         logger.info("relay stopped")
 
@@ -331,6 +338,7 @@ class RelayEngine:
         remote_address = format_address(charger.remote_address)
         url = upstream_url(self.options.upstream, request.path)
         extensions = ",".join(request.headers.get_all("Sec-WebSocket-Extensions"))
+        headers = end_to_end_headers(request.headers)
 
         def refused(status: int, reason: str) -> None:
             try:
@@ -350,7 +358,7 @@ class RelayEngine:
             upstream = await _UpstreamConnect(
                 url,
                 subprotocols=cast(Any, offered) or None,
-                additional_headers=end_to_end_headers(request.headers),
+                additional_headers=headers,
                 user_agent_header=None,  # the charger's own User-Agent, if any, is passed on
                 # Offer compression upstream only when the charger offered it to us.
                 compression="deflate" if "permessage-deflate" in extensions else None,
@@ -405,6 +413,7 @@ class RelayEngine:
             subprotocols_offered=offered,
             authorization=authorization,
             remote_address=remote_address,
+            headers=headers,
         )
         self._sessions[charger] = session
         session.reaper = asyncio.create_task(self._reap_unclaimed(charger))
@@ -505,12 +514,22 @@ class RelayEngine:
 
         cast(Any, charger).on_control = control(Direction.CP_TO_CS, upstream)
         cast(Any, upstream).on_control = control(Direction.CS_TO_CP, charger)
+        mirrors = None
+        if self.mirrors is not None:
+            mirrors = self.mirrors.open(
+                charge_point_id=charge_point_id,
+                connection_id=recorder.connection_id,
+                path=session.path,
+                subprotocols=session.subprotocols_offered,
+                headers=session.headers,
+                remote_address=session.remote_address,
+            )
 
         to_backend = asyncio.create_task(
-            self._pump(charger, upstream, Direction.CP_TO_CS, recorder, link)
+            self._pump(charger, upstream, Direction.CP_TO_CS, recorder, link, mirrors)
         )
         to_charger = asyncio.create_task(
-            self._pump(upstream, charger, Direction.CS_TO_CP, recorder, link)
+            self._pump(upstream, charger, Direction.CS_TO_CP, recorder, link, mirrors)
         )
         try:
             done, _ = await asyncio.wait(
@@ -552,6 +571,8 @@ class RelayEngine:
             )
         finally:
             self.registry.remove(link)  # fails a pending injection at once
+            if mirrors is not None:
+                mirrors.close()
             for task in (to_backend, to_charger):
                 task.cancel()
             await asyncio.gather(to_backend, to_charger, return_exceptions=True)
@@ -565,11 +586,13 @@ class RelayEngine:
         direction: Direction,
         recorder: ConnectionRecorder,
         link: ChargerLink | None = None,
+        mirrors: ChargerMirrors | None = None,
     ) -> _Ended:
         """Record, then forward, every message from source to sink, in order.
 
         The charger's answers to injected CALLs stay here, and backend CALLs that arrive while an
-        injected one is pending are held by ``link`` (see ``control.py``).
+        injected one is pending are held by ``link`` (see ``control.py``). Once a message is
+        forwarded, ``mirrors`` gets it (a queue append: the charger never waits for a mirror).
         """
         failed_once = False
         while True:
@@ -582,8 +605,10 @@ class RelayEngine:
                 return _Ended.SOURCE_CLOSED
             arrived = time.perf_counter()
             frame = None
+            event = None
             try:
                 frame = recorder.message(direction, message)  # the journal first ...
+                event = recorder.last_event
             except Exception as exc:
                 if self._is_write_error(exc):
                     return _Ended.WRITE_ERROR
@@ -607,6 +632,11 @@ class RelayEngine:
                 return _Ended.SINK_CLOSED
             if self.observe_forward is not None:
                 self.observe_forward(arrived)
+            if mirrors is not None and frame is not None:
+                if direction is Direction.CP_TO_CS:
+                    mirrors.from_charger(frame)
+                else:
+                    mirrors.from_primary(frame, event)
 
     def _is_write_error(self, exc: Exception) -> bool:
         from ocpp_audit.capture.writer import CaptureWriteError

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ocpp_audit.recorder.control import ControlServer
     from ocpp_audit.recorder.endpoints import FileEndpoints
     from ocpp_audit.recorder.metrics import RecorderMetrics
+    from ocpp_audit.recorder.mirror import MirrorHub, MirrorState
     from ocpp_audit.recorder.mitm_engine import MitmEngine
     from ocpp_audit.recorder.relay import RelayEngine
     from ocpp_audit.web import WebServer
@@ -124,6 +125,7 @@ class RecorderService:
         self.metrics: RecorderMetrics | None = None  # when metrics_host
         self.uploader: PartUploader | None = None  # when the capture is in an object store
         self.metrics_server: WebServer | None = None  # /metrics, /healthz, /readyz
+        self.mirrors: MirrorHub | None = None  # the read-only shadow backends, when any
         self._stopped = False
         self._tune_gc = tune_gc
         self._gc_task: asyncio.Task[None] | None = None
@@ -181,7 +183,11 @@ class RecorderService:
             # Every row both engines write is counted on its way to the journal.
             self.metrics = RecorderMetrics()
             sink = MetricsSink(sink, self.metrics)
-        self.engine = create_engine(options, sink)  # type: ignore[arg-type]
+        if options.mirrors:
+            from ocpp_audit.recorder.mirror import MirrorHub
+
+            self.mirrors = MirrorHub(options, sink)
+        self.engine = create_engine(options, sink, self.mirrors)  # type: ignore[arg-type]
         if self.metrics is not None:
             self._watch_engine(self.engine, self.metrics)
         await self.engine.start()
@@ -292,6 +298,11 @@ class RecorderService:
                 }
             )
 
+    def mirror_states(self) -> list[MirrorState]:
+        """Each mirror's state now (connected, queued, dropped, ...), for the control API and
+        metrics; empty without mirrors."""
+        return self.mirrors.snapshot() if self.mirrors is not None else []
+
     async def seal(self) -> None:
         """Rotate the journal and wait until it is sealed, so what was recorded so far is readable."""
         writer = self.writer
@@ -339,6 +350,7 @@ class RecorderService:
         self.control.capture_dir = options.capture_dir
         self.control.seal = self.seal
         self.control.endpoints = self.endpoints
+        self.control.mirror_states = self.mirror_states
         await self.control.start()
 
     async def _stop(self) -> None:

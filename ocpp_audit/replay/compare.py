@@ -1,153 +1,17 @@
 """Comparing a recorded answer with a target's answer to the same CALL.
 
-Ignore paths use a small JSONPath-like syntax over the answer's payload:
-
-    $.status                 the top-level field ``status``
-    $.idTagInfo.expiryDate   a nested field
-    $.configurationKey[*].value   ``*`` matches any list index or any field name
-    $..currentTime           ``..`` matches the field at any depth
-
-By default ``$..currentTime`` and ``$..transactionId`` are ignored: the target's clock and the
-transaction ids it assigns always differ from the recording's.
+The comparison lives in :mod:`ocpp_audit.protocol.answers`, shared with the recorder's mirrors and
+``ocpp-audit compare``; it is re-exported here for replay's callers.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from ocpp_audit.replay.script import Answer
+from ocpp_audit.protocol.answers import (
+    DEFAULT_IGNORE,
+    Difference,
+    IgnorePath,
+    compare_answers,
+    parse_ignore,
+)
 
 __all__ = ["DEFAULT_IGNORE", "Difference", "IgnorePath", "compare_answers", "parse_ignore"]
-
-DEFAULT_IGNORE = ("$..currentTime", "$..transactionId")
-
-_SEGMENT = re.compile(r"\.\.?([A-Za-z0-9_\-]+|\*)|\[(\d+|\*)\]")
-
-
-@dataclass(frozen=True)
-class IgnorePath:
-    text: str
-    # (any_depth, name or index or "*")
-    segments: tuple[tuple[bool, str], ...]
-
-    def matches(self, path: Sequence[str]) -> bool:
-        return _match(self.segments, tuple(path))
-
-
-def _match(segments: tuple[tuple[bool, str], ...], path: tuple[str, ...]) -> bool:
-    if not segments:
-        return not path
-    (any_depth, name), rest = segments[0], segments[1:]
-    starts = range(len(path)) if any_depth else range(min(1, len(path)))
-    return any((name in ("*", path[i])) and _match(rest, path[i + 1 :]) for i in starts)
-
-
-def parse_ignore(text: str) -> IgnorePath:
-    """Parse ``$.a.b``, ``$.a[*].b``, ``$..b``; raises ValueError with the reason."""
-    if not text.startswith("$") or len(text) < 2:
-        raise ValueError(f"ignore path {text!r}: must start with '$.' or '$..', as in $.status")
-    segments: list[tuple[bool, str]] = []
-    position = 1
-    while position < len(text):
-        match = _SEGMENT.match(text, position)
-        if match is None:
-            raise ValueError(f"ignore path {text!r}: cannot read it at {text[position:]!r}")
-        any_depth = match.group(0).startswith("..")
-        segments.append((any_depth, match.group(1) or match.group(2)))
-        position = match.end()
-    return IgnorePath(text, tuple(segments))
-
-
-@dataclass
-class Difference:
-    """One way a target's answer differs from the recorded one."""
-
-    kind: str  # field | callerror | missing-answer | extra-answer
-    path: str | None  # payload path ($.idTagInfo.status) for kind field
-    recorded: object
-    replayed: object
-
-    def describe(self) -> str:
-        if self.kind == "field":
-            return f"{self.path}: recorded {_show(self.recorded)}, target {_show(self.replayed)}"
-        if self.kind == "missing-answer":
-            return f"no answer from the target (recorded {self.recorded})"
-        if self.kind == "extra-answer":
-            return f"the target answered {self.replayed}; the recording has no answer"
-        return f"recorded {self.recorded}, target {self.replayed}"
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "path": self.path,
-            "recorded": None if self.recorded is _ABSENT else self.recorded,
-            "replayed": None if self.replayed is _ABSENT else self.replayed,
-        }
-
-
-def _show(value: object) -> str:
-    return "(absent)" if value is _ABSENT else repr(value)
-
-
-class _Absent:
-    def __repr__(self) -> str:
-        return "(absent)"
-
-
-_ABSENT: Any = _Absent()
-
-
-def _leaves(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            yield from _leaves(item, (*path, str(key)))
-    elif isinstance(value, list) and value:
-        for index, item in enumerate(value):
-            yield from _leaves(item, (*path, str(index)))
-    else:
-        yield path, value
-
-
-def _path_text(path: tuple[str, ...]) -> str:
-    return "$" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
-
-
-def _summary(answer: Answer) -> str:
-    if answer.message_type == 4:
-        return f"CALLERROR {answer.error_code}"
-    return "CALLRESULT"
-
-
-def compare_answers(
-    recorded: Answer | None, replayed: Answer | None, ignore: Sequence[IgnorePath]
-) -> list[Difference]:
-    """The differences between two answers to the same CALL, ignored paths left out."""
-    if recorded is None and replayed is None:
-        return []
-    if replayed is None:
-        assert recorded is not None
-        return [Difference("missing-answer", None, _summary(recorded), None)]
-    if recorded is None:
-        return [Difference("extra-answer", None, None, _summary(replayed))]
-    if recorded.message_type != replayed.message_type or (
-        recorded.message_type == 4 and recorded.error_code != replayed.error_code
-    ):
-        return [Difference("callerror", None, _summary(recorded), _summary(replayed))]
-    if recorded.message_type == 4:
-        return []  # same errorCode: descriptions and details are free text
-    # OCPP-J 1.6 section 4.2.2: the CALLRESULT payload is the action's confirmation; compare it
-    # field by field (the status fields above all), lists element by element.
-    recorded_leaves = dict(_leaves(recorded.payload))
-    replayed_leaves = dict(_leaves(replayed.payload))
-    differences = []
-    for path in sorted(set(recorded_leaves) | set(replayed_leaves)):
-        if any(ignore_path.matches(path) for ignore_path in ignore):
-            continue
-        before = recorded_leaves.get(path, _ABSENT)
-        after = replayed_leaves.get(path, _ABSENT)
-        if before != after or type(before) is not type(after):
-            differences.append(Difference("field", _path_text(path), before, after))
-    return differences

@@ -38,16 +38,18 @@ from ocpp_audit.capture.schema import ClosedBy, Direction
 from ocpp_audit.capture.writer import CaptureWriter
 from ocpp_audit.display import wire_logger
 from ocpp_audit.protocol import frames
-from ocpp_audit.protocol.constants import OcppVersion, version_of_subprotocol
-from ocpp_audit.protocol.tracker import Answered, CallTracker
-from ocpp_audit.replay.compare import (
+from ocpp_audit.protocol.answers import (
     DEFAULT_IGNORE,
+    Answer,
     Difference,
     IgnorePath,
+    TransactionIds,
     compare_answers,
     parse_ignore,
 )
-from ocpp_audit.replay.script import Answer, ChargerScript, ConnectionScript, RecordedCall
+from ocpp_audit.protocol.constants import OcppVersion, version_of_subprotocol
+from ocpp_audit.protocol.tracker import Answered, CallTracker
+from ocpp_audit.replay.script import ChargerScript, ConnectionScript, RecordedCall
 
 __all__ = [
     "CallOutcome",
@@ -208,7 +210,7 @@ class _ChargerReplay:
         self.sink = sink
         self.clock_origin = clock_origin  # (loop time, recorded µs) that coincide
         self.outcome = ChargerOutcome(script.charge_point_id, skipped=script.skipped)
-        self.transaction_ids: dict[object, object] = {}  # recorded id -> the target's (1.6)
+        self.transaction_ids = TransactionIds()  # recorded id -> the target's (1.6)
         self.backend_assigns_ids = True  # False on a 2.0.1 / 2.1 connection: the charger's ids
         self.answers_used: dict[str, int] = {}
         # The connection being replayed: its CALLs in flight, each tagged with its waiter.
@@ -319,18 +321,15 @@ class _ChargerReplay:
         recorder: ConnectionRecorder | None,
     ) -> None:
         payload_json = call.payload_json
-        substituted: tuple[object, object] | None = None
         payload = call.payload
-        recorded_id = payload.get("transactionId")
-        if (
-            self.backend_assigns_ids
-            and call.action != "StartTransaction"
-            and recorded_id in self.transaction_ids
-        ):
-            target_id = self.transaction_ids[recorded_id]
-            payload["transactionId"] = target_id
+        # 1.6: the backend assigns transaction ids; 2.0.1 and 2.1 keep the charger's own.
+        substituted = (
+            self.transaction_ids.substitute(call.action, payload)
+            if self.backend_assigns_ids
+            else None
+        )
+        if substituted is not None:
             payload_json = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-            substituted = (recorded_id, target_id)
         if call.malformed_raw is not None:
             text = call.malformed_raw
         else:
@@ -368,8 +367,7 @@ class _ChargerReplay:
         ):
             recorded_tx = call.answer.payload.get("transactionId")
             target_tx = replayed.payload.get("transactionId")
-            if recorded_tx is not None and target_tx is not None:
-                self.transaction_ids[recorded_tx] = target_tx
+            self.transaction_ids.assigned(recorded_tx, target_tx)
         self._outcome(index, call, replayed, latency_ms, substituted)
 
     def _outcome(

@@ -10,7 +10,6 @@ Reads the Parquet parts with DuckDB only (no analyst views, no mitmproxy, no web
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,41 +19,14 @@ from typing import Any
 import duckdb
 
 from ocpp_audit.capture.parts import CaptureError, check_part, error_line, find_parts, frames_sql
+from ocpp_audit.protocol.answers import Answer
+from ocpp_audit.protocol.answers import json_object as _json_object
 from ocpp_audit.protocol.constants import Direction
 from ocpp_audit.protocol.tracker import Answered, CallTracker
 
 __all__ = ["Answer", "ChargerScript", "ConnectionScript", "RecordedCall", "load_scripts"]
 
 logger = logging.getLogger(__name__)
-
-
-def _json_object(text: str | None) -> dict[str, Any]:
-    """A recorded payload as a JSON object; {} when it is missing, not JSON or not an object."""
-    try:
-        value = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-@dataclass
-class Answer:
-    """A CALLRESULT or CALLERROR as recorded or as a target gave it."""
-
-    message_type: int  # 3 CALLRESULT, 4 CALLERROR
-    payload: dict[str, Any]  # CALLRESULT payload, or CALLERROR errorDetails
-    error_code: str | None = None
-    error_description: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        if self.message_type == 4:
-            return {
-                "type": "CALLERROR",
-                "error_code": self.error_code,
-                "error_description": self.error_description,
-                "error_details": self.payload,
-            }
-        return {"type": "CALLRESULT", "payload": self.payload}
 
 
 @dataclass

@@ -21,6 +21,8 @@ opens and closes the writer::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mitmproxy import http
 
 from ocpp_audit.capture.connection import RowSink
@@ -32,6 +34,9 @@ from ocpp_audit.recorder.mitm.idle_timeout import IdleTimeout
 from ocpp_audit.recorder.mitm.injection import MitmInjection
 from ocpp_audit.recorder.mitm.recording import Recording
 from ocpp_audit.recorder.mitm.upstream_path import UpstreamPath
+
+if TYPE_CHECKING:
+    from ocpp_audit.recorder.mirror import MirrorHub
 
 __all__ = ["OcppCapture", "addons"]
 
@@ -45,10 +50,10 @@ class OcppCapture:
     recording writes the close rows of live connections (done) before the writer is closed.
     """
 
-    def __init__(self, writer: RowSink | None = None) -> None:
+    def __init__(self, writer: RowSink | None = None, mirrors: MirrorHub | None = None) -> None:
         self.capture_file = CaptureFile(writer)
         self.injection = MitmInjection()
-        self.recording = Recording(self.capture_file, self.injection)
+        self.recording = Recording(self.capture_file, self.injection, mirrors)
         self.addons = [
             UpstreamPath(),
             IdleTimeout(),

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mitmproxy import ctx, http
 from mitmproxy.connection import Client
@@ -39,6 +40,9 @@ from ocpp_audit.recorder.mitm.injection import MitmInjection
 from ocpp_audit.recorder.mitm.upstream_path import original_path
 from ocpp_audit.recorder.mitm.websocket_close import close_websocket, is_open, is_wake_up
 
+if TYPE_CHECKING:
+    from ocpp_audit.recorder.mirror import ChargerMirrors, MirrorHub
+
 logger = logging.getLogger(__name__)
 
 # RFC 6455 7.1.5: "If _The WebSocket Connection is Closed_ and no Close control frame was received
@@ -55,6 +59,24 @@ def _subprotocols(value: str | None) -> list[str]:
     return [token.strip() for token in (value or "").split(",") if token.strip()]
 
 
+def _end_to_end_headers(flow: http.HTTPFlow) -> list[tuple[str, str]]:
+    """The charger's request headers a mirror gets, as the relay passes them on (relay.py)."""
+    from ocpp_audit.recorder.relay import HOP_BY_HOP_HEADERS
+
+    named = {
+        option.strip().lower()
+        for value in flow.request.headers.get_all("connection")
+        for option in value.split(",")
+    }
+    return [
+        (name, value)
+        for name, value in flow.request.headers.items(multi=True)
+        if name.lower() not in HOP_BY_HOP_HEADERS
+        and name.lower() not in named
+        and not name.lower().startswith("sec-websocket-")
+    ]
+
+
 class Recording:
     """Writes each charger connection's rows into ``capture.writer``; routes injection through
     ``injection``."""
@@ -62,9 +84,13 @@ class Recording:
     # The time each message spends in the recording, when metrics are on (recorder/metrics.py).
     observe_forward: Callable[[float], None] | None = None
 
-    def __init__(self, capture: CaptureFile, injection: MitmInjection) -> None:
+    def __init__(
+        self, capture: CaptureFile, injection: MitmInjection, mirrors: MirrorHub | None = None
+    ) -> None:
         self.capture = capture
         self.injection = injection
+        self.mirrors = mirrors  # read-only shadow backends (recorder/mirror.py), when any
+        self.charger_mirrors: dict[str, ChargerMirrors] = {}  # flow.id -> its mirrors' links
         self.recorders: dict[
             str, ConnectionRecorder
         ] = {}  # flow.id -> recorder of a live WebSocket
@@ -129,6 +155,17 @@ class Recording:
                 tls=flow.client_conn.tls_established,
             ),
         )
+        if self.mirrors is not None:
+            self.charger_mirrors[flow.id] = self.mirrors.open(
+                charge_point_id=recorder.charge_point_id,
+                connection_id=recorder.connection_id,
+                path=path,
+                subprotocols=_subprotocols(
+                    ",".join(flow.request.headers.get_all("sec-websocket-protocol"))
+                ),
+                headers=_end_to_end_headers(flow),
+                remote_address=format_address(flow.client_conn.peername),
+            )
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         assert flow.websocket is not None
@@ -171,6 +208,13 @@ class Recording:
             del flow.websocket.messages[:-1]
             if frames and not self.injection.forward(flow, message, frames[0], data):
                 message.drop()  # an answer to an injected CALL, or a backend CALL held
+            elif frames and (mirrors := self.charger_mirrors.get(flow.id)) is not None:
+                # mitmproxy forwards the message after this hook; the mirrors' queues take it
+                # now (an append, no waiting).
+                if direction is Direction.CP_TO_CS:
+                    mirrors.from_charger(frames[0])
+                else:
+                    mirrors.from_primary(frames[0], recorder.last_event)
         else:
             message.drop()  # not recorded, so not forwarded ("close" write-error policy)
 
@@ -235,6 +279,9 @@ class Recording:
         recorder = self.recorders.pop(flow_id, None)
         flow = self.flows.pop(flow_id, None)
         self.injection.closed(flow_id)  # fails a pending injection at once
+        mirrors = self.charger_mirrors.pop(flow_id, None)
+        if mirrors is not None:
+            mirrors.close()
         if recorder is not None and flow is not None:
             self._write(flow, lambda: recorder.closed(code, reason, closed_by), kill=False)
 
