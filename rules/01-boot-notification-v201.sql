@@ -7,7 +7,7 @@ with the reason it booted. A missing modem.iccid is a note: a charger connected 
 function = 1
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 B01 Cold Boot Charging Station", "OCPP 2.0.1 BootNotificationRequest", "OCTT TC_B_01", "OCTT TC_B_02"]
+references = ["OCPP 2.0.1 B01 Cold Boot Charging Station", "OCPP 2.0.1 BootNotificationRequest", "OCTT TC_B_01"]
 +++*/
 -- OCPP 2.0.1 BootNotificationRequest: chargingStation.model and .vendorName and reason are
 -- required; serialNumber, firmwareVersion and modem{iccid, imsi} are optional in the spec but the

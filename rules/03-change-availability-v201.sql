@@ -8,7 +8,7 @@ evseId, a connectorId and a valid connectorStatus."""
 function = 3
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 G03 Change Availability EVSE/Connector", "OCPP 2.0.1 G04 Change Availability Charging Station", "OCPP 2.0.1 G01 Status Notification", "OCTT TC_G_03", "OCTT TC_G_04", "OCTT TC_G_07", "OCTT TC_G_11", "OCTT TC_G_14"]
+references = ["OCPP 2.0.1 G03 Change Availability EVSE/Connector", "OCPP 2.0.1 G04 Change Availability Charging Station", "OCPP 2.0.1 G01 Status Notification", "OCTT TC_G_03", "OCTT TC_G_04", "OCTT TC_G_05", "OCTT TC_G_06", "OCTT TC_G_07", "OCTT TC_G_08", "OCTT TC_G_11", "OCTT TC_G_14", "OCTT TC_G_17"]
 [params]
 availability_timeout_s = 60   # the StatusNotification must follow the accepted request within this
 +++*/

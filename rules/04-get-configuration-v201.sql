@@ -9,7 +9,7 @@ note)."""
 function = 4
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 B07 Get Base Report", "OCPP 2.0.1 B06 Get Variables", "OCTT TC_B_12", "OCTT TC_B_13", "OCTT TC_B_14", "OCTT TC_B_06", "OCTT TC_B_08"]
+references = ["OCPP 2.0.1 B07 Get Base Report", "OCPP 2.0.1 B06 Get Variables", "OCTT TC_B_12", "OCTT TC_B_13", "OCTT TC_B_14", "OCTT TC_B_06", "OCTT TC_B_07", "OCTT TC_B_08"]
 [params]
 report_timeout_s = 300   # every part of the report within this after GetBaseReport
 +++*/

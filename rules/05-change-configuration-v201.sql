@@ -9,7 +9,7 @@ component.variable."""
 function = 5
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 B05 Set Variables", "OCTT TC_B_09", "OCTT TC_B_10", "OCTT TC_B_11"]
+references = ["OCPP 2.0.1 B05 Set Variables", "OCTT TC_B_09", "OCTT TC_B_10"]
 +++*/
 -- OCPP 2.0.1 B05.FR.xx: the Charging Station answers each setVariableData with a setVariableResult
 -- whose attributeStatus is Accepted, Rejected, UnknownComponent, UnknownVariable,

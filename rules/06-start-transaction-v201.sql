@@ -10,7 +10,7 @@ transaction follows is not a failed start: a note."""
 function = 6
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 F01 Remote Start Transaction", "OCPP 2.0.1 E01 Start Transaction options", "OCPP 2.0.1 C01 Authorization", "OCTT TC_F_01", "OCTT TC_F_02", "OCTT TC_E_01", "OCTT TC_E_04"]
+references = ["OCPP 2.0.1 F01 Remote Start Transaction - Cable Plugin First", "OCPP 2.0.1 E02 Start Transaction - Cable Plugin First", "OCPP 2.0.1 E03 Start Transaction - IdToken First", "OCPP 2.0.1 C01 Authorization", "OCTT TC_F_01", "OCTT TC_F_02", "OCTT TC_F_03", "OCTT TC_E_03", "OCTT TC_E_04", "OCTT TC_E_09"]
 [params]
 start_timeout_s = 60      # the TransactionEvent within this after RequestStartTransaction/Authorize
 charging_timeout_s = 30   # chargingState Charging within this after the transaction started

@@ -9,7 +9,7 @@ fails."""
 function = 7
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 F03 Remote Stop Transaction", "OCPP 2.0.1 E06 Stop Transaction options", "OCTT TC_F_03", "OCTT TC_E_07", "OCTT TC_E_21"]
+references = ["OCPP 2.0.1 F03 Remote Stop Transaction", "OCPP 2.0.1 E06 Stop Transaction options", "OCTT TC_E_14", "OCTT TC_E_15", "OCTT TC_E_20", "OCTT TC_E_21"]
 [params]
 stop_timeout_s = 60     # the Ended event within this after RequestStopTransaction
 +++*/

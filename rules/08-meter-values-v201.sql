@@ -10,7 +10,7 @@ offline is function 14's business for what it lost: noted here, not charged twic
 function = 8
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 J02 Sending transaction related Meter Values", "OCPP 2.0.1 E02 Start Transaction - Cable Plugin First", "OCTT TC_J_01", "OCTT TC_J_02", "OCTT TC_E_02"]
+references = ["OCPP 2.0.1 J02 Sending transaction related Meter Values", "OCTT TC_J_07", "OCTT TC_J_08", "OCTT TC_J_09", "OCTT TC_J_10"]
 [params]
 max_gap_s = 30        # the platform's ceiling between samples while Charging
 sample_tolerance_s = 5       # slack on top of the configured TxUpdatedInterval

@@ -8,7 +8,7 @@ running at an Immediate reset ends with stoppedReason ImmediateReset."""
 function = 9
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 B11 Reset - Without Ongoing Transaction", "OCPP 2.0.1 B12 Reset - With Ongoing Transaction", "OCTT TC_B_20", "OCTT TC_B_21", "OCTT TC_B_22", "OCTT TC_B_23"]
+references = ["OCPP 2.0.1 B11 Reset - Without Ongoing Transaction", "OCPP 2.0.1 B12 Reset - With Ongoing Transaction", "OCTT TC_B_20", "OCTT TC_B_21", "OCTT TC_B_22"]
 [params]
 boot_timeout_s = 300     # BootNotification within this after the Reset (or, when Scheduled, after its transaction ended)
 reset_status_timeout_s = 60    # a StatusNotification within this after that BootNotification

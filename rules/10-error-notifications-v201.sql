@@ -8,7 +8,7 @@ NotifyEvent, or a Problem event without techCode and techInfo, fails."""
 function = 10
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 N07 Alert Event", "OCPP 2.0.1 G05 Lock Failure", "OCPP 2.0.1 G01 Status Notification", "OCTT TC_N_21", "OCTT TC_N_48", "OCTT TC_G_20"]
+references = ["OCPP 2.0.1 N07 Alert Event", "OCPP 2.0.1 G05 Lock Failure", "OCPP 2.0.1 G01 Status Notification", "OCTT TC_N_21", "OCTT TC_G_20"]
 [params]
 fault_event_window_s = 60   # a Faulted status and the NotifyEvent explaining it, at most this apart
 +++*/

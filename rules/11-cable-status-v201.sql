@@ -9,7 +9,7 @@ connector with no TransactionEvent about the cable fails."""
 function = 11
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 G01 Status Notification", "OCPP 2.0.1 E02 Start Transaction - Cable Plugin First", "OCPP 2.0.1 E09 When cable disconnected on EV-side", "OCTT TC_E_02", "OCTT TC_E_09", "OCTT TC_G_01"]
+references = ["OCPP 2.0.1 G01 Status Notification", "OCPP 2.0.1 E01 S2 (TxStartPoint EVConnected)", "OCPP 2.0.1 E06 S2 (TxStopPoint EVConnected)", "OCTT TC_E_09", "OCTT TC_E_14", "OCTT TC_E_20", "OCTT TC_F_24"]
 [params]
 plug_event_timeout_s = 30   # the TransactionEvent about the cable within this of the status change
 +++*/

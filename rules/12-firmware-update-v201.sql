@@ -8,7 +8,7 @@ FirmwareUpdate and the new firmwareVersion."""
 function = 12
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 L01 Secure Firmware Update", "OCTT TC_L_01", "OCTT TC_L_02", "OCTT TC_L_05"]
+references = ["OCPP 2.0.1 L01 Secure Firmware Update", "OCTT TC_L_01", "OCTT TC_L_07", "OCTT TC_L_09"]
 [params]
 firmware_timeout_s = 3600   # statuses and the reboot within this after UpdateFirmware
 +++*/

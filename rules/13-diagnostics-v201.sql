@@ -8,7 +8,7 @@ AcceptedCanceled (the new request cancels a running one) is accepted."""
 function = 13
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 N01 Retrieve Log Information", "OCTT TC_N_25", "OCTT TC_N_34", "OCTT TC_N_35"]
+references = ["OCPP 2.0.1 N01 Retrieve Log Information", "OCTT TC_N_25", "OCTT TC_N_34", "OCTT TC_N_35", "OCTT TC_N_36"]
 [params]
 diagnostics_timeout_s = 600   # statuses and the file within this after GetLog
 +++*/

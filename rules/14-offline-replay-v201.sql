@@ -9,7 +9,7 @@ offline period without the offline flag, or one delivered out of order."""
 function = 14
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 E12 Inform CSMS of an Offline Occurred Transaction", "OCPP 2.0.1 E13 Transaction-related message not accepted by CSMS", "OCTT TC_E_29", "OCTT TC_E_30", "OCTT TC_E_31", "OCTT TC_E_53"]
+references = ["OCPP 2.0.1 E12 Inform CSMS of an Offline Occurred Transaction", "OCPP 2.0.1 E01 (seqNo)", "OCTT TC_E_53", "OCTT TC_E_29", "OCTT TC_E_31"]
 +++*/
 -- OCPP 2.0.1 E12.FR.xx: TransactionEvents of events that occurred while offline are sent after the
 -- connection is back, with offline = true; TransactionEventRequest seqNo "helps with determining if

@@ -9,7 +9,7 @@ message is a note."""
 function = 16
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
-references = ["OCPP 2.0.1 F06 Trigger Message", "OCTT TC_F_11", "OCTT TC_F_12", "OCTT TC_F_13", "OCTT TC_F_14", "OCTT TC_F_20", "OCTT TC_F_27"]
+references = ["OCPP 2.0.1 F06 Trigger Message", "OCTT TC_F_11", "OCTT TC_F_12", "OCTT TC_F_13", "OCTT TC_F_14", "OCTT TC_F_20", "OCTT TC_F_23", "OCTT TC_F_24", "OCTT TC_F_27"]
 [params]
 trigger_status_timeout_s = 30   # the requested message must follow within this
 +++*/

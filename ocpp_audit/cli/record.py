@@ -268,9 +268,10 @@ def parse_id_tags(values: tuple[str, ...]) -> dict[str, str] | None:
 @click.option(
     "--mirror-queue",
     type=click.IntRange(min=1),
-    default=1000,
+    default=100,
     show_default=True,
-    help="CALLs waiting per charger and mirror; beyond, they are dropped and counted in a gap row.",
+    help="CALLs waiting per charger and mirror (held in memory while a mirror is slow or down); "
+    "beyond, they are dropped for that mirror and counted in a gap row.",
 )
 @click.option(
     "--loop",

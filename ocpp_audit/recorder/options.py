@@ -96,7 +96,9 @@ class RecordOptions:
     pseudonymise_key: bytes | None = field(default=None, repr=False)
     # Read-only shadow backends (recorder/mirror.py), each fed every CALL the chargers send.
     mirrors: tuple[MirrorSpec, ...] = ()
-    mirror_queue: int = 1000  # CALLs waiting per charger and mirror; beyond, a gap row counts them
+    # CALLs waiting per charger and mirror (beyond, a gap row counts them): held in memory, so at
+    # most chargers x mirrors x mirror_queue CALLs while a mirror is down.
+    mirror_queue: int = 100
     mirror_answer_timeout: float = 30.0  # seconds a mirror has to answer one CALL
     mirror_backoff: float = 1.0  # first wait before reconnecting a mirror, doubled up to ...
     mirror_backoff_max: float = 60.0
