@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -161,6 +162,7 @@ def record(capture: Path, feed: dict[str, list]) -> int:
 RULES = load_rules()
 
 
+@pytest.mark.timeout(300)  # ten whole analyses: beyond the default on a loaded machine
 @settings(
     max_examples=10,
     deadline=None,

@@ -73,9 +73,10 @@ def console_blocks() -> list[Block]:
             before = lines[index - 1] if index else ""
             skip = SKIP.search(before)
             block = Block(section, index + 1, skip.group(1) if skip else None)
+            indent = len(line) - len(line.lstrip())  # a block inside a list item is indented
             index += 1
             while lines[index].strip() != "```":
-                text = lines[index]
+                text = lines[index][indent:]
                 if text.startswith("$ "):
                     block.commands.append(Command(text[2:], [], index + 1))
                 elif block.commands:
