@@ -164,7 +164,7 @@ RULES = load_rules()
 
 @pytest.mark.timeout(300)  # ten whole analyses: beyond the default on a loaded machine
 @settings(
-    max_examples=10,
+    max_examples=6,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
