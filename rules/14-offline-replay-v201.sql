@@ -10,6 +10,8 @@ function = 14
 ocpp_versions = ["2.0.1", "2.1"]
 severity = "error"
 references = ["OCPP 2.0.1 E12 Inform CSMS of an Offline Occurred Transaction", "OCPP 2.0.1 E01 (seqNo)", "OCTT TC_E_53", "OCTT TC_E_29", "OCTT TC_E_31"]
+[params]
+clock_tolerance_s = 1.0   # an event stamped less than this before the reconnect was not queued
 +++*/
 -- OCPP 2.0.1 E12.FR.xx: TransactionEvents of events that occurred while offline are sent after the
 -- connection is back, with offline = true; TransactionEventRequest seqNo "helps with determining if
@@ -26,7 +28,9 @@ events AS (
     SELECT e.*,
            EXISTS (SELECT 1 FROM gaps g
                    WHERE g.charge_point_id = e.charge_point_id
-                     AND e.timestamp > g.offline_from AND e.timestamp < g.offline_until)
+                     AND e.timestamp > g.offline_from
+                     AND e.timestamp < g.offline_until
+                         - to_microseconds(CAST($clock_tolerance_s * 1e6 AS BIGINT)))
                AS in_gap
     FROM transaction_events e
     WHERE e.transaction_id IS NOT NULL

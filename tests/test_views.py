@@ -197,6 +197,29 @@ def test_transactions_link_start_stop_and_mark_late_delivery(
     assert transaction["stop_late"]  # its timestamp lies inside the offline gap
 
 
+def test_a_stop_stamped_just_before_the_reconnect_is_not_late(tmp_path: Path) -> None:
+    """The charger's clock cuts to whole milliseconds or seconds: a StopTransaction sent right after
+    the reconnect can carry a timestamp a little before the recorder saw the connection open. It
+    was not queued; one stamped seconds before the reconnect was (found with the import test)."""
+    capture = CaptureBuilder()
+    cp = capture.charger("CP1").connect()
+    first = cp.start_transaction()
+    second = cp.start_transaction(connector_id=2)
+    cp.wait(5).disconnect().wait(10).connect()
+    cp.wait(0.2).stop_transaction(first, seconds_ago=0.5)  # 0.3 s before the open, by its clock
+    cp.stop_transaction(second, seconds_ago=3.0)  # 2.8 s before the open: from the queue
+    capture.write(tmp_path)
+    query = "SELECT transaction_id, stop_late FROM transactions ORDER BY transaction_id"
+    default = open_capture([tmp_path])
+    exact = open_capture([tmp_path], view_params={"clock_tolerance_s": 0})
+    try:
+        assert default.execute(query).fetchall() == [(first, False), (second, True)]
+        assert exact.execute(query).fetchall() == [(first, True), (second, True)]
+    finally:
+        default.close()
+        exact.close()
+
+
 def test_late_after_s_is_a_view_parameter(tmp_path: Path) -> None:
     capture = CaptureBuilder()
     cp = capture.charger("CP1").connect()
@@ -270,7 +293,7 @@ def test_view_files_are_the_views_in_dependency_order() -> None:
     for view in views.VIEWS:
         for name, _default in view.params:
             assert f"${name}" in view.sql, (view.name, name)
-    assert views.DEFAULT_PARAMS == {"late_after_s": 60.0}
+    assert views.DEFAULT_PARAMS == {"late_after_s": 60.0, "clock_tolerance_s": 1.0}
 
 
 @pytest.mark.parametrize(

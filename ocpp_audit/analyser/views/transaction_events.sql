@@ -24,11 +24,12 @@ id_token = "idToken.idToken"
 meter_values = "number of meterValue elements"
 answered = "the backend answered"
 id_token_status = "idTokenInfo.status in the answer"
-late = "the event was delivered late: its timestamp is older than its delivery by more than late_after_s, or falls in an offline gap of the charger"
+late = "the event was delivered late: its timestamp is older than its delivery by more than late_after_s, or falls in an offline gap of the charger (ending clock_tolerance_s before the reconnect)"
 previous_seq_no = "seqNo of the transaction's event with the next lower seqNo (null for the first)"
 ocpp_version = "the connection's OCPP version"
 [params]
 late_after_s = 60.0   # as in the transactions view: older than delivery by this = from the queue
+clock_tolerance_s = 1.0   # as in the transactions view: stamped this close to the reconnect = not queued
 +++*/
 -- OCPP 2.0.1 E01-E07: the Charging Station generates transactionId; seqNo "helps with determining
 -- if all messages of a transaction have been received" (TransactionEventRequest); E12: events that
@@ -58,8 +59,9 @@ WITH events AS (
     WHERE action = 'TransactionEvent' AND direction = 'cp_to_cs' AND NOT orphan_answer
       AND ocpp_version IN ('2.0.1', '2.1')
 ),
-gaps AS (
-    SELECT charge_point_id, offline_from, opened_at AS offline_until
+gaps AS (   -- offline gaps, less the charger clock's tolerance at the reconnect
+    SELECT charge_point_id, offline_from,
+           opened_at - to_microseconds(CAST($clock_tolerance_s * 1e6 AS BIGINT)) AS offline_until
     FROM connections
     WHERE offline_s > 0
 )

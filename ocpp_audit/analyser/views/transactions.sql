@@ -31,6 +31,10 @@ stop_late = "the StopTransaction came from the offline queue"
 # from the charger's offline queue (OCPP 1.6 section 4.7: queued transaction messages are delivered
 # once the connection is back).
 late_after_s = 60.0
+# The charger's clock is not the recorder's: timestamps often have whole seconds or milliseconds,
+# cut rather than rounded, and clocks drift. A message stamped less than this before the reconnect
+# was sent on the new connection, not kept in the queue.
+clock_tolerance_s = 1.0
 +++*/
 WITH starts AS (
     SELECT charge_point_id, connection_id, call_ts, unique_id,
@@ -58,8 +62,9 @@ stops AS (
     FROM messages
     WHERE message_type = 2 AND action = 'StopTransaction' AND direction = 'cp_to_cs'
 ),
-gaps AS (
-    SELECT charge_point_id, offline_from, opened_at AS offline_until
+gaps AS (   -- offline gaps, less the charger clock's tolerance at the reconnect
+    SELECT charge_point_id, offline_from,
+           opened_at - to_microseconds(CAST($clock_tolerance_s * 1e6 AS BIGINT)) AS offline_until
     FROM connections
     WHERE offline_s > 0
 ),
