@@ -979,6 +979,15 @@ class SimulatedCharger:
         if ws is None:
             return
         if hard and ws.transport is not None:
+            # The Reset answer went out before this ran, but may still sit in the socket's write
+            # buffer, which abort() discards, or unread at the backend, which loses it to the
+            # reset that abort() sends when frames to us are unread: a real charger answers, then
+            # cuts the power, so let the answer drain and be read first (at most one second).
+            for _ in range(100):
+                if ws.transport.is_closing() or not ws.transport.get_write_buffer_size():
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
             ws.transport.abort()  # a power cycle: no closing handshake
         else:
             with contextlib.suppress(Exception):
