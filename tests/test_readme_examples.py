@@ -6,9 +6,10 @@ shape of the lines under it. Shape: numbers, ids and times may differ (a token h
 matches any such token), spacing and the length of ``---`` rules may differ, and a ``...`` line
 stands for any number of lines. ``echo $?`` is the previous command's exit status.
 
-``record`` and ``simulate --control`` keep running: they start in the background (listening on port
-0; the port they print replaces the README's port in every later command) and are stopped with
-SIGINT when their README section ends. A block preceded by ``<!-- readme-test: skip REASON -->`` is
+Each README section runs as a test of its own, in its own scratch folder. ``record`` and
+``simulate --control`` keep running: they start in the background (listening on port 0; the port
+they print replaces the README's port in every later command) and are stopped with SIGINT when
+their README section ends. A block preceded by ``<!-- readme-test: skip REASON -->`` is
 not run (it needs a backend on the internet, or a damaged capture made by hand).
 
 ``README_EXAMPLES_SHOW=1 pytest tests/test_readme_examples.py -s`` prints what each command printed,
@@ -243,16 +244,19 @@ def test_the_readme_has_console_examples() -> None:
     assert all(block.commands for block in blocks), [b.line for b in blocks if not b.commands]
 
 
-def test_every_console_example_runs_as_written(session: Session) -> None:
+def sections() -> list[str]:
+    return list(dict.fromkeys(b.section for b in console_blocks() if b.skip is None))
+
+
+@pytest.mark.parametrize("section", sections())
+def test_every_console_example_runs_as_written(session: Session, section: str) -> None:
+    """Each README section is a session of its own (its servers end with it), so the sections
+    run side by side."""
     show = os.environ.get("README_EXAMPLES_SHOW") == "1"
     failures: list[str] = []
-    section = None
     for block in console_blocks():
-        if block.skip is not None:
+        if block.skip is not None or block.section != section:
             continue
-        if block.section != section:
-            session.stop_background()  # a section's servers end with it
-            section = block.section
         for command in block.commands:
             actual = session.run(command)
             if show:
