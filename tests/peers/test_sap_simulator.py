@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import itertools
 import json
 import re
 import subprocess
 import sys
+import tarfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -647,15 +649,25 @@ def test_diagnostics_arrive_at_the_recorders_ftp_endpoint(run: Run) -> None:
     stored = run.session.capture_dir / "diagnostics"
     (received,) = [path for path in stored.rglob("*") if path.is_file()]
     assert received.name == file_name and received.stat().st_size == detail["size"]
-    # A tar.gz of the simulator's logs, whole: what the endpoint saw is what is on disk.
-    assert detail["content"]["kind"] == "tar.gz" and detail["content"]["readable"] is True
+    # What the endpoint said of the file is what Python's own readers say of the file on disk. The
+    # simulator starts the upload before its archive is written (tar's create(...).pipe(...) is
+    # not awaited), so a whole tar.gz of its logs arrives, or only the part written by then.
+    content = detail["content"]
     verdict = run.function(13)
-    assert verdict["verdict"] == "PASS", verdict
     (finding,) = verdict["findings"]
+    if whole_tar_gz(received):
+        assert content["kind"] == "tar.gz" and content["readable"] is True
+    else:
+        assert content["kind"] in ("gzip", "tar.gz", "empty")
+        assert content["readable"] is readable_gzip(received), content
+    if not content["readable"]:  # an unreadable file is no diagnostics report (W5)
+        assert verdict["verdict"] == "FAIL", verdict
+        return
+    assert verdict["verdict"] == "PASS", verdict
     # Each status as sent (this simulator sends Uploading once per chunk), then the file.
     assert finding["detail"].startswith(
         " -> ".join(statuses)
-        + f", file {file_name} arrived ({detail['size']} bytes, tar.gz, readable)"
+        + f", file {file_name} arrived ({detail['size']} bytes, {content['kind']}, readable)"
     ), finding
     # The answer came after the upload (this simulator's order): said in the detail.
     assert "Uploading came before the GetDiagnostics answer" in finding["detail"]
@@ -739,3 +751,19 @@ def test_the_guided_runs_soft_reset_step_passes(run: Run) -> None:
     assert run.session is not None
     outcome = run.session.guided_reset
     assert outcome.status == "done", outcome.detail
+
+
+def whole_tar_gz(path: Path) -> bool:
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            return bool(archive.getmembers())
+    except (tarfile.TarError, OSError, EOFError):
+        return False
+
+
+def readable_gzip(path: Path) -> bool:
+    try:
+        with gzip.open(path) as stream:
+            return len(stream.read()) > 0
+    except (OSError, EOFError):
+        return False
