@@ -341,6 +341,53 @@ def _view_param_defaults() -> dict[str, object]:
     return dict(views.DEFAULT_PARAMS)
 
 
+def prepare_rules(
+    rule_dirs: Sequence[Path] | None,
+    select: Sequence[str],
+    exclude: Sequence[str],
+    params: Mapping[str, object] | None,
+) -> tuple[list[Rule], dict[str, object]]:
+    """The selected rules with ``params`` applied, and the view parameters to create the views
+    with; raises RuleError or ParamError naming what is wrong."""
+    rules = select_rules(load_rules(rule_dirs), select, exclude)
+    overrides = dict(params or {})
+    view_defaults = _view_param_defaults()
+    # A view parameter (late_after_s) may also be declared by a rule that depends on it; the rule's
+    # value then reaches the view, and a --param override reaches both.
+    view_params: dict[str, object] = {}
+    for rule in rules:
+        view_params.update({k: v for k, v in rule.defaults.items() if k in view_defaults})
+    for name, value in overrides.items():
+        if name in view_defaults:
+            view_params[name] = coerce_param(name, view_defaults[name], value)
+    apply_params(
+        rules,
+        {
+            name: value
+            for name, value in overrides.items()
+            if name not in view_defaults or any(name in rule.defaults for rule in rules)
+        },
+    )
+    return list(rules), view_params
+
+
+def judge(
+    con: duckdb.DuckDBPyConnection,
+    rules: Sequence[Rule],
+    *,
+    materialize: Sequence[str] = MATERIALIZED_VIEWS,
+    progress: Progress | None = None,
+) -> Report:
+    """Compute the shared views the rules read once, then judge every charger in ``con``'s
+    frames view (the single-machine engine and each Spark task both come here)."""
+    if rules:
+        if progress is not None:
+            progress(0, len(rules), "shared views")
+        read = views_read(rules)
+        materialize_views(con, [name for name in materialize if name in read])
+    return run_rules(con, rules, progress)
+
+
 def analyse(
     paths: Sequence[Path],
     *,
@@ -371,25 +418,7 @@ def analyse(
         report = analyse([Path("captures/lab-faults")], params={"max_gap_s": 45})
         print(report.exit_status)
     """
-    rules = select_rules(load_rules(rule_dirs), select, exclude)
-    overrides = dict(params or {})
-    view_defaults = _view_param_defaults()
-    # A view parameter (late_after_s) may also be declared by a rule that depends on it; the rule's
-    # value then reaches the view, and a --param override reaches both.
-    view_params: dict[str, object] = {}
-    for rule in rules:
-        view_params.update({k: v for k, v in rule.defaults.items() if k in view_defaults})
-    for name, value in overrides.items():
-        if name in view_defaults:
-            view_params[name] = coerce_param(name, view_defaults[name], value)
-    apply_params(
-        rules,
-        {
-            name: value
-            for name, value in overrides.items()
-            if name not in view_defaults or any(name in rule.defaults for rule in rules)
-        },
-    )
+    rules, view_params = prepare_rules(rule_dirs, select, exclude, params)
     # A capture still being recorded: its journals before its parts (a journal sealed meanwhile is
     # then read as parts), and the same snapshot for a renderer that opens the capture again.
     journals = read_open_journals(paths)
@@ -411,12 +440,7 @@ def analyse(
     }
     con = open_capture(**source)  # type: ignore[arg-type]
     try:
-        if rules:
-            if progress is not None:
-                progress(0, len(rules), "shared views")
-            read = views_read(rules)
-            materialize_views(con, [name for name in materialize if name in read])
-        report = run_rules(con, rules, progress)
+        report = judge(con, rules, materialize=materialize, progress=progress)
     finally:
         con.close()
     report.source = source
