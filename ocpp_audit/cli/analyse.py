@@ -67,6 +67,20 @@ def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -
     is_flag=True,
     help="Analyse the readable parts; list the unreadable ones on stderr (and in the JSON report).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="duckdb: on this machine. spark: the same rules per charger bucket on Spark"
+    " (pip install 'ocpp-audit[spark]').",
+)
+@click.option(
+    "--spark-master",
+    metavar="URL",
+    help="With --engine spark: local[N], spark://host:7077, yarn, k8s://...;"
+    " default the active session, else local[*].",
+)
 @output_options(FORMATS, "table")
 @click.option(
     "--baseline",
@@ -92,6 +106,8 @@ def analyse(
     param_assignments: tuple[str, ...],
     memory_limit: str | None,
     skip_bad_parts: bool,
+    engine: str,
+    spark_master: str | None,
     fmt: str,
     output: Path | None,
     baseline: Path | None,
@@ -113,16 +129,22 @@ def analyse(
         ocpp-audit analyse captures/lab-faults --charger LAB-SLOWHB --param max_gap_s=45
         ocpp-audit analyse captures/lab-faults --write-baseline baseline.json
         ocpp-audit analyse captures/lab-faults --baseline baseline.json
+        ocpp-audit analyse captures/fleet --engine spark --spark-master 'local[2]'
     """
     # Arguments first, the work after: a baseline that cannot be read stops the run before it.
     known = load_baseline(baseline) if baseline is not None else None
     captures = tuple(local_captures(captures))  # an s3:// capture: fetched, then read locally
     require_parts(captures, live=True)
+    if spark_master is not None and engine != "spark":
+        raise click.UsageError("--spark-master goes with --engine spark")
+    if engine == "spark" and skip_bad_parts:
+        raise click.UsageError("--skip-bad-parts is not available with --engine spark")
     try:
         overrides = parse_param_assignments(param_assignments)
-        with progress("analysing", unit="rules") as show:
-            report = run_analysis(
-                list(captures),
+        if engine == "spark":
+            report = _analyse_on_spark(
+                captures,
+                spark_master=spark_master,
                 rule_dirs=list(rule_dirs) or None,
                 select=select,
                 exclude=exclude,
@@ -131,9 +153,22 @@ def analyse(
                 since=since,
                 until=until,
                 memory_limit=memory_limit,
-                skip_bad_parts=skip_bad_parts,
-                progress=show,
             )
+        else:
+            with progress("analysing", unit="rules") as show:
+                report = run_analysis(
+                    list(captures),
+                    rule_dirs=list(rule_dirs) or None,
+                    select=select,
+                    exclude=exclude,
+                    params=overrides,
+                    chargers=chargers,
+                    since=since,
+                    until=until,
+                    memory_limit=memory_limit,
+                    skip_bad_parts=skip_bad_parts,
+                    progress=show,
+                )
     except ValueError as error:  # ParamError too: a bad --param, --select or --exclude
         raise InputError(str(error)) from None
 
@@ -171,3 +206,16 @@ def analyse(
         except OSError as error:
             raise InputError(f"{write_baseline}: cannot write: {error.strerror or error}") from None
     sys.exit(status)
+
+
+def _analyse_on_spark(captures: tuple[str, ...], **options: object):  # type: ignore[no-untyped-def]
+    try:
+        from ocpp_audit.analyser.spark import SparkUnavailableError, analyse_spark
+    except ImportError:
+        raise InputError(
+            "--engine spark needs PySpark: pip install 'ocpp-audit[spark]' (and Java 17)"
+        ) from None
+    try:
+        return analyse_spark([Path(c) for c in captures], **options)  # type: ignore[arg-type]
+    except SparkUnavailableError as error:
+        raise InputError(str(error)) from None
