@@ -28,7 +28,6 @@ import pyarrow as pa
 
 from ocpp_audit.analyser.capture import _configure, _create_views
 from ocpp_audit.analyser.engine import (
-    MATERIALIZED_VIEWS,
     Progress,
     default_memory_limit,
     judge,
@@ -95,7 +94,7 @@ def judge_bucket(
         con.execute(f"CREATE VIEW all_frames AS {sql}")
         con.execute("CREATE VIEW frames AS SELECT * FROM all_frames WHERE backend IS NULL")
         _create_views(con, view_params)
-        report = judge(con, rules, materialize=MATERIALIZED_VIEWS)
+        report = judge(con, rules)
     finally:
         con.close()
     return pa.table(

@@ -140,34 +140,22 @@ def analyse(
     if engine == "spark" and skip_bad_parts:
         raise click.UsageError("--skip-bad-parts is not available with --engine spark")
     try:
-        overrides = parse_param_assignments(param_assignments)
+        options = {
+            "rule_dirs": list(rule_dirs) or None,
+            "select": select,
+            "exclude": exclude,
+            "params": parse_param_assignments(param_assignments),
+            "chargers": chargers,
+            "since": since,
+            "until": until,
+            "memory_limit": memory_limit,
+        }
         if engine == "spark":
-            report = _analyse_on_spark(
-                captures,
-                spark_master=spark_master,
-                rule_dirs=list(rule_dirs) or None,
-                select=select,
-                exclude=exclude,
-                params=overrides,
-                chargers=chargers,
-                since=since,
-                until=until,
-                memory_limit=memory_limit,
-            )
+            report = _analyse_on_spark(captures, spark_master=spark_master, **options)
         else:
             with progress("analysing", unit="rules") as show:
                 report = run_analysis(
-                    list(captures),
-                    rule_dirs=list(rule_dirs) or None,
-                    select=select,
-                    exclude=exclude,
-                    params=overrides,
-                    chargers=chargers,
-                    since=since,
-                    until=until,
-                    memory_limit=memory_limit,
-                    skip_bad_parts=skip_bad_parts,
-                    progress=show,
+                    list(captures), skip_bad_parts=skip_bad_parts, progress=show, **options
                 )
     except ValueError as error:  # ParamError too: a bad --param, --select or --exclude
         raise InputError(str(error)) from None
