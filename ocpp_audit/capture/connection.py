@@ -103,8 +103,11 @@ class ConnectionRecorder:
         self.backend = backend
         self.seq = 0
         # The CALLs in flight, each tagged with whether it was injected.
-        self.tracker = CallTracker(max_pending=MAX_PENDING_CALLS)
+        self.tracker = CallTracker(max_pending=MAX_PENDING_CALLS, keep_frames=False)
         # What the last recorded message was to the conversation (active mode reads it).
+        # The last message recorded and what the tracker made of it, for the engine's hooks right
+        # after (injection, mirrors); forget_last() drops them so no payload outlives its turn.
+        self.last_frame: Frame | None = None
         self.last_event: TrackerEvent | None = None
         # From the negotiated subprotocol: OCPP 2.1 frames are read only on an OCPP 2.1 connection.
         # Every row of the connection carries it (the ocpp_version column); an importer whose log
@@ -184,6 +187,11 @@ class ConnectionRecorder:
             )
         )
 
+    def forget_last(self) -> None:
+        """Drop the last message and its event (an engine calls this once it is done with them)."""
+        self.last_frame = None
+        self.last_event = None
+
     def message(
         self,
         direction: Direction,
@@ -193,7 +201,7 @@ class ConnectionRecorder:
         ts: int | None = None,
     ) -> Frame:
         """Record one message (call before forwarding it); returns the parsed frame."""
-        frame = parse(data, self.version)
+        frame = self.last_frame = parse(data, self.version)
         event = self.last_event = self.tracker.feed(direction, frame, tag=injected)
         # The hot path of every engine: the row is built once, as one dict literal.
         row: dict[str, object] = {

@@ -174,6 +174,14 @@ def parse_id_tags(values: tuple[str, ...]) -> dict[str, str] | None:
     help="... or when the journal grows past this many MiB.",
 )
 @click.option(
+    "--address-budget-mb",
+    type=click.FloatRange(min=0),
+    default=64.0,
+    show_default=True,
+    help="Message data all connections from one remote address may make the recorder hold; "
+    "beyond it they stop reading until it is forwarded (0: no limit; relay engine).",
+)
+@click.option(
     "--on-write-error",
     type=click.Choice(["continue", "close"]),
     default="continue",
@@ -294,6 +302,7 @@ def record(
     insecure_upstream: bool,
     rotate_seconds: float,
     rotate_mb: float,
+    address_budget_mb: float,
     on_write_error: str,
     pseudonymise_key: str | None,
     control: str | None,
@@ -398,6 +407,7 @@ def record(
         insecure_upstream=insecure_upstream,
         rotate_seconds=rotate_seconds,
         rotate_bytes=max(1, int(rotate_mb * 1024 * 1024)),
+        address_budget_bytes=int(address_budget_mb * 1024 * 1024),
         on_write_error=on_write_error,  # type: ignore[arg-type]
         pseudonymise_key=pseudonymise_key.encode() if pseudonymise_key else None,
         control_host=control_host,

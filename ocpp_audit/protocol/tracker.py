@@ -75,6 +75,7 @@ class PendingCall:
     frame: Call | Malformed | None  # None when fed as parts (track_call)
     tag: object = None  # whatever the feeder attached (the recorder: was it injected)
     answer: CallResult | CallError | Malformed | None = None
+    answered_ok: bool = False  # answered with a CALLRESULT (kept when the frames are not)
     # The sender gave up waiting (section 4.1.1: "or have timed out"): no longer in flight, but a
     # late answer still pairs with it.
     timed_out: bool = False
@@ -165,8 +166,13 @@ class CallTracker:
     first). None: no bound (a capture read back, whose size is known).
     """
 
-    def __init__(self, *, max_pending: int | None = MAX_PENDING_CALLS) -> None:
+    def __init__(
+        self, *, max_pending: int | None = MAX_PENDING_CALLS, keep_frames: bool = True
+    ) -> None:
         self.max_pending = max_pending
+        # False (the recorder): PendingCall keeps the CALL's parts, not its frame or its answer's,
+        # so a peer sending large CALLs it never gets answered holds no payloads in memory.
+        self.keep_frames = keep_frames
         # (direction the CALL travelled, unique id) -> the CALL, oldest first
         self._pending: OrderedDict[tuple[str, str], PendingCall] = OrderedDict()
         self._answered: OrderedDict[tuple[str, str], PendingCall] = OrderedDict()
@@ -208,7 +214,7 @@ class CallTracker:
         tag: object = None,
     ) -> CallStarted | DuplicateCall:
         """A CALL given by its parts (a capture's row, say); :meth:`feed` of a CALL comes here."""
-        call = PendingCall(direction, unique_id, action, frame, tag)
+        call = PendingCall(direction, unique_id, action, frame if self.keep_frames else None, tag)
         key = (direction, unique_id)
         pending = self._pending
         previous = pending.pop(key, None)
@@ -241,7 +247,9 @@ class CallTracker:
             return Orphan(direction, unique_id, frame)
         if not call.timed_out:
             self._in_flight[call.direction] -= 1
-        call.answer = frame
+        if self.keep_frames:
+            call.answer = frame
+        call.answered_ok = type(frame) is CallResult
         answered = self._answered
         answered[key] = call
         if len(answered) > ANSWERED_KEPT:
@@ -253,7 +261,7 @@ class CallTracker:
     ) -> ResultRejected | Orphan:
         # OCPP 2.1 part 4 section 4.2.3: sent by the CALL's sender, about the CALLRESULT it got.
         call = self._answered.pop((direction, unique_id), None)
-        if call is None or type(call.answer) is not CallResult:
+        if call is None or not call.answered_ok:
             return Orphan(direction, unique_id, frame)
         return ResultRejected(call, frame)
 

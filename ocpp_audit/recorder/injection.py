@@ -162,10 +162,9 @@ class ChargerLink:
 
     def _event_of(self, frame: Frame) -> TrackerEvent | None:
         """What the recorder's tracker made of ``frame``, the message it recorded last."""
-        event = self.recorder.last_event
-        if isinstance(event, CallStarted | DuplicateCall):
-            return event if event.call.frame is frame else None
-        return event if event is not None and event.frame is frame else None
+        if self.recorder.last_frame is not frame:
+            return None
+        return self.recorder.last_event
 
     # --- hooks the engines call, after recording the message ------------------------------------
 

@@ -52,6 +52,11 @@ class MirrorSpec:
 # that is too big for it to process").
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
 
+# What all connections from one address may make the relay hold (recorder/budget.py): far above what
+# chargers hold in flight (a message is a few KB; a thousand chargers behind one NAT address, each
+# with a message in the relay, hold a few MB), far below what a deflate bomb would take.
+DEFAULT_ADDRESS_BUDGET_BYTES = 64 * 1024 * 1024
+
 
 @dataclass
 class RecordOptions:
@@ -66,6 +71,9 @@ class RecordOptions:
     upstream_ca: Path | None = None  # CA bundle to verify a wss upstream
     insecure_upstream: bool = False  # do not verify the upstream certificate (explicit opt-in)
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    # Message bytes all connections from one remote address may make the relay hold before they
+    # stop reading (recorder/budget.py); 0: no limit.
+    address_budget_bytes: int = DEFAULT_ADDRESS_BUDGET_BYTES
     rotate_seconds: float = 300.0  # seal the journal into a Parquet part at least this often
     rotate_bytes: int = 64 * 1024 * 1024  # ... or when the journal grows past this size
     on_write_error: Literal["continue", "close"] = "continue"

@@ -43,6 +43,7 @@ from ocpp_audit.capture.connection import (
 )
 from ocpp_audit.capture.schema import ClosedBy, Direction, Event
 from ocpp_audit.display import wire_logger as display_wire_logger
+from ocpp_audit.recorder.budget import AddressBudget, BudgetedReading
 from ocpp_audit.recorder.injection import ChargerLink, ChargerRegistry
 from ocpp_audit.recorder.options import RecordOptions
 
@@ -204,8 +205,8 @@ class _ControlFrames:
             self.on_control(event.opcode, bytes(event.data))
 
 
-class _ChargerConnection(_ControlFrames, ServerConnection):
-    pass
+class _ChargerConnection(BudgetedReading, _ControlFrames, ServerConnection):
+    """A charger's hop: pings and pongs handed on, data charged to its address's budget."""
 
 
 class _BackendConnection(_ControlFrames, ClientConnection):
@@ -275,6 +276,13 @@ class RelayEngine:
         # The time each message spends in the recorder, when metrics are on (recorder/metrics.py).
         self.observe_forward: Callable[[float], None] | None = None
         self.mirrors = mirrors  # read-only shadow backends fed every charger CALL (mirror.py)
+        # What all connections from one address may make the relay hold (budget.py); 0: no limit.
+        self.budget = (
+            AddressBudget(options.address_budget_bytes) if options.address_budget_bytes else None
+        )
+        self._charger_connection = type(
+            "_ChargerConnection", (_ChargerConnection,), {"budget": self.budget}
+        )
 
     async def start(self) -> None:
         """Listen; the engine accepts chargers when this returns."""
@@ -294,7 +302,7 @@ class RelayEngine:
             max_size=self.options.max_frame_bytes,
             max_queue=MAX_QUEUE,
             logger=wire_logger,
-            create_connection=_ChargerConnection,
+            create_connection=self._charger_connection,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info(
@@ -570,6 +578,7 @@ class RelayEngine:
                 extra={"charge_point_id": charge_point_id},
             )
         finally:
+            cast(_ChargerConnection, charger).release_budget()
             self.registry.remove(link)  # fails a pending injection at once
             if mirrors is not None:
                 mirrors.close()
@@ -595,7 +604,17 @@ class RelayEngine:
         forwarded, ``mirrors`` gets it (a queue append: the charger never waits for a mirror).
         """
         failed_once = False
+        # A charger's messages count against its address's budget until passed on (budget.py).
+        forwarded = getattr(source, "message_forwarded", None)
+        holding = False
         while True:
+            if holding:
+                # The previous message is passed on (or kept): release its bytes, and hold no
+                # reference to it while waiting for the next (a large frame must not stay).
+                message = frame = event = None
+                recorder.forget_last()
+                if forwarded is not None:
+                    forwarded()
             try:
                 message = await source.recv()
             except ConnectionClosed:
@@ -603,6 +622,7 @@ class RelayEngine:
             except Exception:
                 logger.exception("%s: receiving failed", recorder.charge_point_id)
                 return _Ended.SOURCE_CLOSED
+            holding = True
             arrived = time.perf_counter()
             frame = None
             event = None

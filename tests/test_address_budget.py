@@ -1,0 +1,147 @@
+"""One address may not make the recorder hold more than its budget (issue 19: deflate bombs).
+
+A bounded attack on loopback: connections from 127.0.0.1 offer permessage-deflate and send 2 MiB
+frames of one repeated letter (a few KB on the wire each) as fast as TCP lets them, while a charger on
+127.0.0.2 keeps sending Heartbeats. The recorder runs as its own process (`ocpp-audit record`), so
+its peak RSS (VmHWM) is its own. Without the budget websockets keeps a few inflated frames per
+connection, so the peak grows with the number of connections; with it the peak stays near the
+budget, every attack frame still reaches the backend (backpressure, nothing dropped), and the other
+address is answered throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+
+from tests.conftest import timeout
+from tests.test_record_cli import Recorder
+
+pytestmark = pytest.mark.timeout(240)
+
+FRAMES_EACH = 3
+FRAME_BYTES = 2 * 1024 * 1024
+BUDGET_MB = 8
+
+
+def status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field}")
+
+
+class CountingBackend:
+    """Answers Heartbeats; counts every other CALL it receives."""
+
+    def __init__(self) -> None:
+        self.other_calls = 0
+        self.port = 0
+
+    async def handle(self, connection: ServerConnection) -> None:
+        async for message in connection:
+            frame = json.loads(message)
+            if frame[2] == "Heartbeat":
+                await connection.send(json.dumps([3, frame[1], {"currentTime": "now"}]))
+            else:
+                self.other_calls += 1
+
+
+async def attack(url: str, number: int) -> None:
+    filler = "A" * FRAME_BYTES
+    async with connect(
+        f"{url}/ocpp/BOMB{number:02d}",
+        subprotocols=["ocpp1.6"],
+        compression="deflate",
+        ping_interval=None,
+        max_size=None,
+        open_timeout=timeout(60),
+    ) as websocket:
+        for index in range(FRAMES_EACH):
+            await websocket.send(
+                f'[2,"{number}-{index}","DataTransfer",{{"vendorId":"x","data":"{filler}"}}]'
+            )
+
+
+async def heartbeats(url: str, stop: asyncio.Event) -> list[float]:
+    """Round trips of a charger on another address (127.0.0.2), until ``stop``."""
+    round_trips = []
+    async with connect(
+        f"{url}/ocpp/NEIGHBOUR",
+        subprotocols=["ocpp1.6"],
+        ping_interval=None,
+        local_addr=("127.0.0.2", 0),
+    ) as websocket:
+        for index in range(10_000):  # bounded; ends with the attack
+            if stop.is_set():
+                break
+            sent = time.perf_counter()
+            await websocket.send(f'[2,"hb{index}","Heartbeat",{{}}]')
+            async with asyncio.timeout(timeout(10)):
+                await websocket.recv()
+            round_trips.append(time.perf_counter() - sent)
+            await asyncio.sleep(0.05)
+    return round_trips
+
+
+async def run_attack(
+    tmp_path: Path, budget_mb: float, connections: int
+) -> tuple[int, int, list[float]]:
+    """(peak RSS growth in KiB, attack frames the backend got, the neighbour's round trips)."""
+    backend = CountingBackend()
+    async with serve(backend.handle, "127.0.0.1", 0, max_size=None, ping_interval=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        recorder = await Recorder.start(
+            tmp_path / f"capture-{connections}",
+            "--upstream",
+            f"ws://127.0.0.1:{port}",
+            "--rotate-mb",
+            "8",
+            "--address-budget-mb",
+            str(budget_mb),
+        )
+        try:
+            stop = asyncio.Event()
+            neighbour = asyncio.create_task(heartbeats(recorder.url, stop))
+            await asyncio.sleep(0.5)
+            baseline = status_kib(recorder.process.pid, "VmRSS")
+            async with asyncio.timeout(timeout(120)):
+                await asyncio.gather(*(attack(recorder.url, n) for n in range(connections)))
+                while backend.other_calls < connections * FRAMES_EACH:
+                    await asyncio.sleep(0.05)
+            peak = status_kib(recorder.process.pid, "VmHWM")
+            stop.set()
+            round_trips = await neighbour
+        finally:
+            await recorder.kill()
+    return peak - baseline, backend.other_calls, round_trips
+
+
+async def test_one_address_stays_within_its_budget_and_loses_nothing(tmp_path: Path) -> None:
+    few, many = 12, 48
+    growth = {}
+    for connections in (few, many):
+        growth[connections], delivered, round_trips = await run_attack(
+            tmp_path, BUDGET_MB, connections
+        )
+        # Every attack frame went through: the budget slows an address, it drops nothing.
+        assert delivered == connections * FRAMES_EACH
+        # The other address was answered throughout.
+        assert round_trips and max(round_trips) < timeout(5), max(round_trips)
+    print(
+        f"budget {BUDGET_MB} MiB: recorder grew by {growth[few] / 1024:.0f} MiB at {few} "
+        f"connections, {growth[many] / 1024:.0f} MiB at {many}"
+    )
+    # Flat in the number of connections but for each connection's own state (its zlib contexts
+    # and buffers, about 0.4 MiB): without the budget each connection also holds about one inflated
+    # frame (2.2 MiB; 36 more connections cost about 80 MiB, README's security section). What stays
+    # (about 130 MiB at 2 MiB frames) is the frame in hand, its journal line and the seal of an
+    # 8 MiB journal.
+    assert growth[many] - growth[few] < 24 * 1024
+    assert growth[many] < 256 * 1024
