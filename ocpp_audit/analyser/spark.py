@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -158,6 +160,13 @@ def spark_session(master: str | None) -> Any:
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     builder = builder.config("spark.ui.enabled", "false")
     builder = builder.config("spark.ui.showConsoleProgress", "false")  # stdout is the report's
+    if (master or "local").startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+        # Local workers run the driver's own Python (PySpark's default is whatever `python3` is
+        # on PATH, which may be another version: "PYTHON_VERSION_MISMATCH"). On a cluster the
+        # workers' Python is the cluster's, set by its operators.
+        # (SparkContext reads PYSPARK_PYTHON when it starts; the spark.pyspark.python setting
+        # is for spark-submit.)
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     try:
         session = builder.getOrCreate()
     except Exception as error:  # no Java, a master that cannot be reached
