@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import struct
 import time
+import zlib
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import timeout
 from tests.test_record_cli import Recorder
@@ -145,3 +149,60 @@ async def test_one_address_stays_within_its_budget_and_loses_nothing(tmp_path: P
     # 8 MiB journal.
     assert growth[many] - growth[few] < 24 * 1024
     assert growth[many] < 256 * 1024
+
+
+def deflated_text_frame(size: int) -> bytes:
+    """A masked client text frame with RSV1 set (permessage-deflate) inflating to ``size`` bytes."""
+    compressor = zlib.compressobj(wbits=-15)
+    body = compressor.compress(b"A" * size) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    body = body[:-4]  # RFC 7692 7.2.1: the trailing 00 00 ff ff is removed
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(body))
+    header = bytes([0xC1])  # FIN, RSV1, text
+    if len(body) < 126:
+        header += bytes([0x80 | len(body)])
+    elif len(body) < 1 << 16:
+        header += bytes([0x80 | 126]) + struct.pack("!H", len(body))
+    else:
+        header += bytes([0x80 | 127]) + struct.pack("!Q", len(body))
+    return header + mask + masked
+
+
+async def test_the_mitmproxy_engine_agrees_no_compression_so_a_bomb_costs_nothing(
+    tmp_path: Path,
+) -> None:
+    """mitmproxy inflates a whole message before any addon sees it (1.5 MB on the wire took it to
+    3.3 GB): the engine passes no deflate offer on, and a compressed frame sent anyway is a
+    protocol error (RFC 6455 5.2: RSV1 set with no extension agreed) that costs no inflation."""
+    pytest.importorskip("mitmproxy", reason="the mitmproxy engine is an extra")
+    backend = CountingBackend()
+    async with serve(backend.handle, "127.0.0.1", 0, max_size=None, ping_interval=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        recorder = await Recorder.start(
+            tmp_path / "capture", "--upstream", f"ws://127.0.0.1:{port}", "--engine", "mitmproxy"
+        )
+        try:
+            baseline = status_kib(recorder.process.pid, "VmRSS")
+            bombs = [deflated_text_frame(64 * 1024 * 1024) for _ in range(4)]
+            closes = []
+            for number in range(8):
+                async with connect(
+                    f"{recorder.url}/ocpp/BOMB{number}",
+                    subprotocols=["ocpp1.6"],
+                    compression="deflate",  # offered; nobody agrees to it
+                    ping_interval=None,
+                ) as websocket:
+                    assert websocket.response.headers.get("Sec-WebSocket-Extensions") is None
+                    for bomb in bombs:
+                        websocket.transport.write(bomb)
+                    with pytest.raises(ConnectionClosed) as closed:
+                        async with asyncio.timeout(timeout(20)):
+                            await websocket.recv()
+                    closes.append(closed.value.rcvd.code if closed.value.rcvd else None)
+            peak = status_kib(recorder.process.pid, "VmHWM")
+        finally:
+            await recorder.kill()
+    # 8 connections x 4 frames of 64 MiB inflated: nothing was inflated, nothing forwarded.
+    assert backend.other_calls == 0
+    assert set(closes) <= {1002, None}, closes
+    assert peak - baseline < 64 * 1024, f"recorder grew by {(peak - baseline) / 1024:.0f} MiB"

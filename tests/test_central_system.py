@@ -527,3 +527,26 @@ async def test_a_charger_built_on_the_ocpp_library_talks_both_ways(cs: CentralSy
             assert charger.availability == (1, "Inoperative")
         finally:
             serving.cancel()
+
+
+async def test_the_log_of_received_calls_is_bounded_in_bytes(
+    cs: CentralSystem, charger: RawCharger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: a charger sending large CALLs must not fill the central system's memory; the log
+    keeps the newest CALLs whose payloads fit the byte bound, and positions stay consecutive."""
+    import ocpp_audit.lab.central_system as central_system
+
+    monkeypatch.setattr(central_system, "MAX_LOGGED_BYTES", 1024 * 1024)
+    first = cs.mark()
+    for number in range(8):
+        answer = await charger.result(
+            "DataTransfer", {"vendorId": "x", "messageId": str(number), "data": "A" * 300_000}
+        )
+        assert answer == {"status": "UnknownVendorId"}
+    kept = cs.received("CP1", "DataTransfer")
+    assert [entry.payload["messageId"] for entry in kept] == ["5", "6", "7"]
+    assert [entry.position for entry in kept] == [first + 5, first + 6, first + 7]
+    assert cs.mark() == first + 8
+    # A wait from a position that is gone finds the oldest kept; from the mark, the next one.
+    found = await cs.wait_for_message("CP1", "DataTransfer", after=first, timeout=timeout(1))
+    assert found["messageId"] == "5"

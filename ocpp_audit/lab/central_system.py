@@ -66,8 +66,11 @@ SUBPROTOCOL = SUBPROTOCOLS[OcppVersion.V16]
 # The versions it answers, by subprotocol. OCPP 2.1 is left out: its CALLs share 2.0.1's names but
 # not all their payloads, and nothing here answers its new actions.
 SUPPORTED_SUBPROTOCOLS = (SUBPROTOCOL, SUBPROTOCOLS[OcppVersion.V201])
-# The log of received charger CALLs keeps this many (the oldest go first).
+# The log of received charger CALLs keeps at most this many, and payloads of at most this many bytes
+# (their JSON text; the oldest go first): a charger sending large CALLs must not fill the memory of
+# a central system that runs for weeks (100,000 DataTransfers of 16 MiB each would be 1.6 TB).
 MAX_LOGGED_CALLS = 100_000
+MAX_LOGGED_BYTES = 64 * 1024 * 1024
 # Frames up to 16 MiB, like the recorder engines.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # How long stop() waits for closing handshakes before it drops the remaining connections.
@@ -508,7 +511,8 @@ class CentralSystem:
         self._port = 0
         self._sessions: dict[str, _ChargePointSession] = {}
         self._transaction_ids = itertools.count(self.config.first_transaction_id)
-        self._log: deque[ReceivedCall] = deque(maxlen=MAX_LOGGED_CALLS)
+        self._log: deque[tuple[ReceivedCall, int]] = deque()  # with each payload's JSON size
+        self._log_bytes = 0
         self._logged = 0  # position of the next CALL to be logged
         self._message_waiters: dict[tuple[str, str], list[_Waiter]] = {}
         self._connect_waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -678,7 +682,8 @@ class CentralSystem:
     def received(
         self, charge_point_id: str | None = None, action: str | None = None, *, after: int = 0
     ) -> list[ReceivedCall]:
-        """The logged charger CALLs (the last 100k), oldest first, optionally filtered."""
+        """The logged charger CALLs (the last 100,000, at most 64 MiB of payloads), oldest first,
+        optionally filtered."""
         return [
             entry
             for entry in self._entries_from(after)
@@ -728,7 +733,7 @@ class CentralSystem:
 
     def _entries_from(self, after: int) -> Any:
         first = self._logged - len(self._log)
-        return itertools.islice(self._log, max(0, after - first), None)
+        return (entry for entry, _ in itertools.islice(self._log, max(0, after - first), None))
 
     def _log_call(self, charge_point_id: str, frame: frames.Call) -> ReceivedCall:
         entry = ReceivedCall(
@@ -739,8 +744,14 @@ class CentralSystem:
             frame.payload,
             time.time(),
         )
-        self._log.append(entry)
+        size = len(frame.payload_json)
+        self._log.append((entry, size))
+        self._log_bytes += size
         self._logged += 1
+        while len(self._log) > 1 and (
+            len(self._log) > MAX_LOGGED_CALLS or self._log_bytes > MAX_LOGGED_BYTES
+        ):
+            self._log_bytes -= self._log.popleft()[1]
         return entry
 
     def _handled(self, entry: ReceivedCall) -> None:

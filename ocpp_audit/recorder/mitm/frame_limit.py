@@ -1,5 +1,11 @@
 """Refuse a message larger than ``ocpp_max_frame_bytes``: not forwarded, not recorded, and the
-connection is closed with 1009 on both sides (killed when it cannot be closed cleanly)."""
+connection is closed with 1009 on both sides (killed when it cannot be closed cleanly).
+
+mitmproxy hands an addon a message only once it is whole, inflated: with permessage-deflate a
+charger could make it inflate gigabytes (1.5 MB on the wire took it to 3.3 GB) before this limit is
+seen. So while a limit is set, the charger's offer of compression is not passed on: no hop
+negotiates permessage-deflate (RFC 7692 negotiates it per hop, and a charger must work without it),
+and a message costs no more memory than the bytes the charger really sent."""
 
 from __future__ import annotations
 
@@ -40,6 +46,11 @@ class FrameLimit:
     def configure(self, updated: set[str]) -> None:
         if "ocpp_max_frame_bytes" in updated and ctx.options.ocpp_max_frame_bytes < 0:
             raise exceptions.OptionsError("ocpp_max_frame_bytes must be 0 (no limit) or positive")
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if ctx.options.ocpp_max_frame_bytes and "Sec-WebSocket-Extensions" in flow.request.headers:
+            # mitmproxy supports no other extension, and one it cannot speak must not be agreed.
+            del flow.request.headers["Sec-WebSocket-Extensions"]
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         assert flow.websocket is not None
