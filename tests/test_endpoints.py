@@ -52,7 +52,7 @@ async def test_diagnostics_upload_lands_in_the_chargers_folder(tmp_path: Path) -
     text = {"kind": "text", "readable": True, "problem": None}
     assert arrived == [("CP 1/a", "diag.log", 600, text), ("CP2", "diag.log", 300, text)]
     # each charger in its own folder: the same file name does not overwrite another's upload
-    assert (tmp_path / "diagnostics" / "CP_1_a" / "diag.log").read_bytes() == b"CP 1/a" * 100
+    assert (tmp_path / "diagnostics" / "CP%201%2Fa" / "diag.log").read_bytes() == b"CP 1/a" * 100
     assert (tmp_path / "diagnostics" / "CP2" / "diag.log").stat().st_size == 300
 
 

@@ -9,11 +9,12 @@ import contextlib
 import stat
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aioftp
 import pytest
 
-from ocpp_audit.recorder.endpoints import FileEndpoints, UploadLimits
+from ocpp_audit.recorder.endpoints import FileEndpoints, UploadLimits, charger_folder_name
 from tests.conftest import timeout
 
 Arrived = list[tuple[str, str, int, dict[str, Any]]]
@@ -131,3 +132,27 @@ async def test_refused_logins_grow_nothing(tmp_path: Path) -> None:
         server = ep._ftp
         assert server is not None
         assert len(server.throttle_per_user) <= 1  # one User object for CP1, none for the refused
+
+
+async def test_hostile_charge_point_ids_each_get_a_folder_of_their_own(tmp_path: Path) -> None:
+    """Ids that differ only in what a naive cleaner would replace (`CP/1`, `CP_1`), dot-dot, NUL
+    and a 10 kB id: each charger's files land in its own folder under diagnostics/, never in
+    another's, with a name the file system takes (at most 120 characters)."""
+    hostile = ["CP_1", "CP/1", "CP?1", "..", ".", "CP\x001", "%2F", "Ü" * 10, "x" * 10_000]
+    arrived: Arrived = []
+    async with FileEndpoints(
+        tmp_path, on_upload=lambda *a: arrived.append(a), accept_login=lambda cp: cp in hostile
+    ) as ep:
+        for number, charge_point_id in enumerate(hostile):
+            login = quote(charge_point_id, safe="")  # as the diagnostics URL gives it
+            await upload(ep, login, ep.ftp_password(charge_point_id), "d.log", f"{number}".encode())
+        await wait_for(arrived, len(hostile))
+    assert sorted(a[0] for a in arrived) == sorted(hostile)
+    root = tmp_path / "diagnostics"
+    folders = {folder.name: folder for folder in root.iterdir()}
+    assert len(folders) == len(hostile)  # no two ids share a folder
+    for number, charge_point_id in enumerate(hostile):
+        folder = root / charger_folder_name(charge_point_id)
+        assert folder.parent == root and len(folder.name) <= 120
+        assert (folder / "d.log").read_bytes() == f"{number}".encode()
+    assert not (tmp_path / "d.log").exists() and not (tmp_path.parent / "d.log").exists()

@@ -70,10 +70,27 @@ class UploadLimits:
 OnUpload = Callable[[str, str, int, dict[str, Any]], None]
 
 
-def _safe_segment(value: str) -> str:
-    """A folder name for a charge point id (no separators, no dot-dot)."""
-    cleaned = re.sub(r"[^A-Za-z0-9._@+-]", "_", value).strip(".")
-    return cleaned or "_"
+# A charger's folder name holds at most this many characters (file systems allow 255 bytes).
+MAX_FOLDER_NAME = 120
+
+
+def charger_folder_name(charge_point_id: str) -> str:
+    """The folder of a charge point id: the id itself when it is plain (letters, digits, ``._@+-``,
+    not starting with a dot), else percent-encoded (``CP/1`` -> ``CP%2F1``, ``..`` -> ``%2E.``), so
+    two ids never share a folder and none names a path. An id too long for a file name is cut and
+    followed by ``~`` and a hash of the whole id (``~`` is encoded everywhere else)."""
+    encoded = "".join(
+        char
+        if re.fullmatch(r"[A-Za-z0-9_@+\-]", char) or (char == "." and index)
+        else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+        for index, char in enumerate(charge_point_id)
+    )
+    if not encoded:
+        return "%"  # the empty id (refused at login anyway); "%" alone decodes to nothing else
+    if len(encoded) > MAX_FOLDER_NAME:
+        digest = hashlib.sha256(charge_point_id.encode("utf-8", "surrogatepass")).hexdigest()
+        encoded = f"{encoded[: MAX_FOLDER_NAME - 17]}~{digest[:16]}"
+    return encoded
 
 
 @dataclass(frozen=True)
@@ -176,7 +193,7 @@ class _ChargerUsers(aioftp.AbstractUserManager):
                 return aioftp.AbstractUserManager.GetUserResponse.ERROR, None, "no such charger"
             user = aioftp.User(
                 charge_point_id,
-                base_path=self.root / _safe_segment(charge_point_id),
+                base_path=self.root / charger_folder_name(charge_point_id),
                 permissions=[aioftp.Permission("/", readable=False, writable=True)],
                 maximum_connections=self.limits.connections_per_charger,
             )
