@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from ocpp_audit.cli import main
 from ocpp_audit.recorder.pseudonymise import (
     IdTagPseudonymiser,
     PseudonymisingSink,
 )
+from tests.capture_builder import CaptureBuilder
 from tests.conftest import timeout
 from tests.engines import PlainBackend, read_capture, stop_and_read
 from tests.test_record_cli import Recorder
@@ -290,3 +293,33 @@ async def test_record_process_writes_no_credential_to_stderr_or_capture(tmp_path
     assert sum(pseudonym in (row["raw"] or "") for row in rows) == 2  # both directions
     assert [row["auth_user"] for row in rows if row["event"] == "open"] == ["CP001"]
     assert _assert_private(capture) >= 1
+
+
+def test_sql_in_a_charger_id_or_an_argument_is_only_text(tmp_path: Path) -> None:
+    """Issue 19: arguments and ids reach SQL as literals, never as SQL. A charger whose id is an
+    injection attempt is judged as itself; --charger with one selects nothing else; a --since
+    or --memory-limit carrying SQL is refused as a usage error."""
+    hostile = "x' OR '1'='1"
+    capture = CaptureBuilder()
+    for charge_point_id in ("CP-plain", hostile, "'; DROP TABLE frames; --"):
+        cp = capture.charger(charge_point_id)
+        cp.connect()
+        cp.boot()
+        cp.wait(60).heartbeat()
+    capture.write(tmp_path / "capture")
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["analyse", str(tmp_path / "capture"), "--charger", hostile, "-f", "json"]
+    )
+    assert result.exit_code in (0, 1), result.output
+    chargers = [c["charge_point_id"] for c in json.loads(result.stdout)["chargers"]]
+    assert chargers == [hostile]
+    result = runner.invoke(main, ["analyse", str(tmp_path / "capture"), "-f", "json"])
+    chargers = [c["charge_point_id"] for c in json.loads(result.stdout)["chargers"]]
+    assert sorted(chargers) == sorted(["CP-plain", hostile, "'; DROP TABLE frames; --"])
+    for option, value in (
+        ("--since", "2026-01-01' OR true --"),
+        ("--memory-limit", "1GB'; SELECT 1; --"),
+    ):
+        result = runner.invoke(main, ["analyse", str(tmp_path / "capture"), option, value])
+        assert result.exit_code == 2, (option, result.output)
