@@ -585,3 +585,30 @@ def test_a_seal_that_failed_is_retried_at_the_next_rotation(
         assert writer.wait_sealed(timeout(5))
         assert [row["seq"] for row in read_capture(capture)] == [0, 1]
         assert not list((capture / "journal").glob("*.journal"))[1:]  # only the open one
+
+
+def test_a_large_payload_is_journalled_once_and_sealed_whole(tmp_path: Path) -> None:
+    """Issue 19: a 16 MiB frame was 32 MiB of journal (raw, and payload again). A payload from
+    PAYLOAD_SPAN_MIN characters on is journalled as its place in raw; the open journal read live
+    and the sealed part both hold it whole, byte for byte, beside small frames kept as before."""
+    from ocpp_audit.capture.live import read_open_journals
+
+    capture = tmp_path / "capture"
+    data = "Ü" * 300_000 + '"\\u00e9]'  # non-ASCII, an escaped quote and a bracket inside
+    big = f'[2 , "1", "DataTransfer", {{"vendorId":"x","data":"{data}"}}  ]'
+    payload = big[big.index("{") : big.rindex("}") + 1]
+    small = '[2,"2","Heartbeat",{}]'
+    writer = CaptureWriter(capture, rotate_seconds=3600)
+    writer.start()
+    rows = []
+    for seq, (raw, body) in enumerate(((big, payload), (small, "{}"))):
+        row = {**message_row(seq, T0 + seq, raw), "payload": body, "message_type": 2}
+        rows.append(row)
+        writer.append(row)
+    (journal,) = capture.glob("**/*.journal")
+    assert journal.stat().st_size < len(big.encode()) + 2_000  # the payload is not there twice
+    live = read_open_journals([capture])
+    assert [row["payload"] for row in live.table.to_pylist()] == [payload, "{}"]
+    writer.close()
+    sealed = read_capture(capture)
+    assert [(row["raw"], row["payload"]) for row in sealed] == [(big, payload), (small, "{}")]

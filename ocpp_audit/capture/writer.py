@@ -105,7 +105,14 @@ _JOURNAL_SCHEMA = pa.schema(
         )
         for field in ARROW_SCHEMA
     ]
+    # A large payload is not written twice: the line holds where it lies in ``raw`` instead
+    # (journal only; sealing puts the payload back).
+    + [pa.field("payload_at", pa.int64()), pa.field("payload_end", pa.int64())]
 )
+# Payloads from this many characters on are journalled as their place in ``raw``: a 16 MiB frame
+# is then 16 MiB of journal, not 32, and small frames (nearly all) keep the plain form.
+PAYLOAD_SPAN_MIN = 4096
+_JOURNAL_COLUMNS = _COLUMNS | {"payload_at", "payload_end"}
 _JOURNAL_PARSE = pa_json.ParseOptions(
     explicit_schema=_JOURNAL_SCHEMA, unexpected_field_behavior="error"
 )
@@ -159,9 +166,9 @@ def _write_all(fd: int, data: bytes) -> None:
             view = view[os.write(fd, view) :]
 
 
-def _check_row(row: dict[str, object]) -> None:
-    if not _COLUMNS.issuperset(row):
-        unknown = sorted(set(row) - _COLUMNS)
+def _check_row(row: dict[str, object], columns: frozenset[str] = _COLUMNS) -> None:
+    if not columns.issuperset(row):
+        unknown = sorted(set(row) - columns)
         raise ValueError(f"not capture columns: {', '.join(unknown)}")
     if not isinstance(row.get("ts"), int):
         raise ValueError(f"row needs ts as int microseconds since the epoch, got {row.get('ts')!r}")
@@ -172,6 +179,15 @@ def _journal_line(row: dict[str, object]) -> bytes:
     if binary is not None:
         row = dict(row)
         row["raw_binary"] = base64.b64encode(binary).decode("ascii")  # type: ignore[arg-type]
+    payload = row.get("payload")
+    if type(payload) is str and len(payload) >= PAYLOAD_SPAN_MIN:
+        raw = row.get("raw")
+        # The payload is the frame's last element, so its last occurrence in raw is the one.
+        at = raw.rfind(payload) if type(raw) is str else -1
+        if at >= 0:
+            row = dict(row)
+            del row["payload"]
+            row["payload_at"], row["payload_end"] = at, at + len(payload)
     if orjson is not None:
         try:
             return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
@@ -217,7 +233,7 @@ def _parse_journal(data: bytes, source: Path) -> tuple[pa.Table, int]:
             row = json.loads(line)
             if not isinstance(row, dict):
                 raise ValueError("not an object")
-            _check_row(row)
+            _check_row(row, _JOURNAL_COLUMNS)
             rows.append(row)
         except (ValueError, RecursionError):  # RecursionError: nested too deeply to read
             bad += 1
@@ -244,8 +260,27 @@ def _decode_binary(column: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     )
 
 
+def _payloads_from_raw(journal: pa.Table) -> pa.Array | pa.ChunkedArray:
+    """The payload column, with each payload journalled as its place in ``raw`` put back."""
+    payload = journal.column("payload")
+    if "payload_at" not in journal.column_names:
+        return payload
+    at = journal.column("payload_at")
+    if at.null_count == len(at):
+        return payload
+    mask = pc.is_valid(at).combine_chunks()
+    raw, end = journal.column("raw"), journal.column("payload_end")
+    # One large frame at a time in Python (these are the large ones), its payload sliced out.
+    spans = [
+        raw[row].as_py()[at[row].as_py() : end[row].as_py()]
+        for row in pc.indices_nonzero(mask).to_pylist()
+    ]
+    return pc.replace_with_mask(payload.combine_chunks(), mask, pa.array(spans, pa.string()))
+
+
 def _capture_table(journal: pa.Table) -> pa.Table:
-    """Journal schema -> capture schema (ts to timestamp, base64 to bytes, version metadata)."""
+    """Journal schema -> capture schema (ts to timestamp, base64 to bytes, payloads journalled as
+    their place in raw put back, version metadata)."""
     arrays = []
     for field in ARROW_SCHEMA:
         if field.name not in journal.column_names:
@@ -254,6 +289,8 @@ def _capture_table(journal: pa.Table) -> pa.Table:
             arrays.append(journal.column("ts").cast(field.type))
         elif field.name == "raw_binary":
             arrays.append(_decode_binary(journal.column("raw_binary")))
+        elif field.name == "payload":
+            arrays.append(_payloads_from_raw(journal))
         else:
             arrays.append(journal.column(field.name))
     return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
@@ -305,6 +342,7 @@ class _Journal:
     stem: str  # <stamp>-<instance>-<n>: the parts are named part-<stem>.parquet
     opened_at: float  # time.monotonic()
     size: int = 0
+    payload_bytes: int = 0  # of payloads journalled as their place in raw (for rotation)
     rows: int = 0
 
 
@@ -355,7 +393,7 @@ def _salvage(path: Path, frames_dir: Path) -> tuple[list[Path], int, int]:
                 row = json.loads(line)
                 if not isinstance(row, dict):
                     raise ValueError("not an object")
-                _check_row(row)
+                _check_row(row, _JOURNAL_COLUMNS)
             except (ValueError, RecursionError):
                 lost += 1
                 continue
@@ -525,7 +563,12 @@ class CaptureWriter:
             self._needs_newline = False
             journal.size += len(line)
             journal.rows += 1
-            if journal.size >= self.rotate_bytes:
+            # Rotation counts a payload journalled as its place in raw at its full size: a seal
+            # then holds as many bytes of frames in memory as before, the journal on disk fewer.
+            payload = row.get("payload")
+            if type(payload) is str and len(payload) >= PAYLOAD_SPAN_MIN:
+                journal.payload_bytes += len(payload)
+            if journal.size + journal.payload_bytes >= self.rotate_bytes:
                 self._rotate_locked()
 
     def _gap_line(self) -> bytes:
