@@ -83,6 +83,7 @@ def open_capture(
     database: str | Path = ":memory:",
     memory_limit: str | None = None,
     journals: OpenJournals | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the ``all_frames`` and ``frames`` views over the capture (every row,
     and the primary backend's rows), and the analyst views.
@@ -96,6 +97,9 @@ def open_capture(
     A capture still being recorded is read whole: the rows of its open journals join the parts
     (``journals``, read here unless the caller read them already; see ``ocpp_audit.capture.live``).
     In a DuckDB file they are stored as the table ``open_journal_rows``, a snapshot of that moment.
+
+    ``shard`` (k, n): only the chargers whose id hashes to k modulo n (every rule is judged per
+    charger, so n shards judged one after the other give the whole report, each in 1/n the memory).
     """
     if journals is None:
         journals = read_open_journals(
@@ -106,6 +110,9 @@ def open_capture(
         check_part(part)
     live = "open_journal_rows" if journals.files else None
     sql = frames_sql(parts, chargers=chargers, since=since, until=until, journal=live, mirrors=True)
+    if shard is not None:
+        index, count = shard
+        sql = f"SELECT * FROM ({sql}) WHERE hash(charge_point_id) % {int(count)} = {int(index)}"
     logger.debug("frames view over %d parts", len(parts))
     con = duckdb.connect(str(database))
     try:

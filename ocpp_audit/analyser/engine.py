@@ -402,6 +402,7 @@ def analyse(
     materialize: Sequence[str] = MATERIALIZED_VIEWS,
     skip_bad_parts: bool = False,
     progress: Progress | None = None,
+    shards: int = 1,
 ) -> Report:
     """Judge a capture with the rules; the report holds one verdict per charger and rule.
 
@@ -411,7 +412,9 @@ def analyse(
     ``open_capture``); None means ``default_memory_limit()``. With ``skip_bad_parts``, parts that
     fail ``check_part`` are left out and listed in ``Report.skipped_parts`` instead of raising
     (CaptureError still if none is readable). ``progress(done, total, note)``, when given, hears
-    of each step: the shared views computed, then each rule.
+    of each step: the shared views computed, then each rule. ``shards`` > 1 judges the chargers in
+    that many groups (by a hash of their id), one after the other: the same report, with the memory
+    of the largest group instead of the whole capture's (the capture is read once per group).
 
     Example::
 
@@ -438,12 +441,48 @@ def analyse(
         "memory_limit": memory_limit,
         "journals": journals,
     }
-    con = open_capture(**source)  # type: ignore[arg-type]
-    try:
-        report = judge(con, rules, materialize=materialize, progress=progress)
-    finally:
-        con.close()
+    if shards > 1:
+        report = _judge_in_shards(source, rules, shards, materialize, progress)
+    else:
+        con = open_capture(**source)  # type: ignore[arg-type]
+        try:
+            report = judge(con, rules, materialize=materialize, progress=progress)
+        finally:
+            con.close()
     report.source = source
     report.skipped_parts = skipped
     report.open_journals = journals if journals.files else None
     return report
+
+
+def _judge_in_shards(
+    source: Mapping[str, object],
+    rules: list[Rule],
+    shards: int,
+    materialize: Sequence[str],
+    progress: Progress | None,
+) -> Report:
+    """``judge`` on each shard of the chargers in turn, the reports joined, chargers sorted."""
+    chargers: list[ChargerReport] = []
+    rule_seconds: dict[str, float] = {}
+    elapsed = 0.0
+    for index in range(shards):
+        shown = None
+        if progress is not None:
+
+            def shown(done: int, total: int, note: str, index: int = index) -> None:
+                progress(
+                    index * total + done, shards * total, f"shard {index + 1}/{shards}: {note}"
+                )
+
+        con = open_capture(**source, shard=(index, shards))  # type: ignore[arg-type]
+        try:
+            part = judge(con, rules, materialize=materialize, progress=shown)
+        finally:
+            con.close()
+        chargers.extend(part.chargers)
+        for rule_id, seconds in part.rule_seconds.items():
+            rule_seconds[rule_id] = rule_seconds.get(rule_id, 0.0) + seconds
+        elapsed += part.elapsed_s
+    chargers.sort(key=lambda charger: charger.charge_point_id.encode("utf-8", "surrogatepass"))
+    return Report(chargers, rules, elapsed_s=elapsed, rule_seconds=rule_seconds)

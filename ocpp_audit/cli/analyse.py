@@ -76,6 +76,14 @@ def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -
     " (pip install 'ocpp-audit[spark]').",
 )
 @click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --engine duckdb: judge the chargers in N groups, one after the other: the same"
+    " report in about 1/N of the memory (the capture is read N times).",
+)
+@click.option(
     "--spark-master",
     metavar="URL",
     help="With --engine spark: local[N], spark://host:7077, yarn, k8s://...;"
@@ -107,6 +115,7 @@ def analyse(
     memory_limit: str | None,
     skip_bad_parts: bool,
     engine: str,
+    shards: int,
     spark_master: str | None,
     fmt: str,
     output: Path | None,
@@ -129,6 +138,7 @@ def analyse(
         ocpp-audit analyse captures/lab-faults --charger LAB-SLOWHB --param max_gap_s=45
         ocpp-audit analyse captures/lab-faults --write-baseline baseline.json
         ocpp-audit analyse captures/lab-faults --baseline baseline.json
+        ocpp-audit analyse captures/fleet --shards 8
         ocpp-audit analyse captures/fleet --engine spark --spark-master 'local[2]'
     """
     # Arguments first, the work after: a baseline that cannot be read stops the run before it.
@@ -139,6 +149,8 @@ def analyse(
         raise click.UsageError("--spark-master goes with --engine spark")
     if engine == "spark" and skip_bad_parts:
         raise click.UsageError("--skip-bad-parts is not available with --engine spark")
+    if engine == "spark" and shards != 1:
+        raise click.UsageError("--shards is for --engine duckdb (Spark groups chargers itself)")
     try:
         options = {
             "rule_dirs": list(rule_dirs) or None,
@@ -155,7 +167,11 @@ def analyse(
         else:
             with progress("analysing", unit="rules") as show:
                 report = run_analysis(
-                    list(captures), skip_bad_parts=skip_bad_parts, progress=show, **options
+                    list(captures),
+                    skip_bad_parts=skip_bad_parts,
+                    progress=show,
+                    shards=shards,
+                    **options,
                 )
     except ValueError as error:  # ParamError too: a bad --param, --select or --exclude
         raise InputError(str(error)) from None
