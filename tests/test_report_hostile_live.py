@@ -104,7 +104,7 @@ async def record(capture_dir: Path, charge_point_ids: list[str], frames: list[st
     text="\n## Injected heading\n| 99 | Forged | row | PASS |\x01\x0b",
 )
 @settings(
-    max_examples=6,
+    max_examples=4,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
