@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gzip
 import json
 import os
 import re
 import shutil
 import socket
+import tarfile
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from ocpp_audit.lab import central_system
 from ocpp_audit.lab.acceptance.run import GUIDED_STEPS, run_guided
 from tests.conftest import timeout
+from tests.engines import read_capture, wire
 
 PEERS_DIR = Path(os.environ.get("OCPP_AUDIT_PEERS", Path.home() / ".cache" / "ocpp-audit-peers"))
 NODE = PEERS_DIR / "node" / "bin" / "node"
@@ -458,10 +461,17 @@ async def wait_until(condition: Callable[[], Any], seconds: float, what: str) ->
         raise TimeoutError(f"no {what} within {timeout(seconds)} s") from None
 
 
-async def launch_simulator(folder: Path, recorder_port: int) -> SapSimulator:
+async def launch_simulator(
+    folder: Path, recorder_port: int, template: dict[str, Any] | None = None
+) -> SapSimulator:
     """A simulator process for a recorder on ``recorder_port`` (not started yet: the port was
-    chosen ahead), up and listening on its UI server, its station not started yet."""
-    simulator = SapSimulator(folder, f"ws://127.0.0.1:{recorder_port}", template=station_template())
+    chosen ahead), up and listening on its UI server, its station not started yet; ``template``:
+    the station template (default :func:`station_template`)."""
+    simulator = SapSimulator(
+        folder,
+        f"ws://127.0.0.1:{recorder_port}",
+        template=station_template() if template is None else template,
+    )
     try:
         await simulator.start()
     except BaseException:
@@ -756,3 +766,74 @@ async def _scenarios(session: Session, simulator: SapSimulator, control: Any, se
     )
     await asyncio.sleep(1)  # the answers to the last frames
     session.phase("end")
+
+
+# -- reading a capture and a report -----------------------------------------------------------------
+
+
+@dataclass
+class Message:
+    """One frame of the capture, parsed."""
+
+    connection: int  # 1 for the first connection of the run, 2 for the next ...
+    direction: str
+    frame: list[Any]
+    raw: str
+    ts: int
+    injected: bool
+
+    @property
+    def unique_id(self) -> str:
+        return self.frame[1]
+
+    @property
+    def payload(self) -> Any:
+        return self.frame[-1]
+
+
+def findings(verdict: dict[str, Any], check: str, detail: str = "") -> list[dict[str, Any]]:
+    """The findings of one check whose detail contains ``detail``."""
+    return [f for f in verdict["findings"] if f["check"] == check and detail in f["detail"]]
+
+
+def evidence(finding: dict[str, Any]) -> list[str]:
+    return [item["unique_id"] for item in finding["evidence"]]
+
+
+def read_messages(capture_dir: Path) -> list[Message]:
+    rows = read_capture(capture_dir)
+    opened = [row["connection_id"] for row in rows if row["event"] == "open"]
+    number = {connection_id: index + 1 for index, connection_id in enumerate(opened)}
+    rows = [row for row in rows if row["event"] == "message"]
+    rows.sort(key=lambda row: (number[row["connection_id"]], row["seq"]))
+    messages = []
+    for row in rows:
+        raw = wire(row)
+        assert isinstance(raw, str)
+        messages.append(
+            Message(
+                number[row["connection_id"]],
+                row["direction"],
+                json.loads(raw),
+                raw,
+                row["ts"],
+                bool(row["injected"]),
+            )
+        )
+    return messages
+
+
+def whole_tar_gz(path: Path) -> bool:
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            return bool(archive.getmembers())
+    except (tarfile.TarError, OSError, EOFError):
+        return False
+
+
+def readable_gzip(path: Path) -> bool:
+    try:
+        with gzip.open(path) as stream:
+            return len(stream.read()) > 0
+    except (OSError, EOFError):
+        return False

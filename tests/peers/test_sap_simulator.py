@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import itertools
 import json
 import re
 import subprocess
 import sys
-import tarfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import timeout
-from tests.engines import read_capture, wire
+from tests.engines import read_capture
 from tests.peers.peers import (
     ACCEPTED_TAGS,
     HEARTBEAT_INTERVAL_S,
@@ -38,43 +36,31 @@ from tests.peers.peers import (
     SLOW_TAG,
     STATION,
     UNKNOWN_TAG,
+    Message,
     ReservedPort,
     SapSimulator,
     Session,
+    evidence,
+    findings,
     launch_simulator,
     missing_peers,
+    read_messages,
+    readable_gzip,
     run_session,
+    whole_tar_gz,
 )
 
 pytestmark = [
     pytest.mark.peers,
     pytest.mark.skipif(missing_peers() is not None, reason=missing_peers() or ""),
+    # One process runs the module (`--dist loadgroup`): its sessions run once, in its fixture.
+    pytest.mark.xdist_group("sap-session"),
     pytest.mark.timeout(300),
 ]
 
 COMBINATIONS = [
     (engine, backend) for engine in ("relay", "mitmproxy") for backend in ("ocpp-rpc", "ocpp")
 ]
-
-
-@dataclass
-class Message:
-    """One frame of the capture, parsed."""
-
-    connection: int  # 1 for the first connection of the run, 2 for the next ...
-    direction: str
-    frame: list[Any]
-    raw: str
-    ts: int
-    injected: bool
-
-    @property
-    def unique_id(self) -> str:
-        return self.frame[1]
-
-    @property
-    def payload(self) -> Any:
-        return self.frame[-1]
 
 
 @dataclass
@@ -123,15 +109,6 @@ class Run:
         return next(c for c in charger["checks"] if c["rule"] == rule)
 
 
-def findings(verdict: dict[str, Any], check: str, detail: str = "") -> list[dict[str, Any]]:
-    """The findings of one check whose detail contains ``detail``."""
-    return [f for f in verdict["findings"] if f["check"] == check and detail in f["detail"]]
-
-
-def evidence(finding: dict[str, Any]) -> list[str]:
-    return [item["unique_id"] for item in finding["evidence"]]
-
-
 def analyse_json(capture_dir: Path) -> dict[str, Any]:
     """``ocpp-audit analyse CAPTURE -f json``, as a user runs it (exit 1: there are findings)."""
     done = subprocess.run(
@@ -140,29 +117,6 @@ def analyse_json(capture_dir: Path) -> dict[str, Any]:
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
     return json.loads(done.stdout)
-
-
-def read_messages(capture_dir: Path) -> list[Message]:
-    rows = read_capture(capture_dir)
-    opened = [row["connection_id"] for row in rows if row["event"] == "open"]
-    number = {connection_id: index + 1 for index, connection_id in enumerate(opened)}
-    rows = [row for row in rows if row["event"] == "message"]
-    rows.sort(key=lambda row: (number[row["connection_id"]], row["seq"]))
-    messages = []
-    for row in rows:
-        raw = wire(row)
-        assert isinstance(raw, str)
-        messages.append(
-            Message(
-                number[row["connection_id"]],
-                row["direction"],
-                json.loads(raw),
-                raw,
-                row["ts"],
-                bool(row["injected"]),
-            )
-        )
-    return messages
 
 
 @pytest.fixture(scope="module")
@@ -751,19 +705,3 @@ def test_the_guided_runs_soft_reset_step_passes(run: Run) -> None:
     assert run.session is not None
     outcome = run.session.guided_reset
     assert outcome.status == "done", outcome.detail
-
-
-def whole_tar_gz(path: Path) -> bool:
-    try:
-        with tarfile.open(path, "r:gz") as archive:
-            return bool(archive.getmembers())
-    except (tarfile.TarError, OSError, EOFError):
-        return False
-
-
-def readable_gzip(path: Path) -> bool:
-    try:
-        with gzip.open(path) as stream:
-            return len(stream.read()) > 0
-    except (OSError, EOFError):
-        return False
