@@ -30,8 +30,7 @@ if not os.environ.get("OCPP_AUDIT_REQUIRE_SPARK"):  # CI sets it: there, a missi
             "Spark needs Java 17 (Debian: openjdk-17-jre-headless)", allow_module_level=True
         )
 
-# One xdist worker runs the module (`--dist loadgroup`): one JVM, not one per test.
-pytestmark = [pytest.mark.timeout(600), pytest.mark.xdist_group("spark")]
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")

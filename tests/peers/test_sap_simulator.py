@@ -53,8 +53,6 @@ from tests.peers.peers import (
 pytestmark = [
     pytest.mark.peers,
     pytest.mark.skipif(missing_peers() is not None, reason=missing_peers() or ""),
-    # One process runs the module (`--dist loadgroup`): its sessions run once, in its fixture.
-    pytest.mark.xdist_group("sap-session"),
     pytest.mark.timeout(300),
 ]
 
