@@ -484,5 +484,6 @@ def _judge_in_shards(
         for rule_id, seconds in part.rule_seconds.items():
             rule_seconds[rule_id] = rule_seconds.get(rule_id, 0.0) + seconds
         elapsed += part.elapsed_s
-    chargers.sort(key=lambda charger: charger.charge_point_id.encode("utf-8", "surrogatepass"))
+    # Code point order, which is UTF-8 byte order: DuckDB's ORDER BY in judged_chargers.
+    chargers.sort(key=lambda charger: charger.charge_point_id)
     return Report(chargers, rules, elapsed_s=elapsed, rule_seconds=rule_seconds)

@@ -175,6 +175,13 @@ def _check_row(row: dict[str, object], columns: frozenset[str] = _COLUMNS) -> No
 
 
 def _journal_line(row: dict[str, object]) -> bytes:
+    return _journal_line_and_omitted(row)[0]
+
+
+def _journal_line_and_omitted(row: dict[str, object]) -> tuple[bytes, int]:
+    """The row's journal line, and how many payload characters it holds as their place in ``raw``
+    instead of as text (0 for all but large payloads)."""
+    omitted = 0
     binary = row.get("raw_binary")
     if binary is not None:
         row = dict(row)
@@ -188,18 +195,19 @@ def _journal_line(row: dict[str, object]) -> bytes:
             row = dict(row)
             del row["payload"]
             row["payload_at"], row["payload_end"] = at, at + len(payload)
+            omitted = len(payload)
     if orjson is not None:
         try:
-            return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+            return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE), omitted
         except TypeError:  # orjson.JSONEncodeError: lone surrogates, integers over 64 bits
             pass  # the standard library's encoder below, which handles or reports them
     text = _encode_line(row)
     try:
-        return text.encode("utf-8") + b"\n"
+        return text.encode("utf-8") + b"\n", omitted
     except UnicodeEncodeError:
         # A str holding lone surrogates has no UTF-8 form and cannot be an Arrow string either.
         logger.warning("row has text that is not valid Unicode; stored with U+FFFD replacements")
-        return text.encode("utf-8", "replace") + b"\n"
+        return text.encode("utf-8", "replace") + b"\n", omitted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -534,7 +542,7 @@ class CaptureWriter:
     def append(self, row: dict[str, object]) -> None:
         """Write one row as one journal line; the OS has it when this returns."""
         _check_row(row)
-        line = _journal_line(row)
+        line, omitted = _journal_line_and_omitted(row)
         with self._lock:
             journal = self._journal
             if journal is None:
@@ -565,9 +573,7 @@ class CaptureWriter:
             journal.rows += 1
             # Rotation counts a payload journalled as its place in raw at its full size: a seal
             # then holds as many bytes of frames in memory as before, the journal on disk fewer.
-            payload = row.get("payload")
-            if type(payload) is str and len(payload) >= PAYLOAD_SPAN_MIN:
-                journal.payload_bytes += len(payload)
+            journal.payload_bytes += omitted
             if journal.size + journal.payload_bytes >= self.rotate_bytes:
                 self._rotate_locked()
 
