@@ -19,7 +19,7 @@ WITH tx AS (
     FROM transactions
     WHERE transaction_id IS NOT NULL
 ),
-samples AS (
+samples AS NOT MATERIALIZED (
     SELECT s.*, coalesce(s.connector_id, t.connector_id) AS tx_connector
     FROM meter_samples s
     JOIN tx t ON t.charge_point_id = s.charge_point_id AND t.transaction_id = s.transaction_id
