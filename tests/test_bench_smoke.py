@@ -39,8 +39,9 @@ def test_synthetic_capture_is_a_valid_capture(tmp_path: Path) -> None:
     assert len(stats.parts) == 2
     table = pq.read_table(stats.parts[0])
     assert table.schema.equals(arrow_schema(), check_metadata=True)
-    ts = table.column("ts").to_pylist()
-    assert ts == sorted(ts)
+    # in the writer's order: one charger's rows together, in time order
+    keys = list(zip(table["charge_point_id"].to_pylist(), table["ts"].to_pylist(), strict=True))
+    assert keys == sorted(keys)
     total = sum(pq.read_metadata(part).num_rows for part in stats.parts)
     assert total == stats.frames
     # one connection per charger: seq runs 0, 1, 2, ... across the days, without holes

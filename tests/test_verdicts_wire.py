@@ -659,7 +659,12 @@ def test_rules_that_need_connections_say_not_observed_without_connection_events(
     cp.wait(600).heartbeat()  # across an offline period the log cannot show
     # an imported log without connection lines: no open or close rows
     capture.rows = [row for row in capture.rows if row["event"] not in ("open", "close")]
-    for seq, row in enumerate(sorted(capture.rows, key=lambda r: (r["ts"], r["seq"]))):
+    ordered = sorted(capture.rows, key=lambda r: (r["ts"], r["seq"]))
+    renumbered = {(row["connection_id"], row["seq"]): seq for seq, row in enumerate(ordered)}
+    for row in ordered:  # an answer keeps naming its CALL's seq, renumbered with it
+        if row.get("answers_seq") not in (None, -1):
+            row["answers_seq"] = renumbered[(row["connection_id"], row["answers_seq"])]
+    for seq, row in enumerate(ordered):
         row["connection_id"] = "LOG-import"  # one connection, as the importer makes it
         row["seq"] = seq  # and one sequence: the rules order a connection's rows by it
     report = judge(capture, tmp_path, "reset", "heartbeat", "offline-replay")

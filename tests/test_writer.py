@@ -148,6 +148,8 @@ def test_append_and_close_keep_every_row_byte_for_byte(tmp_path: Path) -> None:
             "detail": '{"k": 1}',
             "ocpp_version": "1.6",
             "backend": "new-platform",
+            "answers_seq": 2**40 - 1,
+            "reused_id": True,
         }
         assert set(every_column) == set(COLUMN_NAMES)
         sink.append(every_column)
@@ -612,3 +614,29 @@ def test_a_large_payload_is_journalled_once_and_sealed_whole(tmp_path: Path) -> 
     writer.close()
     sealed = read_capture(capture)
     assert [(row["raw"], row["payload"]) for row in sealed] == [(big, payload), (small, "{}")]
+
+
+def test_a_part_holds_each_chargers_rows_together_in_time_order_delta_encoded(
+    tmp_path: Path,
+) -> None:
+    capture = tmp_path / "capture"
+    with CaptureWriter(capture) as writer:
+        recorders = {cp: ConnectionRecorder(writer, cp) for cp in ("CP-B", "CP-A", "CP-C")}
+        for n in range(30):  # interleaved, as a fleet's frames arrive
+            cp = ("CP-B", "CP-A", "CP-C")[n % 3]
+            recorders[cp].message(Direction.CP_TO_CS, f'[2,"{n}","Heartbeat",{{}}]', ts=T0 + n)
+            recorders[cp].message(Direction.CS_TO_CP, f'[3,"{n}",{{}}]', ts=T0 + n)
+    (part,) = parts_in(capture)
+    table = pq.read_table(part, partitioning=None)
+    keys = list(zip(table["charge_point_id"].to_pylist(), table["ts"].to_pylist(), strict=True))
+    assert keys == sorted(keys) and keys[0][0] == "CP-A" and keys[-1][0] == "CP-C"
+    # equal times keep journal order: each CALL before its answer
+    assert table["message_type"].to_pylist()[:4] == [2, 3, 2, 3]
+    columns = pq.ParquetFile(part).metadata.row_group(0)
+    encodings = {
+        columns.column(i).path_in_schema: columns.column(i).encodings
+        for i in range(columns.num_columns)
+    }
+    for name in writer_module.DELTA_COLUMNS:
+        assert "DELTA_BINARY_PACKED" in encodings[name], (name, encodings[name])
+    assert read_capture(capture)[1]["answers_seq"] == 0  # and plain DuckDB reads them

@@ -29,9 +29,18 @@ from ocpp_audit.protocol.frames import (
     Send,
     parse,
 )
-from ocpp_audit.protocol.tracker import MAX_PENDING_CALLS, Answered, CallTracker, TrackerEvent
+from ocpp_audit.protocol.tracker import (
+    MAX_PENDING_CALLS,
+    Answered,
+    CallStarted,
+    CallTracker,
+    DuplicateCall,
+    TrackerEvent,
+    Unpaired,
+)
 
 _MESSAGE = Event.MESSAGE.value
+_ANSWER_TYPES = (3, 4)  # CALLRESULT, CALLERROR (a CALLRESULTERROR answers a CALLRESULT, not a CALL)
 
 
 class RowSink(Protocol):
@@ -202,7 +211,7 @@ class ConnectionRecorder:
     ) -> Frame:
         """Record one message (call before forwarding it); returns the parsed frame."""
         frame = self.last_frame = parse(data, self.version)
-        event = self.last_event = self.tracker.feed(direction, frame, tag=injected)
+        event = self.last_event = self.tracker.feed(direction, frame, tag=injected, seq=self.seq)
         # The hot path of every engine: the row is built once, as one dict literal.
         row: dict[str, object] = {
             "event": _MESSAGE,
@@ -222,6 +231,14 @@ class ConnectionRecorder:
         else:
             row["raw_binary"] = bytes(data)
         kind = type(frame)
+        event_kind = type(event)
+        # The pairing, as the tracker saw it (OCPP-J 1.6 section 4.1.3: an answer carries the unique
+        # id of the CALL it answers): a CALL says whether it reused an id in flight, an answer names
+        # the seq of its CALL (-1: none in flight). Analyses join on these instead of re-pairing.
+        if event_kind is CallStarted:
+            row["reused_id"] = False
+        elif event_kind is DuplicateCall:
+            row["reused_id"] = True
         if kind is Call or kind is Send:
             row["message_type"] = frame.message_type.value
             row["unique_id"] = frame.unique_id
@@ -230,10 +247,13 @@ class ConnectionRecorder:
             return self._append(row, frame)
         # An answer carries the action of the CALL it answers, and is injected when that CALL was.
         action = None
-        if type(event) is Answered:
+        if event_kind is Answered:
             call = event.call
             action = call.action
             row["injected"] = bool(call.tag) or injected
+            row["answers_seq"] = call.seq
+        elif event_kind is not Unpaired and frame.message_type in _ANSWER_TYPES:
+            row["answers_seq"] = -1  # an orphan, or a second answer to an answered CALL
         if kind is CallResult or kind is CallError or kind is CallResultError:
             row["message_type"] = frame.message_type.value
             row["unique_id"] = frame.unique_id

@@ -4,7 +4,7 @@ A capture is a folder of Parquet parts, hive-partitioned by UTC date::
 
     <capture>/frames/date=YYYY-MM-DD/part-<time>-<recorder>-<n>.parquet
 
-one row per event, sorted by ``ts`` within a part. The writer, the analyser's views, the docs and the
+one row per event, sorted by charger then ``ts`` within a part. The writer, the analyser's views, the docs and the
 tests all read the column list from here. ``SCHEMA_VERSION`` is stored in every part's key-value
 metadata; a reader refuses a major version it does not know.
 """
@@ -19,9 +19,10 @@ import pyarrow as pa
 from ocpp_audit import __version__
 from ocpp_audit.protocol.constants import Direction  # noqa: F401 (the capture's direction column)
 
-# 1.1: ``ocpp_version``; 1.2: ``backend`` (mirrors). A minor version adds columns only; a part of
-# an older minor lacks them, and readers take them as null there (``Column.since``).
-SCHEMA_VERSION = "1.2"
+# 1.1: ``ocpp_version``; 1.2: ``backend`` (mirrors); 1.3: ``answers_seq`` and ``reused_id`` (the
+# recorder's pairing of CALLs and answers). A minor version adds columns only; a part of an older
+# minor lacks them, and readers take them as null there (``Column.since``).
+SCHEMA_VERSION = "1.3"
 SCHEMA_MAJOR = 1
 
 # Key-value metadata keys in each Parquet part.
@@ -109,6 +110,22 @@ COLUMNS: tuple[Column, ...] = (
         "null for the primary backend (the one the charger talks to); a mirror's name for the "
         "rows of its read-only copy of the connection",
         since="1.2",
+    ),
+    # The recorder pairs each answer with its CALL as it forwards them (its table of CALLs in
+    # flight), so that an analysis joins on it instead of sorting every message to pair them again.
+    Column(
+        "answers_seq",
+        pa.int64(),
+        "CALLRESULT/CALLERROR: the seq of the CALL it answers (same connection); -1 when it "
+        "answers no CALL in flight; null on other rows and in parts before schema 1.3",
+        since="1.3",
+    ),
+    Column(
+        "reused_id",
+        pa.bool_(),
+        "CALL: its unique id was already in flight the same way (that earlier CALL unanswered); "
+        "null on other rows and in parts before schema 1.3",
+        since="1.3",
     ),
 )
 

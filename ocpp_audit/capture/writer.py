@@ -68,7 +68,7 @@ except ImportError:  # pragma: no cover - the standard library's encoder then
 
 from ocpp_audit.capture.schema import COLUMN_NAMES, FRAMES_DIR, PARTITION_KEY, Event, arrow_schema
 
-__all__ = ["CaptureWriteError", "CaptureWriter", "write_rows"]
+__all__ = ["CaptureWriteError", "CaptureWriter", "write_part", "write_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,12 @@ FILE_MODE = 0o600
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 1  # on OCPP traffic as small as level 3 and faster (bench_writer)
 ROW_GROUP_ROWS = 128 * 1024
+# The rows of a part: one charger's side by side, in time order (a stable sort: equal times keep
+# journal order). With the delta encoding below, a synthetic fleet's part went from 27.1 to 15.1 B a
+# frame (issue 16), and a reader can skip row groups by charger.
+PART_ORDER = [("charge_point_id", "ascending"), ("ts", "ascending")]
+# Integers that grow along a charger's rows: Parquet's delta encoding stores their small steps.
+DELTA_COLUMNS = ("ts", "seq", "answers_seq")
 # write_rows() splits an endless iterable into parts of at most this many rows.
 WRITE_ROWS_PART_ROWS = 1_000_000
 # pyarrow's JSON reader needs each line inside one block; a longer line (a 16 MiB frame) retries
@@ -304,8 +310,22 @@ def _capture_table(journal: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
+def write_part(rows: pa.Table, path: Path) -> None:
+    """One Parquet part in the capture's encoding: the rows in ``PART_ORDER``, zstd, row groups of
+    ``ROW_GROUP_ROWS``, the integers that grow along a charger's rows delta-encoded."""
+    pq.write_table(
+        rows.sort_by(PART_ORDER),
+        path,
+        compression=COMPRESSION,
+        compression_level=COMPRESSION_LEVEL,
+        row_group_size=ROW_GROUP_ROWS,
+        use_dictionary=[name for name in rows.column_names if name not in DELTA_COLUMNS],
+        column_encoding=dict.fromkeys(DELTA_COLUMNS, "DELTA_BINARY_PACKED"),
+    )
+
+
 def _write_parts(table: pa.Table, frames_dir: Path, stem: str) -> list[Path]:
-    """Rows sorted by ts (stable: equal times keep journal order), one part per UTC date."""
+    """One part per UTC date (see ``write_part``)."""
     if table.num_rows == 0:
         return []
     ts = table.column("ts")
@@ -324,13 +344,7 @@ def _write_parts(table: pa.Table, frames_dir: Path, stem: str) -> list[Path]:
         _make_dirs(folder)
         final = folder / f"{stem}.parquet"
         temporary = folder / f".{stem}.parquet.tmp"  # invisible to '**/*.parquet' readers
-        pq.write_table(
-            rows,
-            temporary,
-            compression=COMPRESSION,
-            compression_level=COMPRESSION_LEVEL,
-            row_group_size=ROW_GROUP_ROWS,
-        )
+        write_part(rows, temporary)
         fd = os.open(temporary, os.O_RDONLY)
         try:
             os.fchmod(fd, FILE_MODE)

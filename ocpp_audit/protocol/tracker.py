@@ -74,6 +74,7 @@ class PendingCall:
     action: str | None  # None for a malformed CALL whose action could not be read
     frame: Call | Malformed | None  # None when fed as parts (track_call)
     tag: object = None  # whatever the feeder attached (the recorder: was it injected)
+    seq: int | None = None  # where the feeder numbered the CALL (the recorder: its row's seq)
     answer: CallResult | CallError | Malformed | None = None
     answered_ok: bool = False  # answered with a CALLRESULT (kept when the frames are not)
     # The sender gave up waiting (section 4.1.1: "or have timed out"): no longer in flight, but a
@@ -181,11 +182,15 @@ class CallTracker:
 
     # --- feeding ----------------------------------------------------------------------------------
 
-    def feed(self, direction: Direction, frame: Frame, *, tag: object = None) -> TrackerEvent:
-        """What ``frame``, travelling ``direction``, is to the conversation. ``tag`` is kept on
-        the :class:`PendingCall` when the frame is a CALL."""
+    def feed(
+        self, direction: Direction, frame: Frame, *, tag: object = None, seq: int | None = None
+    ) -> TrackerEvent:
+        """What ``frame``, travelling ``direction``, is to the conversation. ``tag`` and ``seq``
+        are kept on the :class:`PendingCall` when the frame is a CALL."""
         if isinstance(frame, Call):
-            return self.track_call(direction, frame.unique_id, frame.action, frame=frame, tag=tag)
+            return self.track_call(
+                direction, frame.unique_id, frame.action, frame=frame, tag=tag, seq=seq
+            )
         if isinstance(frame, (CallResult, CallError)):
             return self.track_answer(direction, frame.unique_id, frame)
         if isinstance(frame, Send):
@@ -197,7 +202,9 @@ class CallTracker:
         if unique_id is None or message_type is None:
             return Unpaired(direction, frame)
         if message_type == MessageType.CALL:
-            return self.track_call(direction, unique_id, frame.action, frame=frame, tag=tag)
+            return self.track_call(
+                direction, unique_id, frame.action, frame=frame, tag=tag, seq=seq
+            )
         if message_type in (MessageType.CALLRESULT, MessageType.CALLERROR):
             return self.track_answer(direction, unique_id, frame)
         if message_type == MessageType.CALLRESULTERROR:
@@ -212,9 +219,12 @@ class CallTracker:
         *,
         frame: Call | Malformed | None = None,
         tag: object = None,
+        seq: int | None = None,
     ) -> CallStarted | DuplicateCall:
         """A CALL given by its parts (a capture's row, say); :meth:`feed` of a CALL comes here."""
-        call = PendingCall(direction, unique_id, action, frame if self.keep_frames else None, tag)
+        call = PendingCall(
+            direction, unique_id, action, frame if self.keep_frames else None, tag, seq=seq
+        )
         key = (direction, unique_id)
         pending = self._pending
         previous = pending.pop(key, None)

@@ -6,9 +6,11 @@ rows too."""
 # OCPP-J 1.6 section 4.1.1: a CALLRESULT or CALLERROR answers the CALL with the same unique id that
 # travelled the other way on the same connection. OCPP 2.1's SEND (type 6) expects no answer and its
 # CALLRESULTERROR (type 5) answers a CALLRESULT, so neither is a row here: a SEND is never
-# unanswered. Rows are paired per (connection, direction of the
-# CALL, unique id) in arrival order: a CALL's answer is the next row of its key when that row is an
-# answer; an answer whose previous row is not a CALL answers nothing we saw.
+# unanswered. Rows are paired per (connection, direction of the CALL, unique id) in arrival order:
+# a CALL's answer is the next row of its key when that row is an answer; an answer whose previous
+# row is not a CALL answers nothing we saw. The recorder pairs them so as it forwards them, and
+# writes the pairing into the capture (answers_seq, reused_id; schema 1.3): those rows are paired
+# with one equi-join. Rows of parts written before have none, and are paired here with a window.
 [columns]
 charge_point_id = "the charger"
 connection_id = "the connection the CALL travelled on"
@@ -34,16 +36,19 @@ orphan_answer = "an answer to a unique id with no CALL in flight (the row has no
 answers_result = "an orphan CALLERROR sent in reply to the CALLRESULT of a CALL with its unique id (a CALLERROR answers only a CALL)"
 ocpp_version = "1.6, 2.0.1 or 2.1: the connection's negotiated version; null when none"
 +++*/
-WITH keyed AS (
+WITH keyed AS NOT MATERIALIZED (
     SELECT ts, charge_point_id, connection_id, seq, unique_id, action, payload, injected,
-           message_type, error_code, error_description, parse_error, ocpp_version,
+           message_type, error_code, error_description, parse_error, ocpp_version, answers_seq,
+           reused_id,
            CASE WHEN message_type = 2 THEN direction
-                WHEN direction = 'cp_to_cs' THEN 'cs_to_cp' ELSE 'cp_to_cs' END AS call_direction
+                WHEN direction = 'cp_to_cs' THEN 'cs_to_cp' ELSE 'cp_to_cs' END AS call_direction,
+           CASE WHEN message_type = 2 THEN reused_id ELSE answers_seq END IS NOT NULL AS recorded
     FROM messages
     WHERE message_type IN (2, 3, 4) AND unique_id IS NOT NULL
 ),
+-- Parts before schema 1.3: each row's neighbours in its key, in arrival order.
 sequenced AS (
-    SELECT *,
+    SELECT * EXCLUDE (answers_seq, reused_id, recorded),
            lag(message_type) OVER w AS previous_type,
            lead(message_type) OVER w AS next_type,
            lead(ts) OVER w AS next_ts,
@@ -53,14 +58,34 @@ sequenced AS (
            lead(error_description) OVER w AS next_error_description,
            lead(parse_error) OVER w AS next_parse_error
     FROM keyed
+    WHERE NOT recorded
     WINDOW w AS (PARTITION BY connection_id, call_direction, unique_id ORDER BY seq)
 ),
--- CALLs and orphan answers come out of one pass over the window output (a second read of it cost
--- 12-18 % of the whole rule suite at 10.6M frames).
+-- The recorder's pairing: an answer names the seq of its CALL. An answer whose CALL is not in the
+-- analysed rows (a --since left it out) answers nothing here, as it would in arrival order.
+recorded_answers AS (
+    SELECT * FROM keyed WHERE recorded AND message_type IN (3, 4)
+),
+recorded_calls AS (
+    SELECT * FROM keyed WHERE recorded AND message_type = 2
+),
+-- CALLs and orphan answers, each with the neighbours the window would give it.
 rows AS (
     SELECT *, message_type = 2 AS is_call
     FROM sequenced
     WHERE message_type = 2 OR previous_type IS NULL OR previous_type <> 2
+    UNION ALL BY NAME
+    SELECT c.* EXCLUDE (answers_seq, reused_id, recorded), true AS is_call,
+           CASE WHEN c.reused_id THEN 2 END AS previous_type,
+           a.message_type AS next_type, a.ts AS next_ts, a.seq AS next_seq,
+           a.payload AS next_payload, a.error_code AS next_error_code,
+           a.error_description AS next_error_description, a.parse_error AS next_parse_error
+    FROM recorded_calls c
+    LEFT JOIN recorded_answers a ON a.connection_id = c.connection_id AND a.answers_seq = c.seq
+    UNION ALL BY NAME
+    SELECT a.* EXCLUDE (answers_seq, reused_id, recorded), false AS is_call
+    FROM recorded_answers a
+    ANTI JOIN recorded_calls c ON c.connection_id = a.connection_id AND c.seq = a.answers_seq
 )
 SELECT c.charge_point_id, c.connection_id, c.call_direction AS direction, c.unique_id,
        CASE WHEN c.is_call THEN c.action ELSE coalesce(c.action, r.action) END AS action,
@@ -99,7 +124,7 @@ LEFT JOIN (SELECT connection_id, unique_id, call_direction, arg_max(action, seq)
                   max(seq) AS seq
            FROM keyed
            WHERE message_type = 3
-             AND unique_id IN (SELECT unique_id FROM rows WHERE NOT is_call AND message_type = 4)
+             AND unique_id IN (SELECT unique_id FROM keyed WHERE message_type = 4)
            GROUP BY ALL) r
   ON NOT c.is_call AND c.message_type = 4 AND r.connection_id = c.connection_id
  AND r.unique_id = c.unique_id AND r.call_direction <> c.call_direction AND r.seq < c.seq

@@ -19,9 +19,11 @@ raw_binary = "a binary frame exactly as received"
 injected = "sent by ocpp-audit (active mode), or a charger's answer to it"
 date = "UTC date partition"
 ocpp_version = "1.6, 2.0.1 or 2.1: the connection's negotiated version; null when none"
+answers_seq = "CALLRESULT/CALLERROR: seq of the CALL it answers, as the recorder paired them; -1: none in flight; null before schema 1.3"
+reused_id = "CALL: its unique id was already in flight the same way; null before schema 1.3"
 +++*/
 SELECT ts, charge_point_id, connection_id, seq, direction, message_type, unique_id, action,
        payload, error_code, error_description, parse_error, raw, raw_binary, injected, date,
-       ocpp_version
+       ocpp_version, answers_seq, reused_id
 FROM frames
 WHERE event = 'message'

@@ -8,8 +8,8 @@ StatusNotification Preparing / Charging, StartTransaction, periodic MeterValues 
 Power, StopTransaction, StatusNotification Finishing / Available). Every CALL is answered.
 
 The frames are built column-wise with pyarrow (no Python dict per row), one UTC day at a time, and
-written as one part per day with the capture schema (``schema.arrow_schema()``), sorted by ``ts``,
-with the writer's compression settings, so the analyser reads them like a recorded capture.
+written as one part per day with the capture schema (``schema.arrow_schema()``), in the writer's order,
+with the writer's encoding, so the analyser reads them like a recorded capture.
 
     from ocpp_audit.lab.simulator.synthetic import generate_fleet_capture
     stats = generate_fleet_capture(Path("captures/fleet"), chargers=1000, days=7)
@@ -25,10 +25,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ocpp_audit.capture.schema import COLUMN_NAMES, FRAMES_DIR, PARTITION_KEY, arrow_schema
-from ocpp_audit.capture.writer import COMPRESSION, COMPRESSION_LEVEL, ROW_GROUP_ROWS
+from ocpp_audit.capture.writer import write_part
 from ocpp_audit.lab.simulator.charger import NOMINAL_VOLTAGE, SUBPROTOCOL, SimulatedCharger
 from ocpp_audit.protocol.constants import OcppVersion
 
@@ -325,6 +324,17 @@ def _finish(
     rank[order] = np.arange(size, dtype=np.int64) - np.repeat(starts, counts)
     seq = seq_next[charger] + rank
     seq_next += counts
+    # The recorder's pairing (schema 1.3): every CALL is answered, by the CALLRESULT with its
+    # unique id (unique in the whole capture), and no id is reused.
+    message_type = table.column("message_type").to_numpy()
+    is_call = message_type == 2
+    unique_id = table.column("unique_id")
+    call_index = pc.index_in(unique_id, value_set=unique_id.filter(pa.array(is_call)))
+    answered = np.where(
+        message_type == 3, seq[is_call][call_index.to_numpy(zero_copy_only=False)], 0
+    )
+    answers_seq = pa.array(answered, pa.int64(), mask=message_type != 3)
+    reused_id = pa.array(np.zeros(size, bool), mask=~is_call)
     columns: dict[str, pa.Array] = {
         "event": pa.array(np.full(size, "message", dtype=object), pa.string()),
         "ts": pa.array(table.column("ts").to_numpy(), pa.timestamp("us", tz="UTC")),
@@ -337,6 +347,8 @@ def _finish(
         "unique_id": table.column("unique_id"),
         "action": table.column("action"),
         "payload": table.column("payload"),
+        "answers_seq": answers_seq,
+        "reused_id": reused_id,
         "injected": pa.array(np.zeros(size, bool)),
         "ocpp_version": pa.array(np.full(size, OcppVersion.V16.value, dtype=object), pa.string()),
     }
@@ -381,13 +393,7 @@ def _write_part(table: pa.Table, frames_dir: Path, day: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"part-synthetic-{day:04d}.parquet"
     temporary = folder / f".part-synthetic-{day:04d}.parquet.tmp"
-    pq.write_table(
-        table.sort_by("ts"),
-        temporary,
-        compression=COMPRESSION,
-        compression_level=COMPRESSION_LEVEL,
-        row_group_size=ROW_GROUP_ROWS,
-    )
+    write_part(table, temporary)
     os.replace(temporary, final)
     return final
 
