@@ -22,16 +22,19 @@ stopped AS (   -- the first StopTransaction of each transaction
 ),
 refs AS (
     SELECT m.charge_point_id, m.ts, m.unique_id, m.action,
-           coalesce(TRY_CAST(json_extract_string(m.payload, '$.meterValue[0].timestamp')
-                             AS TIMESTAMPTZ) < c.opened_at - INTERVAL 1 SECOND, false) AS queued,
-           TRY_CAST(json_extract_string(m.payload, '$.transactionId') AS BIGINT)
-               AS transaction_id,
-           json_extract_string(m.payload, '$.transactionId') AS transaction_text
-    FROM messages m
+           coalesce(TRY_CAST(m.fields[2] AS TIMESTAMPTZ) < c.opened_at - INTERVAL 1 SECOND, false)
+               AS queued,
+           TRY_CAST(m.fields[1] AS BIGINT) AS transaction_id,
+           m.fields[1] AS transaction_text
+    FROM (   -- each payload parsed once for both fields
+        SELECT *, json_extract_string(payload, ['$.transactionId', '$.meterValue[0].timestamp'])
+                      AS fields
+        FROM messages
+        WHERE message_type = 2 AND direction = 'cp_to_cs'
+          AND action IN ('MeterValues', 'StopTransaction')
+    ) m
     LEFT JOIN connections c ON c.connection_id = m.connection_id
-    WHERE m.message_type = 2 AND m.direction = 'cp_to_cs'
-      AND m.action IN ('MeterValues', 'StopTransaction')
-      AND json_extract_string(m.payload, '$.transactionId') IS NOT NULL
+    WHERE m.fields[1] IS NOT NULL
 )
 SELECT r.charge_point_id, r.action AS "check", 'fail' AS verdict,
        format('{} for unknown transaction {}', r.action, r.transaction_text) AS detail,
