@@ -39,6 +39,7 @@ SCAN_FLOOR = """
 import duckdb, json, sys, time
 started = time.perf_counter()
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")  # it would print into our JSON line
 pattern = sys.argv[1]
 rows, chars = con.execute(
     f"select count(*), sum(length(raw)) from read_parquet('{pattern}', hive_partitioning = true)"
@@ -51,6 +52,7 @@ NEEDED_FLOOR = """
 import duckdb, json, sys, time
 started = time.perf_counter()
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")  # it would print into our JSON line
 pattern = sys.argv[1]
 rows, *_ = con.execute(
     "select count(*), sum(seq), count(distinct connection_id), max(ts), max(charge_point_id),"
