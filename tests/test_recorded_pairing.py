@@ -3,7 +3,8 @@
 The ``calls`` view pairs the rows of a capture written since schema 1.3 with one equi-join on the
 pairing the recorder wrote, and pairs the rows of older parts in arrival order with a window. Both
 must say the same thing: here every capture is also read with the pairing columns taken out (as a
-part written before 1.3 is), and the ``calls`` view and the report must not change. The
+part written before 1.3 is), and the ``calls`` view and the report must not change (one
+difference is intended: an answer whose CALL a ``--since`` left out). The
 conversations are the awkward ones (ids reused while in flight, second answers, orphans, CALLERRORs
 after a CALLRESULT, malformed frames, the same id both ways, OCPP 2.1 SEND and CALLRESULTERROR), the
 rule cases, a synthetic fleet, and random conversations from hypothesis.
@@ -158,6 +159,43 @@ def test_awkward_conversations_pair_the_same_with_and_without_the_recorded_pairi
     assert len(calls) > 15
 
 
+def test_an_answer_whose_call_the_slice_left_out_is_no_unknown_answer(tmp_path: Path) -> None:
+    """A slice (``--since``, the guided run's judging) can begin between a CALL and its answer.
+    The recorder saw that CALL in flight, so its answer is no answer to an unknown id; an answer
+    that answered nothing in flight still is, inside the slice as outside it."""
+    capture = CaptureBuilder()
+    cp = capture.charger("CP-SLICED").connect()
+    cp.boot()
+    cp.wait(10).send(CP, '[2,"hb-before","Heartbeat",{}]')
+    since = cp.wait(0.5).now
+    cp.wait(0.5).send(CS, '[3,"hb-before",{"currentTime":"2024-05-01T10:00:11Z"}]')
+    cp.wait(1).send(CS, '[3,"nobody",{}]')
+    cp.wait(1).heartbeat()
+    capture.write(tmp_path / "sliced")
+
+    def judged(capture_dir: Path) -> tuple[list[tuple], dict[str, list[str]]]:
+        con = open_capture([capture_dir], since=since)
+        try:
+            orphans = con.execute(
+                "SELECT unique_id, answer_ts FROM calls WHERE orphan_answer ORDER BY ALL"
+            ).fetchall()
+        finally:
+            con.close()
+        [charger] = analyse([capture_dir], since=since).chargers
+        [unknown] = [r for r in charger.results if r.rule.id == "protocol-unknown-answer"]
+        failing = [f.detail or "" for f in unknown.findings if f.verdict == "fail"]
+        return orphans, {unknown.verdict: failing}
+
+    orphans, unknown = judged(tmp_path / "sliced")
+    assert [unique_id for unique_id, _ in orphans] == ["nobody"]
+    [details] = unknown.values()
+    assert list(unknown) == ["FAIL"] and len(details) == 1 and "nobody" in details[0], unknown
+    # Without the recorder's pairing, arrival order cannot tell the two apart: both are orphans.
+    old = without_recorded_pairing(tmp_path / "sliced", tmp_path / "sliced-before-1.3")
+    orphans, _ = judged(old)
+    assert [unique_id for unique_id, _ in orphans] == ["hb-before", "nobody"]
+
+
 def test_rule_cases_pair_the_same_with_and_without_the_recorded_pairing(tmp_path: Path) -> None:
     cases = sorted((ROOT / "rules" / "cases").glob("*/*.jsonl"))
     assert len(cases) >= 40
@@ -185,7 +223,7 @@ _frames = st.lists(
 
 
 @settings(
-    max_examples=30,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -61,8 +61,10 @@ sequenced AS (
     WHERE NOT recorded
     WINDOW w AS (PARTITION BY connection_id, call_direction, unique_id ORDER BY seq)
 ),
--- The recorder's pairing: an answer names the seq of its CALL. An answer whose CALL is not in the
--- analysed rows (a --since left it out) answers nothing here, as it would in arrival order.
+-- The recorder's pairing: an answer names the seq of its CALL, or -1 when it answered no CALL in
+-- flight (an orphan). An answer whose CALL is not among the analysed rows (a --since began after
+-- the CALL) did answer a CALL in flight: the slice cut the exchange, so it is no row here, where
+-- arrival order (which cannot know) takes it for an orphan.
 recorded_answers AS (
     SELECT * FROM keyed WHERE recorded AND message_type IN (3, 4)
 ),
@@ -85,7 +87,7 @@ rows AS (
     UNION ALL BY NAME
     SELECT a.* EXCLUDE (answers_seq, reused_id, recorded), false AS is_call
     FROM recorded_answers a
-    ANTI JOIN recorded_calls c ON c.connection_id = a.connection_id AND c.seq = a.answers_seq
+    WHERE a.answers_seq < 0
 )
 SELECT c.charge_point_id, c.connection_id, c.call_direction AS direction, c.unique_id,
        CASE WHEN c.is_call THEN c.action ELSE coalesce(c.action, r.action) END AS action,
