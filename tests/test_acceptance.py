@@ -175,15 +175,19 @@ def test_cli_run_with_skip_reports_the_function_not_observed(guided_runs) -> Non
         completed.stderr
     )
     document = json.loads(report_file.read_text())
+    [charger] = document["chargers"]
+    functions = {f["function"]: f["verdict"] for f in charger["functions"]}
+    checks = {
+        c["rule"]: (c["verdict"], [f["detail"] for f in c["findings"]]) for c in charger["checks"]
+    }
+    assert functions[15] == "NOT_OBSERVED"
+    assert {v for f, v in functions.items() if f != 15} == {"PASS"}, functions
+    assert {verdict for verdict, _ in checks.values()} == {"PASS"}, checks
     # The report goes to its file only, and the run says what it wrote.
     assert completed.stdout == ""
     assert f"Wrote {report_file} (json): 1 charger: 23 PASS, 0 FAIL, 1 NOT OBSERVED" in (
         completed.stderr
-    )
-    [charger] = document["chargers"]
-    functions = {f["function"]: f["verdict"] for f in charger["functions"]}
-    assert functions[15] == "NOT_OBSERVED"
-    assert {v for f, v in functions.items() if f != 15} == {"PASS"}
+    ), completed.stderr[-1500:]
 
 
 def test_cli_prompted_run_aborted_at_the_prompt_still_judges(guided_runs) -> None:
