@@ -10,16 +10,15 @@ references = ["OCPP-J 1.6 section 4.1.1 Synchronicity"]
 -- OCPP-J 1.6 section 4.1.1: "A Charge Point or Central System SHOULD NOT send a CALL message to the
 -- other party unless all the CALL messages it sent before have been responded to or have timed out."
 WITH sent AS (
-    SELECT *,
+    -- Only the columns judged below ride through the window (not every CALL's payload), and only
+    -- the seq of the CALL before: its id, action and time are looked up for overlapping CALLs.
+    SELECT charge_point_id, connection_id, direction, unique_id, action, call_ts, call_seq,
+           answer_seq, duplicate_id,
            max(coalesce(answer_seq, call_seq)) OVER (
                PARTITION BY connection_id, direction ORDER BY call_seq
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS busy_until_seq,
-           lag(unique_id) OVER (PARTITION BY connection_id, direction ORDER BY call_seq)
-               AS previous_unique_id,
-           lag(action) OVER (PARTITION BY connection_id, direction ORDER BY call_seq)
-               AS previous_action,
-           lag(call_ts) OVER (PARTITION BY connection_id, direction ORDER BY call_seq)
-               AS previous_ts
+           lag(call_seq) OVER (PARTITION BY connection_id, direction ORDER BY call_seq)
+               AS previous_seq
     FROM calls
     WHERE NOT orphan_answer
 ),
@@ -52,9 +51,13 @@ SELECT charge_point_id, side || ' CALLs' AS "check", 'fail' AS verdict,
        [{'ts': coalesce(b.earlier.ts, previous_ts),
          'unique_id': coalesce(b.earlier.unique_id, previous_unique_id)},
         {'ts': call_ts, 'unique_id': unique_id}] AS evidence
-FROM judged j
+FROM (SELECT * FROM judged WHERE overlapping) j
 LEFT JOIN blocking b USING (connection_id, direction, call_seq)
-WHERE overlapping
+-- the CALL just before, for a re-sent unique id (looked up for the few overlapping CALLs only)
+LEFT JOIN (SELECT connection_id, direction, call_seq AS previous_seq,
+                  unique_id AS previous_unique_id, action AS previous_action,
+                  call_ts AS previous_ts
+           FROM calls WHERE NOT orphan_answer) p USING (connection_id, direction, previous_seq)
 UNION ALL
 SELECT charge_point_id, side || ' CALLs', 'pass',
        format('{}: {} CALLs, one at a time', side, count(*)), NULL

@@ -760,6 +760,27 @@ def test_get_configuration_of_unknown_keys_answered_in_unknownkey_is_a_note(
     )
 
 
+def test_calls_in_flight_names_a_unique_id_re_sent_while_in_flight(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    cp = online(capture.charger("CP1"))
+    before = cp.call(Direction.CP_TO_CS, "Heartbeat", {})
+    cp.wait(0.1).result(Direction.CS_TO_CP, before, {"currentTime": cp.stamp()})
+    dup = cp.wait(1).call(Direction.CP_TO_CS, "Heartbeat", {})
+    cp.wait(0.5).call(Direction.CP_TO_CS, "Heartbeat", {}, unique_id=dup)  # re-sent, unanswered
+    cp.wait(0.1).result(Direction.CS_TO_CP, dup, {"currentTime": cp.stamp()})
+    report = judge(capture, tmp_path, "protocol-calls-in-flight")
+    [failing] = [f for f in result(report, "CP1", "protocol-calls-in-flight").findings
+                 if f.verdict == "fail"]  # fmt: skip
+    assert (
+        failing.detail
+        == "charger re-sent unique id " + dup + " (Heartbeat) while its CALL was unanswered"
+    )
+    # the evidence: the first CALL with that id, then the re-sent one (0.5 s later)
+    first, again = failing.evidence
+    assert (first["unique_id"], again["unique_id"]) == (dup, dup)
+    assert first["ts"] is not None and again["ts"] is not None and first["ts"] < again["ts"]
+
+
 def test_calls_in_flight_names_the_call_that_really_was_unanswered(tmp_path: Path) -> None:
     capture = CaptureBuilder()
     cp = online(capture.charger("CP1"))
