@@ -19,35 +19,47 @@ WITH tx AS (
     FROM transactions
     WHERE transaction_id IS NOT NULL
 ),
-samples AS NOT MATERIALIZED (
-    SELECT s.*, coalesce(s.connector_id, t.connector_id) AS tx_connector
-    FROM meter_samples s
-    JOIN tx t ON t.charge_point_id = s.charge_point_id AND t.transaction_id = s.transaction_id
+-- The samples are summed up per transaction and per sample time before they meet the
+-- transactions: a join of every sample with its transaction, read twice, cost most of the rule.
+sample_totals AS (
+    SELECT charge_point_id, transaction_id,
+           bool_or(context = 'Transaction.Begin') AS has_begin,
+           bool_or(context = 'Transaction.End' OR source = 'StopTransaction') AS has_end,
+           list(DISTINCT measurand) FILTER (WHERE context = 'Sample.Periodic') AS measurands,
+           count(timestamp) AS sample_count,
+           count(timestamp) FILTER (WHERE context = 'Sample.Periodic') AS periodic_count
+    FROM meter_samples
+    WHERE transaction_id IS NOT NULL
+    GROUP BY ALL
 ),
-per_tx AS (
-    SELECT t.charge_point_id, t.transaction_id, t.start_ts, t.start_unique_id, t.stop_ts,
+per_tx AS (   -- (DISTINCT: one row per transaction, as grouping the joined samples gave)
+    SELECT DISTINCT t.charge_point_id, t.transaction_id, t.start_ts, t.start_unique_id, t.stop_ts,
            t.stop_unique_id, t.start_timestamp, t.stop_timestamp,
            EXISTS (SELECT 1 FROM connections c   -- ran while the charger was offline
                    WHERE c.charge_point_id = t.charge_point_id AND c.offline_s > 0
                      AND c.offline_from < coalesce(t.stop_timestamp, c.opened_at)
                      AND c.opened_at > t.start_timestamp) AS ran_offline,
-           coalesce(bool_or(s.context = 'Transaction.Begin'), false) AS has_begin,
-           coalesce(bool_or(s.context = 'Transaction.End' OR s.source = 'StopTransaction'), false)
-               AS has_end,
-           list(DISTINCT s.measurand) FILTER (WHERE s.context = 'Sample.Periodic')
-               AS measurands,
-           count(s.timestamp) AS sample_count,
-           count(s.timestamp) FILTER (WHERE s.context = 'Sample.Periodic') AS periodic_count
+           coalesce(s.has_begin, false) AS has_begin, coalesce(s.has_end, false) AS has_end,
+           s.measurands, coalesce(s.sample_count, 0) AS sample_count,
+           coalesce(s.periodic_count, 0) AS periodic_count
     FROM tx t
-    LEFT JOIN samples s
+    LEFT JOIN sample_totals s
         ON s.charge_point_id = t.charge_point_id AND s.transaction_id = t.transaction_id
-    GROUP BY ALL
 ),
 instants AS (   -- distinct sample times per transaction, by the charger's clock
     SELECT charge_point_id, transaction_id, tx_connector, timestamp,
            min(ts) AS ts, min(unique_id) AS unique_id
-    FROM samples
-    WHERE timestamp IS NOT NULL
+    FROM (
+        SELECT s.charge_point_id, s.transaction_id,
+               coalesce(s.connector_id, t.connector_id) AS tx_connector, s.timestamp, s.ts,
+               s.unique_id
+        FROM (SELECT charge_point_id, transaction_id, connector_id, timestamp,
+                     min(ts) AS ts, min(unique_id) AS unique_id
+              FROM meter_samples
+              WHERE timestamp IS NOT NULL AND transaction_id IS NOT NULL
+              GROUP BY ALL) s
+        JOIN tx t ON t.charge_point_id = s.charge_point_id AND t.transaction_id = s.transaction_id
+    )
     GROUP BY ALL
 ),
 holes AS (
