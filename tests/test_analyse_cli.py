@@ -182,6 +182,18 @@ def test_help_has_an_example() -> None:
     assert "ocpp-audit analyse captures/" in result.stdout
 
 
+def test_every_command_help_is_prose_with_an_example() -> None:
+    """Each command's --help reads as text with an example; no source code slipped into it."""
+    from ocpp_audit.cli import COMMANDS
+
+    for name in COMMANDS:
+        result = CliRunner().invoke(main, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert f"ocpp-audit {name}" in result.stdout, name
+        for code in ("click.", "type=", "default=", "help="):
+            assert code not in result.stdout, (name, code)
+
+
 def test_packaged_rules_run_on_a_capture(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capture: Path
 ) -> None:

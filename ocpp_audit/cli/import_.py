@@ -49,11 +49,7 @@ def import_(
 ) -> None:
     """Turn existing logs into a capture; every line not imported is counted with its reason.
 
-    \b
-    type=click.Choice(["auto", *FORMATS]),
-    default="auto",
-    show_default=True,
-    help="What the files are (auto: each file's format from its first lines).",
+    --format auto (the default) reads each file's format from its first lines.
 
     \b
     Example:
