@@ -98,9 +98,9 @@ def test_versions_options_and_a_fleet_on_spark_as_on_one_machine(spark, tmp_path
     assert judged_in_201_terms == {"CP-16": False, "CS-201": True}
 
     fleet = tmp_path / "fleet"
-    stats = generate_fleet_capture(fleet, chargers=40, days=2)
+    stats = generate_fleet_capture(fleet, chargers=24, days=1)
     report = same_report(fleet, tmp_path)
-    assert len(report["chargers"]) == 40 and stats.frames > 40 * 2 * 1000
+    assert len(report["chargers"]) == 24 and stats.frames > 24 * 1000
     verdicts = {r["verdict"] for c in report["chargers"] for r in c["functions"]}
     assert "PASS" in verdicts
 
