@@ -8,22 +8,28 @@ ocpp_versions = ["1.6", "2.0.1", "2.1"]
 severity = "error"   # an invalid payload breaks interoperability with any conforming backend
 references = ["OCPP-J 1.6 section 4.1.3", "OCPP 1.6 JSON schemas (ocpp/v16/schemas)", "OCPP 2.0.1 JSON schemas (ocpp/v201/schemas)", "OCPP 2.1 JSON schemas (ocpp/v21/schemas)"]
 +++*/
--- ocpp_schema_error() and ocpp_schema_key() are registered on the connection by the analyser
--- (ocpp_audit/analyser/schema_validation.py); ocpp_schema_error returns NULL for a valid payload.
--- Payloads with the same shape key share a verdict, so one payload per key is validated in Python
--- and only the rows of failing keys are validated one by one (each with its own reason). Only the
--- (action, message type) pairs that have a failing key are keyed a second time, to find those
--- rows, instead of joining every row back to its key (10.6M frames: rule 24 s -> 14 s).
+-- Most payloads were judged as their part was sealed (the capture's schema_error: '' valid,
+-- else the reason; protocol/schema_validation.py); the rule reads those verdicts. A payload
+-- without one (a part sealed before schema 1.4 or by another checker, an open journal) is judged
+-- here with the same functions: ocpp_schema_error() (NULL for a valid payload) and
+-- ocpp_schema_key(), registered on the connection by the analyser. Payloads with the same shape key
+-- share a verdict, so one payload per key is validated in Python and only the rows of failing keys
+-- are validated one by one (each with its own reason). Only the (action, message type) pairs that
+-- have a failing key are keyed a second time, to find those rows.
 WITH candidates AS NOT MATERIALIZED (
-    SELECT charge_point_id, ts, unique_id, direction, action, message_type, payload, ocpp_version
+    SELECT charge_point_id, ts, unique_id, direction, action, message_type, payload, ocpp_version,
+           schema_error
     FROM messages
     WHERE message_type IN (2, 3, 6) AND parse_error IS NULL AND action IS NOT NULL
       AND payload IS NOT NULL  -- (a null payload has no key: the rule never judged it)
 ),
+unjudged AS NOT MATERIALIZED (
+    SELECT * FROM candidates WHERE schema_error IS NULL
+),
 failing_shapes AS (
     SELECT action, message_type,
            ocpp_schema_key(action, message_type, payload, ocpp_version) AS shape
-    FROM candidates
+    FROM unjudged
     GROUP BY action, message_type, shape
     HAVING ocpp_schema_error(action, message_type, any_value(payload), any_value(ocpp_version))
            IS NOT NULL
@@ -36,8 +42,12 @@ failing AS (
            ocpp_schema_error(action, message_type, payload, ocpp_version) AS problem
     FROM (
         SELECT c.*, ocpp_schema_key(c.action, c.message_type, c.payload, c.ocpp_version) AS shape
-        FROM candidates c SEMI JOIN failing_kinds USING (action, message_type)
+        FROM unjudged c SEMI JOIN failing_kinds USING (action, message_type)
     ) SEMI JOIN failing_shapes USING (action, message_type, shape)
+    UNION ALL
+    SELECT charge_point_id, ts, unique_id, direction, action, message_type, schema_error
+    FROM candidates
+    WHERE schema_error <> ''
 )
 SELECT charge_point_id,
        CASE direction WHEN 'cp_to_cs' THEN 'charger payloads' ELSE 'backend payloads' END

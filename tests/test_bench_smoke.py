@@ -12,10 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ocpp_audit.capture.schema import arrow_schema
+from ocpp_audit.capture.schema import META_SCHEMA_CHECK, arrow_schema
 from ocpp_audit.lab.simulator.synthetic import generate_fleet_capture
+from ocpp_audit.protocol.schema_validation import checker_fingerprint
 from tests.conftest import timeout
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +40,13 @@ def test_synthetic_capture_is_a_valid_capture(tmp_path: Path) -> None:
     stats = generate_fleet_capture(tmp_path / "fleet", chargers=3, days=2)
     assert len(stats.parts) == 2
     table = pq.read_table(stats.parts[0])
-    assert table.schema.equals(arrow_schema(), check_metadata=True)
+    assert table.schema.equals(arrow_schema())
+    # the capture's version metadata, and the checker that judged each payload as it was sealed
+    expected = {**arrow_schema().metadata, META_SCHEMA_CHECK: checker_fingerprint().encode()}
+    assert table.schema.metadata == expected
+    # every message payload judged: the synthetic chargers send valid payloads only
+    messages = table.filter(pc.equal(table["event"], "message"))
+    assert set(messages["schema_error"].to_pylist()) == {""}
     # in the writer's order: one charger's rows together, in time order
     keys = list(zip(table["charge_point_id"].to_pylist(), table["ts"].to_pylist(), strict=True))
     assert keys == sorted(keys)

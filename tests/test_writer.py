@@ -24,12 +24,14 @@ from ocpp_audit.capture import writer as writer_module
 from ocpp_audit.capture.connection import ConnectionRecorder
 from ocpp_audit.capture.schema import (
     COLUMN_NAMES,
+    META_SCHEMA_CHECK,
     META_SCHEMA_VERSION,
     SCHEMA_VERSION,
     Direction,
     empty_row,
 )
 from ocpp_audit.capture.writer import CaptureWriteError, CaptureWriter, write_rows
+from ocpp_audit.protocol.schema_validation import checker_fingerprint
 from tests.conftest import timeout
 
 DAY_US = 86_400_000_000
@@ -151,14 +153,28 @@ def test_append_and_close_keep_every_row_byte_for_byte(tmp_path: Path) -> None:
             "answers_seq": 2**40 - 1,
             "reused_id": True,
         }
-        assert set(every_column) == set(COLUMN_NAMES)
+        # schema_error is the writer's own column: each payload judged as the part is sealed.
+        assert set(every_column) == set(COLUMN_NAMES) - {"schema_error"}
         sink.append(every_column)
     expected_rows = sink.rows
     got = read_capture(capture)
     assert len(got) == len(text_frames) + 3
+    verdicts = [row["schema_error"] for row in got]
     for row, want in zip(got, expected_rows, strict=True):
         assert row.pop("date") == "2025-01-01"
-        assert row == full(want)
+        assert row == {**full(want), "schema_error": row.get("schema_error")}
+    # open; Boot, its answer, Heartbeat valid; not JSON (no verdict); DataTransfer with an unknown
+    # property and without its required vendorId; the binary frame and the close row (no verdict).
+    assert verdicts[:4] == [None, "", "", ""]
+    assert verdicts[4] is None
+    assert verdicts[5] == (
+        "DataTransfer payload: Additional properties are not allowed ('n' was unexpected)"
+        " (and 1 more)"  # (vendorId missing)
+    )
+    assert verdicts[6:] == [None, None]
+    assert pq.read_schema(parts_in(capture)[0]).metadata[META_SCHEMA_CHECK] == (
+        checker_fingerprint().encode()
+    )
     assert got[-2]["raw_binary"] == binary and got[-2]["raw"] is None
     assert [row["raw"] for row in got[1 : 1 + len(text_frames)]] == text_frames
     assert not list((capture / "journal").iterdir())  # sealed and deleted

@@ -44,6 +44,7 @@ from ocpp_audit.capture.parts import (
     check_part,
     find_parts,
     frames_sql,
+    stale_verdicts,
 )
 
 logger = logging.getLogger(__name__)
@@ -256,6 +257,8 @@ def _run_buckets(
     # the folder; mergeSchema reads parts of older minor versions beside newer ones.
     frame = spark.read.option("mergeSchema", "true").parquet(*(str(p) for p in parts))
     frame = frame.drop(schema.PARTITION_KEY) if schema.PARTITION_KEY in frame.columns else frame
+    if stale_verdicts(parts):  # as frames_sql: judged again, by this analysis's checker
+        frame = frame.drop("schema_error")
     if chargers:
         frame = frame.filter(F.col("charge_point_id").isin(list(chargers)))
     count = buckets or max(1, 2 * spark.sparkContext.defaultParallelism)

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ocpp_audit.capture import schema
+from ocpp_audit.protocol import schema_validation
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +211,25 @@ def _columns_present(parts: Sequence[Path]) -> set[str]:
     return {name for name in schema.COLUMN_NAMES if name not in later} | found
 
 
+def stale_verdicts(parts: Sequence[Path]) -> list[Path]:
+    """The parts whose ``schema_error`` verdicts came from another checker than the one this
+    analysis would run (another revision of the check, or other ``ocpp`` schemas or validator
+    versions): their verdicts must be judged again. A part without the column has none to trust or
+    distrust."""
+    current = schema_validation.checker_fingerprint().encode()
+    stale = []
+    for part in parts:
+        try:
+            part_schema = pq.read_schema(part)
+        except (OSError, pa.ArrowException):
+            continue  # check_part names the file
+        if part_schema.get_field_index("schema_error") < 0:
+            continue
+        if (part_schema.metadata or {}).get(schema.META_SCHEMA_CHECK) != current:
+            stale.append(part)
+    return stale
+
+
 def _lacks(part: Path, column: str) -> bool:
     """Whether the part was written before ``column`` existed (its footer, no row data)."""
     try:
@@ -300,6 +320,10 @@ def frames_sql(
                 f" AS ocpp_version) FROM {source})"
             )
         present.add("ocpp_version")  # derived above
+    if "schema_error" in present and stale_verdicts(parts):
+        # Verdicts of another checker in some part: every payload is judged again (the rule's own
+        # path for a null verdict), so that one capture is never judged by two checkers at once.
+        present.discard("schema_error")
     columns = ", ".join(
         f'"{c.name}"'
         if c.name in present

@@ -20,14 +20,17 @@ from ocpp_audit import __version__
 from ocpp_audit.protocol.constants import Direction  # noqa: F401 (the capture's direction column)
 
 # 1.1: ``ocpp_version``; 1.2: ``backend`` (mirrors); 1.3: ``answers_seq`` and ``reused_id`` (the
-# recorder's pairing of CALLs and answers). A minor version adds columns only; a part of an older
-# minor lacks them, and readers take them as null there (``Column.since``).
-SCHEMA_VERSION = "1.3"
+# recorder's pairing of CALLs and answers); 1.4: ``schema_error`` (each payload's schema verdict,
+# judged as the part is sealed). A minor version adds columns only; a part of an older minor lacks
+# them, and readers take them as null there (``Column.since``).
+SCHEMA_VERSION = "1.4"
 SCHEMA_MAJOR = 1
 
 # Key-value metadata keys in each Parquet part.
 META_SCHEMA_VERSION = b"ocpp_audit.schema_version"
 META_PRODUCT_VERSION = b"ocpp_audit.product_version"
+# Which checker gave the part's schema_error verdicts (protocol.schema_validation.checker_fingerprint).
+META_SCHEMA_CHECK = b"ocpp_audit.schema_check"
 
 FRAMES_DIR = "frames"
 UPLOADS_DIR = "diagnostics"  # files chargers uploaded (recorder endpoints): never read as parts
@@ -126,6 +129,16 @@ COLUMNS: tuple[Column, ...] = (
         "CALL: its unique id was already in flight the same way (that earlier CALL unanswered); "
         "null on other rows and in parts before schema 1.3",
         since="1.3",
+    ),
+    # Judged once, as the part is sealed, so that an analysis reads verdicts instead of validating
+    # every payload again (the protocol-schema rule; ocpp_audit/protocol/schema_validation.py).
+    Column(
+        "schema_error",
+        pa.string(),
+        "message rows the protocol-schema rule judges: '' when the payload is valid against its "
+        "OCPP JSON schema, else why not; null on other rows, in parts before schema 1.4, and "
+        "where the part was sealed without judging",
+        since="1.4",
     ),
 )
 

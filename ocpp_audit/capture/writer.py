@@ -66,7 +66,15 @@ try:  # optional: encodes journal lines about 4x faster than the standard librar
 except ImportError:  # pragma: no cover - the standard library's encoder then
     orjson = None
 
-from ocpp_audit.capture.schema import COLUMN_NAMES, FRAMES_DIR, PARTITION_KEY, Event, arrow_schema
+from ocpp_audit.capture.schema import (
+    COLUMN_NAMES,
+    FRAMES_DIR,
+    META_SCHEMA_CHECK,
+    PARTITION_KEY,
+    Event,
+    arrow_schema,
+)
+from ocpp_audit.protocol import schema_validation
 
 __all__ = ["CaptureWriteError", "CaptureWriter", "write_part", "write_rows"]
 
@@ -310,9 +318,27 @@ def _capture_table(journal: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
 
+def _with_payload_verdicts(rows: pa.Table) -> pa.Table:
+    """``rows`` with each payload's schema verdict in ``schema_error`` and the checker that gave
+    them in the metadata. A failure here leaves the column null (the analysis then judges those
+    payloads itself) and never stops the part from being sealed."""
+    try:
+        verdicts = schema_validation.payload_verdicts(rows)
+    except Exception as error:  # the frames matter more than a verdict computed ahead of time
+        logger.warning("payload schema verdicts left to the analysis: %s", error)
+        return rows
+    index = rows.schema.get_field_index("schema_error")
+    rows = rows.set_column(index, rows.schema.field(index), verdicts)
+    metadata = dict(rows.schema.metadata or {})
+    metadata[META_SCHEMA_CHECK] = schema_validation.checker_fingerprint().encode()
+    return rows.replace_schema_metadata(metadata)
+
+
 def write_part(rows: pa.Table, path: Path) -> None:
-    """One Parquet part in the capture's encoding: the rows in ``PART_ORDER``, zstd, row groups of
-    ``ROW_GROUP_ROWS``, the integers that grow along a charger's rows delta-encoded."""
+    """One Parquet part in the capture's encoding: the rows in ``PART_ORDER``, each payload's schema
+    verdict filled in, zstd, row groups of ``ROW_GROUP_ROWS``, the integers that grow along a
+    charger's rows delta-encoded."""
+    rows = _with_payload_verdicts(rows)
     pq.write_table(
         rows.sort_by(PART_ORDER),
         path,
@@ -507,6 +533,9 @@ class CaptureWriter:
             raise RuntimeError("capture writer already started")
         _make_dirs(self.journal_dir)
         _make_dirs(self.frames_dir)
+        # The schema check's one-off set-up (about 0.4 s of Python: reading every OCPP schema) here,
+        # before any charger is connected, not in the seal thread, whose GIL would stall them.
+        schema_validation.prepare()
         recovered = self._recover()
         with self._lock:
             self._journal = self._open_journal()

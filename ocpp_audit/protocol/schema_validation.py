@@ -32,21 +32,32 @@ on 10 M frames the key is most of the rule's cost, and a regexp_replace of every
 match per digit) was 1.3 times dearer. A schema whose verdict could depend on other digits (numeric
 bounds, ``multipleOf``, ``pattern``, ``uniqueItems``, an enum value or property name with other
 digits) has the whole payload appended to its key, after chr(5).
+
+A payload's verdict depends only on its own row (action, message type, payload, version), so the
+writer judges each part's payloads once, as it seals the part (``payload_verdicts``), into the
+capture's ``schema_error`` column ('' valid, else the reason), and the rule then only reads them.
+Each part records which checker judged it (``checker_fingerprint``: this module's revision and the
+versions of the ``ocpp`` schemas and the validators); an analysis trusts the column only when every
+part was judged by the checker it would run itself, and otherwise judges on the fly as above.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import re
+import threading
 from decimal import Decimal
 from functools import cache
-from importlib import resources
+from importlib import metadata, resources
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +67,18 @@ KEY_MACRO_NAME = "ocpp_schema_key"
 # Small payloads repeat a lot (Heartbeat "{}", empty answers); their verdicts are cached.
 _CACHE_MAX_ENTRIES = 20_000
 _CACHE_MAX_PAYLOAD = 512
+
+# Bump when a change here can change a verdict or its wording: parts judged by another revision
+# are judged again at analysis time (see ``checker_fingerprint``).
+CHECK_REVISION = "1"
+# Shape keys already judged by ``payload_verdicts`` in this process (digest -> valid), across parts:
+# a recorder seals a part every few minutes, and a fleet's shapes repeat from part to part.
+_SEALED_SHAPES_MAX = 200_000
+# Larger payloads (rare: a diagnostics DataTransfer, a huge configuration) are left to the analysis:
+# their keys would be copied whole several times over in the seal thread of a recorder that is
+# taking a fleet's traffic (tests/test_address_budget.py holds its memory flat).
+SEAL_MAX_PAYLOAD_BYTES = 65_536
+_sealed_shapes: dict[bytes, bool] = {}
 
 
 # Keywords whose verdict may depend on the value of a digit, not only on where digits are.
@@ -350,3 +373,148 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
         null_handling="special",
         side_effects=False,
     )
+
+
+@cache
+def checker_fingerprint() -> str:
+    """Which checker a part's ``schema_error`` verdicts come from: this module's revision and the
+    versions of the packages that hold the schemas (ocpp) and judge against them (jsonschema words
+    the reason; fastjsonschema's pass is taken as valid)."""
+    versions = []
+    for package in ("ocpp", "jsonschema", "fastjsonschema"):
+        try:
+            versions.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{package} none")
+    return f"check {CHECK_REVISION}; " + "; ".join(versions)
+
+
+# The rows the protocol-schema rule judges: messages of a known type, readable, with an action
+# (for an answer, the action of the CALL it answers) and a payload.
+_JUDGED = (
+    "event = 'message' AND message_type IN (2, 3, 6) AND parse_error IS NULL"
+    " AND action IS NOT NULL AND payload IS NOT NULL"
+)
+
+
+def payload_verdicts(rows: pa.Table) -> pa.Array:
+    """Each row's schema verdict, as the protocol-schema rule would give it: '' for a valid
+    payload, the reason for an invalid one, null for a row the rule does not judge and for a
+    payload over ``SEAL_MAX_PAYLOAD_BYTES`` (the rule judges it at analysis time).
+
+    ``rows`` has the capture's columns ``event``, ``message_type``, ``parse_error``, ``action``,
+    ``payload`` and ``ocpp_version``. As in the rule, the payloads are grouped by shape key (in
+    DuckDB, on one thread, without the GIL), one payload per new shape is validated in Python, and
+    the rows of failing shapes are validated one by one, each with its own reason. Shapes judged
+    before in this process are not validated again.
+    """
+    picked = rows.select(["message_type", "action", "payload", "ocpp_version"])
+    judged = pc.fill_null(
+        pc.and_(
+            pc.and_(pc.equal(rows.column("event"), "message"), pc.is_null(rows["parse_error"])),
+            pc.and_(
+                pc.is_in(rows["message_type"], pa.array([2, 3, 6], pa.int8())),
+                pc.and_(
+                    pc.is_valid(rows["action"]),
+                    pc.less_equal(pc.binary_length(rows["payload"]), SEAL_MAX_PAYLOAD_BYTES),
+                ),
+            ),
+        ),
+        False,
+    ).combine_chunks()
+    verdicts = pc.if_else(judged, "", pa.scalar(None, pa.string()))
+    if not pc.any(judged).as_py():
+        return verdicts
+    invalid = _invalid_rows(picked.append_column("judged", judged))
+    if not invalid:
+        return verdicts
+    reasons = [_row_error(row) or "" for row in picked.take(pa.array(invalid)).to_pylist()]
+    replaced = np.zeros(rows.num_rows, dtype=bool)
+    replaced[invalid] = True
+    return pc.replace_with_mask(verdicts, pa.array(replaced), pa.array(reasons, pa.string()))
+
+
+def prepare() -> None:
+    """Do the checker's one-off work now (reading every version's schemas for the shape key, about
+    0.4 s of Python), so that ``payload_verdicts`` does not do it in a seal thread under load."""
+    exact_keyed_schemas()
+    checker_fingerprint()
+
+
+_local = threading.local()
+
+
+def _seal_connection() -> duckdb.DuckDBPyConnection:
+    """This thread's DuckDB for sealing (one thread, 256 MB): one database per thread for the
+    process's life, since a database opened per part grew the recorder by about a megabyte a seal."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
+        register(con)
+        _local.con = con
+    return con
+
+
+def _invalid_rows(rows: pa.Table) -> list[int]:
+    """The indices of the judged rows whose shape fails (see ``payload_verdicts``)."""
+    # Only the judged rows reach DuckDB (a frame of megabytes is never copied into it).
+    source = rows.append_column("idx", pa.array(np.arange(rows.num_rows, dtype=np.int64))).filter(
+        rows["judged"]
+    )
+    con = _seal_connection()
+    try:
+        con.register("part_rows", source)
+        # As the rule: one verdict per action, message type and shape key.
+        con.execute(
+            "CREATE TEMP TABLE keyed AS SELECT idx, action, message_type, ocpp_schema_key(action,"
+            " message_type, payload, ocpp_version) AS shape FROM part_rows"
+        )
+        failing: list[tuple[str, int, str]] = []
+        unseen: list[tuple[bytes, tuple[str, int, str], int]] = []
+        groups = con.execute(
+            "SELECT action, message_type, shape, min(idx) FROM keyed GROUP BY ALL"
+        ).fetchall()
+        for action, message_type, shape, sample in groups:
+            kind = (action, message_type, shape)
+            text = f"{len(action)}:{action}{message_type}:{shape}"  # unambiguous: length first
+            digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+            valid = _sealed_shapes.get(digest)
+            if valid is None:
+                unseen.append((digest, kind, sample))
+            elif not valid:
+                failing.append(kind)
+        if unseen:
+            samples = rows.take(pa.array([sample for _, _, sample in unseen], pa.int64()))
+            for (digest, kind, _), row in zip(unseen, samples.to_pylist(), strict=True):
+                valid = _row_error(row) is None
+                if len(_sealed_shapes) >= _SEALED_SHAPES_MAX:
+                    _sealed_shapes.clear()
+                _sealed_shapes[digest] = valid
+                if not valid:
+                    failing.append(kind)
+        if not failing:
+            return []
+        actions, message_types, shapes = zip(*failing, strict=True)
+        con.register(
+            "failing_shapes",
+            pa.table(
+                {
+                    "action": pa.array(actions, pa.string()),
+                    "message_type": pa.array(message_types, pa.int8()),
+                    "shape": pa.array(shapes, pa.string()),
+                }
+            ),
+        )
+        found = con.execute(
+            "SELECT idx FROM keyed SEMI JOIN failing_shapes USING (action, message_type, shape)"
+            " ORDER BY idx"
+        ).fetchall()
+        return [idx for (idx,) in found]
+    finally:
+        con.execute("DROP TABLE IF EXISTS keyed")
+        con.unregister("part_rows")
+        con.unregister("failing_shapes")
+
+
+def _row_error(row: dict[str, Any]) -> str | None:
+    return schema_error(row["action"], row["message_type"], row["payload"], row["ocpp_version"])

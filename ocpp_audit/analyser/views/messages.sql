@@ -21,9 +21,10 @@ date = "UTC date partition"
 ocpp_version = "1.6, 2.0.1 or 2.1: the connection's negotiated version; null when none"
 answers_seq = "CALLRESULT/CALLERROR: seq of the CALL it answers, as the recorder paired them; -1: none in flight; null before schema 1.3"
 reused_id = "CALL: its unique id was already in flight the same way; null before schema 1.3"
+schema_error = "the payload's schema verdict judged at seal time: '' valid, else why not; null when not judged then (the protocol-schema rule judges it itself)"
 +++*/
 SELECT ts, charge_point_id, connection_id, seq, direction, message_type, unique_id, action,
        payload, error_code, error_description, parse_error, raw, raw_binary, injected, date,
-       ocpp_version, answers_seq, reused_id
+       ocpp_version, answers_seq, reused_id, schema_error
 FROM frames
 WHERE event = 'message'
