@@ -83,7 +83,7 @@ def open_capture(
     database: str | Path = ":memory:",
     memory_limit: str | None = None,
     journals: OpenJournals | None = None,
-    shard: tuple[int, int] | None = None,
+    shard: tuple[str, str] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the ``all_frames`` and ``frames`` views over the capture (every row,
     and the primary backend's rows), and the analyst views.
@@ -98,8 +98,11 @@ def open_capture(
     (``journals``, read here unless the caller read them already; see ``ocpp_audit.capture.live``).
     In a DuckDB file they are stored as the table ``open_journal_rows``, a snapshot of that moment.
 
-    ``shard`` (k, n): only the chargers whose id hashes to k modulo n (every rule is judged per
-    charger, so n shards judged one after the other give the whole report, each in 1/n the memory).
+    ``shard`` (first, last): only the chargers whose ids sort from ``first`` to ``last``, both
+    included (every rule is judged per charger, so shards judged one after the other give the
+    whole report, each in a part of the memory). A part keeps each charger's rows together, so
+    DuckDB skips the row groups of other chargers by their min/max statistics: a shard reads its
+    own rows, not the whole capture again.
     """
     if journals is None:
         journals = read_open_journals(
@@ -111,8 +114,8 @@ def open_capture(
     live = "open_journal_rows" if journals.files else None
     sql = frames_sql(parts, chargers=chargers, since=since, until=until, journal=live, mirrors=True)
     if shard is not None:
-        index, count = shard
-        sql = f"SELECT * FROM ({sql}) WHERE hash(charge_point_id) % {int(count)} = {int(index)}"
+        first, last = (value.replace("'", "''") for value in shard)
+        sql = f"SELECT * FROM ({sql}) WHERE charge_point_id BETWEEN '{first}' AND '{last}'"
     logger.debug("frames view over %d parts", len(parts))
     con = duckdb.connect(str(database))
     try:

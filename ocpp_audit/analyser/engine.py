@@ -472,20 +472,32 @@ def _judge_in_shards(
     materialize: Sequence[str],
     progress: Progress | None,
 ) -> Report:
-    """``judge`` on each shard of the chargers in turn, the reports joined, chargers sorted."""
+    """``judge`` on each shard of the chargers in turn, the reports joined, chargers sorted.
+
+    A shard is a run of consecutive charger ids (in DuckDB's order), as many chargers in each, so
+    that each shard reads only the row groups of its chargers (see ``open_capture``)."""
+    con = open_capture(**source)  # type: ignore[arg-type]
+    try:
+        every = judged_chargers(con)
+    finally:
+        con.close()
+    size = -(-len(every) // shards)  # ceiling: at most ``shards`` runs
+    runs = [(every[i], every[min(i + size, len(every)) - 1]) for i in range(0, len(every), size)]
     chargers: list[ChargerReport] = []
     rule_seconds: dict[str, float] = {}
     elapsed = 0.0
-    for index in range(shards):
+    for index, run in enumerate(runs):
         shown = None
         if progress is not None:
 
             def shown(done: int, total: int, note: str, index: int = index) -> None:
                 progress(
-                    index * total + done, shards * total, f"shard {index + 1}/{shards}: {note}"
+                    index * total + done,
+                    len(runs) * total,
+                    f"shard {index + 1}/{len(runs)}: {note}",
                 )
 
-        con = open_capture(**source, shard=(index, shards))  # type: ignore[arg-type]
+        con = open_capture(**source, shard=run)  # type: ignore[arg-type]
         try:
             part = judge(con, rules, materialize=materialize, progress=shown)
         finally:
