@@ -44,7 +44,6 @@ part was judged by the checker it would run itself, and otherwise judges on the 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import re
@@ -73,12 +72,12 @@ _CACHE_MAX_PAYLOAD = 512
 CHECK_REVISION = "1"
 # Shape keys already judged by ``payload_verdicts`` in this process (digest -> valid), across parts:
 # a recorder seals a part every few minutes, and a fleet's shapes repeat from part to part.
-_SEALED_SHAPES_MAX = 200_000
+_SEALED_SHAPES_MAX = 100_000  # (about 10 MB)
 # Larger payloads (rare: a diagnostics DataTransfer, a huge configuration) are left to the analysis:
 # their keys would be copied whole several times over in the seal thread of a recorder that is
 # taking a fleet's traffic (tests/test_address_budget.py holds its memory flat).
 SEAL_MAX_PAYLOAD_BYTES = 65_536
-_sealed_shapes: dict[bytes, bool] = {}
+_sealed_shapes: dict[str, bool] = {}
 
 
 # Keywords whose verdict may depend on the value of a digit, not only on where digits are.
@@ -469,49 +468,45 @@ def _invalid_rows(rows: pa.Table) -> list[int]:
             "CREATE TEMP TABLE keyed AS SELECT idx, action, message_type, ocpp_schema_key(action,"
             " message_type, payload, ocpp_version) AS shape FROM part_rows"
         )
-        failing: list[tuple[str, int, str]] = []
-        unseen: list[tuple[bytes, tuple[str, int, str], int]] = []
-        groups = con.execute(
-            "SELECT action, message_type, shape, min(idx) FROM keyed GROUP BY ALL"
-        ).fetchall()
-        for action, message_type, shape, sample in groups:
-            kind = (action, message_type, shape)
-            text = f"{len(action)}:{action}{message_type}:{shape}"  # unambiguous: length first
-            digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        # Only a digest of each group comes back to Python: fetching the keys themselves held the
+        # GIL for 55 ms per 60,000 frames (the event loop of a recorder stalls as long).
+        con.execute(
+            "CREATE TEMP TABLE shapes AS SELECT action, message_type, shape, min(idx) AS sample,"
+            " md5(length(action)::VARCHAR || ':' || action || message_type::VARCHAR || ':'"
+            " || shape) AS digest FROM keyed GROUP BY action, message_type, shape"
+        )
+        failing: list[str] = []
+        unseen: list[tuple[str, int]] = []
+        for digest, sample in con.execute("SELECT digest, sample FROM shapes").fetchall():
             valid = _sealed_shapes.get(digest)
             if valid is None:
-                unseen.append((digest, kind, sample))
+                unseen.append((digest, sample))
             elif not valid:
-                failing.append(kind)
-        if unseen:
-            samples = rows.take(pa.array([sample for _, _, sample in unseen], pa.int64()))
-            for (digest, kind, _), row in zip(unseen, samples.to_pylist(), strict=True):
+                failing.append(digest)
+        # New shapes, one payload each, in slices: one to_pylist of thousands of rows would hold
+        # the GIL for tens of milliseconds.
+        for start in range(0, len(unseen), 256):
+            batch = unseen[start : start + 256]
+            samples = rows.take(pa.array([sample for _, sample in batch], pa.int64()))
+            for (digest, _), row in zip(batch, samples.to_pylist(), strict=True):
                 valid = _row_error(row) is None
                 if len(_sealed_shapes) >= _SEALED_SHAPES_MAX:
                     _sealed_shapes.clear()
                 _sealed_shapes[digest] = valid
                 if not valid:
-                    failing.append(kind)
+                    failing.append(digest)
         if not failing:
             return []
-        actions, message_types, shapes = zip(*failing, strict=True)
-        con.register(
-            "failing_shapes",
-            pa.table(
-                {
-                    "action": pa.array(actions, pa.string()),
-                    "message_type": pa.array(message_types, pa.int8()),
-                    "shape": pa.array(shapes, pa.string()),
-                }
-            ),
-        )
+        con.register("failing_shapes", pa.table({"digest": pa.array(failing, pa.string())}))
         found = con.execute(
-            "SELECT idx FROM keyed SEMI JOIN failing_shapes USING (action, message_type, shape)"
+            "SELECT idx FROM keyed SEMI JOIN (SELECT action, message_type, shape FROM shapes"
+            " SEMI JOIN failing_shapes USING (digest)) f USING (action, message_type, shape)"
             " ORDER BY idx"
         ).fetchall()
         return [idx for (idx,) in found]
     finally:
         con.execute("DROP TABLE IF EXISTS keyed")
+        con.execute("DROP TABLE IF EXISTS shapes")
         con.unregister("part_rows")
         con.unregister("failing_shapes")
 
