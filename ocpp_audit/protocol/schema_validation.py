@@ -435,9 +435,21 @@ def payload_verdicts(rows: pa.Table) -> pa.Array:
 
 def prepare() -> None:
     """Do the checker's one-off work now (reading every version's schemas for the shape key, about
-    0.4 s of Python), so that ``payload_verdicts`` does not do it in a seal thread under load."""
+    0.4 s of Python; DuckDB's first query), so that ``payload_verdicts`` does not do it in a seal
+    thread under load."""
     exact_keyed_schemas()
     checker_fingerprint()
+    # The first DuckDB query of a process loads DuckDB's Python helpers (and pandas, when it is
+    # installed): over half a second, under the GIL, if a seal thread did it with chargers online.
+    heartbeat = {
+        "event": ["message"],
+        "message_type": pa.array([2], pa.int8()),
+        "parse_error": pa.array([None], pa.string()),
+        "action": ["Heartbeat"],
+        "payload": ["{}"],
+        "ocpp_version": ["1.6"],
+    }
+    payload_verdicts(pa.table(heartbeat))
 
 
 _local = threading.local()
