@@ -59,6 +59,9 @@ def _configure(
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB draws a progress bar on long queries; it would land in the middle of our output.
     con.execute("SET enable_progress_bar = false")
+    # Every view and rule binds the same parts again; without the cache each binding reads every
+    # part's footer anew (a shard of a 70-part capture: 0.85 s of its set-up).
+    con.execute("SET parquet_metadata_cache = true")
     if in_memory:
         # Spill to the system's temporary folder rather than a .tmp folder in the current one.
         spill = Path(tempfile.gettempdir()) / f"ocpp-audit-{os.getpid()}-{next(_spill_ids)}"
