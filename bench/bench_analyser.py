@@ -11,6 +11,7 @@ reruns skip generation. Each measurement runs in its own subprocess, whose peak 
 
     .venv/bin/python bench/bench_analyser.py            # 1,000 chargers x 7 days
     .venv/bin/python bench/bench_analyser.py --quick    # 20 chargers x 2 days
+    .venv/bin/python bench/bench_analyser.py --chargers 100 --engine spark   # Spark local[2]
 
 Prints a table and writes ``bench/results/analyser.json``.
 """
@@ -68,8 +69,14 @@ import json, sys, time
 from pathlib import Path
 from ocpp_audit.analyser.engine import analyse
 started = time.perf_counter()
-report = analyse([Path(sys.argv[1])], exclude=[r for r in sys.argv[2].split(",") if r],
-                 memory_limit=sys.argv[3] or None, shards=int(sys.argv[4]))
+exclude = [r for r in sys.argv[2].split(",") if r]
+if sys.argv[5] == "spark":  # the JVM's start is part of the time, as for a user
+    from ocpp_audit.analyser.spark import analyse_spark
+    report = analyse_spark([Path(sys.argv[1])], exclude=exclude, memory_limit=sys.argv[3] or None,
+                           spark_master=sys.argv[6])
+else:
+    report = analyse([Path(sys.argv[1])], exclude=exclude, memory_limit=sys.argv[3] or None,
+                     shards=None if sys.argv[4] == "auto" else int(sys.argv[4]))
 doc = report.to_dict()
 slowest = sorted(getattr(report, "rule_seconds", {}).items(), key=lambda item: -item[1])
 print(json.dumps({"work_s": time.perf_counter() - started,
@@ -166,8 +173,17 @@ def main(argv: list[str] | None = None) -> int:
         "--memory-limit", help="DuckDB memory cap for the rule suite, as analyse --memory-limit"
     )
     parser.add_argument(
-        "--shards", type=int, default=1, help="judge the chargers in N groups (analyse --shards)"
+        "--shards",
+        default="auto",
+        help="judge the chargers in N groups (analyse --shards; default auto, as analyse)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="spark: analyse --engine spark (needs the spark extra and Java 17)",
+    )
+    parser.add_argument("--spark-master", default="local[2]", help="with --engine spark")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "analyser.json")
     parser.add_argument(
         "--cache-dir", type=Path, default=RESULTS_DIR, help="where generated captures are kept"
@@ -185,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         ",".join(args.exclude),
         args.memory_limit or "",
         str(args.shards),
+        args.engine,
+        args.spark_master,
         timeout_s=args.timeout,
     )
     result: dict[str, object] = {
@@ -192,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "excluded_rules": args.exclude,
         "memory_limit": args.memory_limit,
         "shards": args.shards,
+        "engine": args.engine if args.engine == "duckdb" else f"spark {args.spark_master}",
         "scan_floor": scan,
         "needed_columns_floor": needed,
         "rule_suite": suite,
@@ -219,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         ("scan floor work (in process)", f"{scan['work_s']:.2f} s"),
         ("scan floor peak RSS", f"{scan['peak_rss_mb']:,.0f} MB"),
         ("needed columns + JSON once, wall", f"{needed['wall_s']:.2f} s"),
+        ("engine", result["engine"]),
         ("shards", str(args.shards)),
         (
             "rule suite wall",

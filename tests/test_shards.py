@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 from click.testing import CliRunner
 
+from ocpp_audit.analyser import engine
+from ocpp_audit.analyser.capture import find_parts
 from ocpp_audit.analyser.engine import analyse
 from ocpp_audit.analyser.render import render
 from ocpp_audit.cli import main
@@ -70,3 +73,33 @@ def test_shards_are_for_the_duckdb_engine() -> None:
     )
     assert result.exit_code == 2
     assert "--shards is for --engine duckdb" in result.output
+
+
+def test_auto_shards_follow_the_capture_size_and_give_the_one_pass_report(
+    monkeypatch, tmp_path: Path
+) -> None:
+    generate_fleet_capture(tmp_path / "fleet", chargers=7, days=1)
+    rows = sum(pq.read_metadata(part).num_rows for part in find_parts([tmp_path / "fleet"]))
+    whole = json.loads(render(analyse([tmp_path / "fleet"], shards=1), "json"))
+    monkeypatch.setattr(engine, "AUTO_SHARD_FRAMES", rows // 3 + 1)
+    assert engine.auto_shards([tmp_path / "fleet"]) == 3
+    heard: list[str] = []
+    report = analyse([tmp_path / "fleet"], progress=lambda done, total, note: heard.append(note))
+    automatic = json.loads(render(report, "json"))
+    for document in (whole, automatic):
+        document.pop("elapsed_s", None)
+    assert automatic == whole
+    assert {note.split(":")[0] for note in heard} == {"shard 1/3", "shard 2/3", "shard 3/3"}
+    # A capture under the size is one pass, and more shards than chargers give one per charger.
+    monkeypatch.setattr(engine, "AUTO_SHARD_FRAMES", rows + 1)
+    assert engine.auto_shards([tmp_path / "fleet"]) == 1
+    heard.clear()
+    analyse([tmp_path / "fleet"], shards=50, progress=lambda d, t, note: heard.append(note))
+    assert {note.split(":")[0] for note in heard} == {f"shard {n}/7" for n in range(1, 8)}
+
+
+def test_shards_on_the_command_line_are_a_number_or_auto() -> None:
+    assert report_json(SAMPLES[1], "--shards", "auto") == report_json(SAMPLES[1])
+    result = CliRunner().invoke(main, ["analyse", str(SAMPLES[1]), "--shards", "0"])
+    assert result.exit_code == 2
+    assert "'0' is neither auto nor a whole number of at least 1" in result.output

@@ -20,6 +20,27 @@ from ocpp_audit.cli.progress import progress
 from ocpp_audit.cli.selection import check_found, local_captures, require_parts
 
 
+class ShardCount(click.ParamType):
+    """--shards: a whole number of at least 1, or auto (None: ``engine.auto_shards``)."""
+
+    name = "N|auto"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> int | None:
+        if value is None or (isinstance(value, int) and value >= 1):
+            return value  # type: ignore[return-value]
+        if str(value).strip().lower() == "auto":
+            return None
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f"{value!r} is neither auto nor a whole number of at least 1", param, ctx)
+        return number
+
+
 def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
         try:
@@ -77,11 +98,12 @@ def _check_time(ctx: click.Context, param: click.Parameter, value: str | None) -
 )
 @click.option(
     "--shards",
-    type=click.IntRange(min=1),
-    default=1,
+    type=ShardCount(),
+    default="auto",
     show_default=True,
-    help="With --engine duckdb: judge the chargers in N groups, one after the other: the same"
-    " report in about 1/N of the memory (the capture is read N times).",
+    help="With --engine duckdb: judge the chargers in N groups of consecutive ids, one after the"
+    " other: the same report in about 1/N of the memory, each group reading its own rows. auto:"
+    " one group per 2.5 million rows of the capture.",
 )
 @click.option(
     "--spark-master",
@@ -115,7 +137,7 @@ def analyse(
     memory_limit: str | None,
     skip_bad_parts: bool,
     engine: str,
-    shards: int,
+    shards: int | None,
     spark_master: str | None,
     fmt: str,
     output: Path | None,
@@ -149,7 +171,7 @@ def analyse(
         raise click.UsageError("--spark-master goes with --engine spark")
     if engine == "spark" and skip_bad_parts:
         raise click.UsageError("--skip-bad-parts is not available with --engine spark")
-    if engine == "spark" and shards != 1:
+    if engine == "spark" and shards not in (None, 1):
         raise click.UsageError("--shards is for --engine duckdb (Spark groups chargers itself)")
     try:
         options = {
