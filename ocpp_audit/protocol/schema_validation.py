@@ -453,15 +453,28 @@ def prepare() -> None:
 
 
 _local = threading.local()
+_database: duckdb.DuckDBPyConnection | None = None
+_database_lock = threading.Lock()
 
 
 def _seal_connection() -> duckdb.DuckDBPyConnection:
-    """This thread's DuckDB for sealing (one thread, 256 MB): one database per thread for the
-    process's life, since a database opened per part grew the recorder by about a megabyte a seal."""
+    """This thread's connection to the process's one sealing database (one DuckDB thread, 256 MB),
+    kept for the process's life: a database opened per part grew the recorder by about a megabyte
+    a seal, and one per thread would be set up again in the seal thread, under load, after
+    ``prepare`` set one up at start."""
+    global _database
     con = getattr(_local, "con", None)
     if con is None:
-        con = duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
-        register(con)
+        with _database_lock:
+            if _database is None:
+                _database = duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
+            con = _database.cursor()  # the same database; temp tables and macros its own
+        # The key macro only (temporary: each connection its own); the seal validates in Python.
+        con.execute(
+            f"CREATE OR REPLACE TEMP MACRO {KEY_MACRO_NAME}(action, message_type, payload,"
+            " ocpp_version) AS "
+            + shape_key_sql("action", "message_type", "payload", "ocpp_version")
+        )
         _local.con = con
     return con
 
