@@ -348,14 +348,19 @@ def _schema_errors(
     return pa.array(out, type=pa.string())
 
 
-def register(con: duckdb.DuckDBPyConnection) -> None:
-    """Define ``ocpp_schema_error(action, message_type, payload, ocpp_version)`` and the temporary
-    macro ``ocpp_schema_key(action, message_type, payload, ocpp_version)`` on ``con``
-    (idempotent)."""
+def _register_key_macro(con: duckdb.DuckDBPyConnection) -> None:
+    """The temporary macro ``ocpp_schema_key`` on ``con`` (each connection its own)."""
     con.execute(
         f"CREATE OR REPLACE TEMP MACRO {KEY_MACRO_NAME}(action, message_type, payload,"
         " ocpp_version) AS " + shape_key_sql("action", "message_type", "payload", "ocpp_version")
     )
+
+
+def register(con: duckdb.DuckDBPyConnection) -> None:
+    """Define ``ocpp_schema_error(action, message_type, payload, ocpp_version)`` and the temporary
+    macro ``ocpp_schema_key(action, message_type, payload, ocpp_version)`` on ``con``
+    (idempotent)."""
+    _register_key_macro(con)
     with contextlib.suppress(duckdb.InvalidInputException, duckdb.CatalogException):
         con.remove_function(FUNCTION_NAME)
     con.create_function(
@@ -388,14 +393,6 @@ def checker_fingerprint() -> str:
     return f"check {CHECK_REVISION}; " + "; ".join(versions)
 
 
-# The rows the protocol-schema rule judges: messages of a known type, readable, with an action
-# (for an answer, the action of the CALL it answers) and a payload.
-_JUDGED = (
-    "event = 'message' AND message_type IN (2, 3, 6) AND parse_error IS NULL"
-    " AND action IS NOT NULL AND payload IS NOT NULL"
-)
-
-
 def payload_verdicts(rows: pa.Table) -> pa.Array:
     """Each row's schema verdict, as the protocol-schema rule would give it: '' for a valid
     payload, the reason for an invalid one, null for a row the rule does not judge and for a
@@ -408,6 +405,8 @@ def payload_verdicts(rows: pa.Table) -> pa.Array:
     before in this process are not validated again.
     """
     picked = rows.select(["message_type", "action", "payload", "ocpp_version"])
+    # The rule's candidates (rules/protocol-schema.sql) up to the size bound; a null payload has
+    # no length, so it is not judged either.
     judged = pc.fill_null(
         pc.and_(
             pc.and_(pc.equal(rows.column("event"), "message"), pc.is_null(rows["parse_error"])),
@@ -469,12 +468,9 @@ def _seal_connection() -> duckdb.DuckDBPyConnection:
             if _database is None:
                 _database = duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
             con = _database.cursor()  # the same database; temp tables and macros its own
-        # The key macro only (temporary: each connection its own); the seal validates in Python.
-        con.execute(
-            f"CREATE OR REPLACE TEMP MACRO {KEY_MACRO_NAME}(action, message_type, payload,"
-            " ocpp_version) AS "
-            + shape_key_sql("action", "message_type", "payload", "ocpp_version")
-        )
+        # The key macro only: the seal validates in Python, and ocpp_schema_error is the
+        # database's own (one registration per database, not per cursor).
+        _register_key_macro(con)
         _local.con = con
     return con
 
