@@ -10,6 +10,7 @@ that it does not when the part names another checker.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -52,6 +53,12 @@ def other_checker(table: pa.Table) -> pa.Table:
     metadata = dict(table.schema.metadata or {})
     metadata[schema.META_SCHEMA_CHECK] = b"check 0; ocpp 1.0.0"
     return table.replace_schema_metadata(metadata)
+
+
+def stamp(ts_us: int) -> str:
+    """A capture ts as the report's evidence writes it."""
+    instant = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=ts_us)
+    return instant.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def report_json(capture: Path, rules: list[str] | None = RULE) -> dict:
@@ -144,15 +151,29 @@ def test_sealed_verdicts_give_the_report_of_judging_every_payload_again(tmp_path
     assert any(d.startswith("CALLRESULT Heartbeat: HeartbeatResponse currentTime") for d in details)
     assert any(d.startswith("CALL DataTransfer: DataTransfer payload: Additional") for d in details)
     assert "CALL NoSuchAction: NoSuchAction is not an OCPP 1.6 action" in details
+    # Each failure's evidence is the very frame it names: its unique id and arrival time, and the
+    # message type and action of the detail.
     frames = {
-        (row["unique_id"], row["ts"])
+        (row["unique_id"], stamp(row["ts"])): row
         for row in capture.rows
         if row["event"] == "message" and row.get("unique_id")
     }
-    for finding in bad:
-        if finding["verdict"] == "fail":
-            (evidence,) = finding["evidence"]
-            assert any(evidence["unique_id"] == uid for uid, _ in frames)
+    failures = [f for f in bad if f["verdict"] == "fail"]
+    assert len(failures) == 7
+    for finding in failures:
+        (evidence,) = finding["evidence"]
+        frame = frames[(evidence["unique_id"], evidence["ts"])]
+        kind, action = finding["detail"].split(":")[0].split(" ")
+        assert (frame["message_type"], frame["action"]) == (
+            {"CALL": 2, "CALLRESULT": 3}[kind],
+            action,
+        )
+        assert (
+            schema_validation.schema_error(
+                frame["action"], frame["message_type"], frame["payload"], frame["ocpp_version"]
+            )
+            == finding["detail"].split(": ", 1)[1]
+        )
     assert [f["verdict"] for f in findings(report, "CP-GOOD")] == ["pass"]
     assert any("HeartbeatRequest" in f["detail"] for f in findings(report, "CS-201"))
     assert any("NotifyPeriodicEventStream" in f["detail"] for f in findings(report, "CS-21"))
